@@ -1,0 +1,110 @@
+//! HTTP API of llmgov. This is the only crate that speaks HTTP: it authenticates, maps
+//! domain errors to responses, and documents itself with OpenAPI.
+
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use llmgov_core::identity::IdentityService;
+use llmgov_core::store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Requests running longer are answered 408.
+    pub request_timeout: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Shared by every handler. Holds no per-instance state that matters across requests, so any
+/// number of instances can serve behind a load balancer.
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Arc<IdentityService>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(identity: Arc<IdentityService>, config: ServerConfig) -> Self {
+        Self {
+            store: identity.store().clone(),
+            identity,
+            metrics: Arc::new(metrics::Metrics::default()),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole application router, with its OpenAPI document served at `/api/v1/openapi.json`
+/// and interactive docs at `/api/docs`.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = openapi::api_router().split_for_parts();
+    let doc = openapi::finish(doc);
+    let body_limit = state.config.body_limit;
+    let timeout = state.config.request_timeout;
+    api.merge(openapi::docs_router(doc))
+        .fallback(context::not_found)
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency_middleware,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_middleware,
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

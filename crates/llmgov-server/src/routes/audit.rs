@@ -1,0 +1,162 @@
+//! `/api/v1/audit/logs`: the workspace's audit trail (read-only; nobody can change it).
+
+use axum::Json;
+use axum::extract::State;
+use llmgov_core::audit::AuditEntry;
+use llmgov_core::ids::UserId;
+use llmgov_core::store::AuditFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+use crate::auth::{Authz, perm};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::routes::{ListParams, PageDto, select_fields};
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryDto {
+    pub id: uuid::Uuid,
+    /// Position in the workspace's log: 0-based and gap-free.
+    pub sequence: i64,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub event_type: String,
+    pub event_category: String,
+    pub actor_id: Option<uuid::Uuid>,
+    pub actor_type: String,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub status: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub before_state: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after_state: Option<serde_json::Value>,
+    /// Hex BLAKE3 hash of the entry, committing to the previous entry's hash.
+    pub entry_hash: String,
+    pub prev_hash: String,
+}
+
+fn parse_json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl From<AuditEntry> for AuditEntryDto {
+    fn from(e: AuditEntry) -> Self {
+        let personal = e.personal_map();
+        Self {
+            id: e.id.0,
+            sequence: e.sequence,
+            timestamp: e.timestamp,
+            event_type: e.event_type,
+            event_category: e.event_category,
+            actor_id: e.actor_id.map(|a| a.0),
+            actor_type: e.actor_type,
+            action: e.action,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            status: e.status,
+            ip_address: personal.get("ip_address").cloned(),
+            user_agent: personal.get("user_agent").cloned(),
+            request_id: e.request_id,
+            session_id: e.session_id,
+            details: parse_json(&e.details),
+            before_state: e.before_state.as_deref().map(parse_json),
+            after_state: e.after_state.as_deref().map(parse_json),
+            entry_hash: hex(&e.entry_hash),
+            prev_hash: hex(&e.prev_hash),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditListParams {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    /// Sortable: sequence, timestamp (default `sequence:asc`).
+    pub sort: Option<String>,
+    pub fields: Option<String>,
+    pub event_type: Option<String>,
+    pub actor_id: Option<String>,
+    /// RFC 3339 lower bound (inclusive).
+    pub from: Option<String>,
+    /// RFC 3339 upper bound (exclusive).
+    pub to: Option<String>,
+}
+
+fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "INVALID_QUERY",
+                    format!("{field} must be an RFC 3339 timestamp"),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Audit entries of the caller's workspace.
+#[utoipa::path(get, path = "/api/v1/audit/logs", tag = "audit", params(AuditListParams),
+    responses((status = 200, body = PageDto<AuditEntryDto>), (status = 400, body = ErrorBody)), security(("bearer" = ["audit:read"])))]
+pub async fn list_audit_logs(
+    Authz(p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditListParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let lp = ListParams {
+        page: q.page,
+        limit: q.limit,
+        sort: q.sort,
+        fields: None,
+    };
+    let query = lp.query(&["sequence", "timestamp"], "sequence")?;
+    let from = parse_time("from", q.from.as_deref())?;
+    let to = parse_time("to", q.to.as_deref())?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "from must not be after to",
+            ));
+        }
+    }
+    let filter = AuditFilter {
+        event_type: q
+            .event_type
+            .filter(|e| !e.is_empty())
+            .map(|e| e.chars().take(128).collect()),
+        actor_id: q
+            .actor_id
+            .as_deref()
+            .map(UserId::parse)
+            .transpose()
+            .map_err(|_| ApiError::bad_request("INVALID_QUERY", "actor_id must be a UUID"))?,
+        from,
+        to,
+    };
+    let page = s.identity.list_audit(&p, &filter, &query).await?;
+    Ok(Json(select_fields(
+        PageDto::from_page(page, AuditEntryDto::from),
+        q.fields.as_deref(),
+    )?))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_audit_logs))
+}

@@ -1,0 +1,138 @@
+// Audit log storage: appends inside the caller's transaction, reads for listing.
+
+/// Appends `draft` to its workspace's log inside `tx`. Locking the head row serialises
+/// appends to one log across connections and processes; the caller commits.
+async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
+    let ws = draft.workspace_id;
+    let claim = "UPDATE audit_heads SET next_sequence = next_sequence + 1 WHERE workspace_id = $1 \
+                 RETURNING next_sequence - 1 AS seq, head_hash";
+    let mut row = sqlx::query(claim).bind(ws.0).fetch_optional(&mut **tx).await.map_err(audit_err)?;
+    if row.is_none() {
+        sqlx::query("INSERT INTO audit_heads (workspace_id, next_sequence, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
+            .bind(ws.0)
+            .bind(GENESIS_HASH.to_vec())
+            .execute(&mut **tx)
+            .await
+            .map_err(audit_err)?;
+        row = sqlx::query(claim).bind(ws.0).fetch_optional(&mut **tx).await.map_err(audit_err)?;
+    }
+    let row = row.ok_or(llmgov_core::CoreError::AuditUnavailable)?;
+    let seq: i64 = row.try_get("seq").map_err(audit_err)?;
+    let prev: Vec<u8> = row.try_get("head_hash").map_err(audit_err)?;
+    let prev: [u8; 32] = prev.try_into().map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+    let e = draft.seal(seq, prev, now());
+    sqlx::query(
+        "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
+         actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
+         before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
+    )
+    .bind(e.workspace_id.0)
+    .bind(e.sequence)
+    .bind(e.id.0)
+    .bind(ENTRY_FORMAT_VERSION as i16)
+    .bind(e.timestamp)
+    .bind(&e.event_type)
+    .bind(&e.event_category)
+    .bind(e.actor_id.map(|a| a.0))
+    .bind(&e.actor_type)
+    .bind(&e.action)
+    .bind(&e.resource_type)
+    .bind(&e.resource_id)
+    .bind(&e.status)
+    .bind(&e.request_id)
+    .bind(&e.session_id)
+    .bind(&e.details)
+    .bind(&e.before_state)
+    .bind(&e.after_state)
+    .bind(&e.personal)
+    .bind(&e.pii_salt)
+    .bind(&e.pii_digest)
+    .bind(&e.prev_hash)
+    .bind(&e.entry_hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(audit_err)?;
+    sqlx::query("UPDATE audit_heads SET head_hash = $2 WHERE workspace_id = $1")
+        .bind(ws.0)
+        .bind(&e.entry_hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(audit_err)?;
+    Ok(e)
+}
+
+fn audit_from_row(r: &DbRow) -> R<AuditEntry> {
+    Ok(AuditEntry {
+        id: AuditEntryId(uuid_of(r, "id")?),
+        workspace_id: WorkspaceId(uuid_of(r, "workspace_id")?),
+        sequence: r.try_get("sequence").map_err(db_err)?,
+        timestamp: ts(r, "timestamp")?,
+        event_type: text(r, "event_type")?,
+        event_category: text(r, "event_category")?,
+        actor_id: r.try_get::<Option<uuid::Uuid>, _>("actor_id").map_err(db_err)?.map(UserId),
+        actor_type: text(r, "actor_type")?,
+        action: text(r, "action")?,
+        resource_type: opt_text(r, "resource_type")?,
+        resource_id: opt_text(r, "resource_id")?,
+        status: text(r, "status")?,
+        request_id: opt_text(r, "request_id")?,
+        session_id: opt_text(r, "session_id")?,
+        details: text(r, "details")?,
+        before_state: opt_text(r, "before_state")?,
+        after_state: opt_text(r, "after_state")?,
+        personal: opt_text(r, "personal")?,
+        pii_salt: r.try_get("pii_salt").map_err(db_err)?,
+        pii_digest: r.try_get("pii_digest").map_err(db_err)?,
+        prev_hash: r.try_get("prev_hash").map_err(db_err)?,
+        entry_hash: r.try_get("entry_hash").map_err(db_err)?,
+    })
+}
+
+fn push_audit_filter(qb: &mut QueryBuilder<Db>, ws: WorkspaceId, f: &AuditFilter) {
+    qb.push(" WHERE workspace_id = ").push_bind(ws.0);
+    if let Some(t) = &f.event_type {
+        qb.push(" AND event_type = ").push_bind(t.clone());
+    }
+    if let Some(a) = f.actor_id {
+        qb.push(" AND actor_id = ").push_bind(a.0);
+    }
+    if let Some(from) = f.from {
+        qb.push(" AND timestamp >= ").push_bind(from);
+    }
+    if let Some(to) = f.to {
+        qb.push(" AND timestamp < ").push_bind(to);
+    }
+}
+
+#[async_trait]
+impl AuditStore for crate::SqlStore<Db> {
+    async fn append_audit(&self, audit: AuditDraft) -> R<()> {
+        let mut tx = begin(&self.write).await.map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(audit_err)
+    }
+
+    async fn list_audit(&self, ws: WorkspaceId, filter: &AuditFilter, q: &ListQuery) -> R<Page<AuditEntry>> {
+        let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM audit_log");
+        push_audit_filter(&mut count, ws, filter);
+        let total: i64 = count.build().fetch_one(&self.read).await.map_err(db_err)?.try_get("n").map_err(db_err)?;
+        let mut qb = QueryBuilder::<Db>::new("SELECT * FROM audit_log");
+        push_audit_filter(&mut qb, ws, filter);
+        qb.push(" ORDER BY ").push(q.order_by("")).push(" LIMIT ").push_bind(q.limit as i64).push(" OFFSET ").push_bind(q.offset());
+        let rows = qb.build().fetch_all(&self.read).await.map_err(db_err)?;
+        let items = rows.iter().map(audit_from_row).collect::<R<Vec<_>>>()?;
+        Ok(Page::new(items, total, q))
+    }
+
+    async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")
+            .bind(ws.0)
+            .bind(from_sequence)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}

@@ -1,0 +1,248 @@
+//! What each command does: load configuration, open the store, wire the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use llmgov_core::identity::throttle::ThrottleConfig;
+use llmgov_core::identity::{CreateUserInput, IdentityConfig, IdentityService, Password, tokens};
+use llmgov_core::ids::WorkspaceId;
+use llmgov_server::{AppState, ServerConfig};
+use llmgov_store::PoolConfig;
+
+use crate::cli::{AdminCommand, Cli, Command};
+use crate::config::{Config, DatabaseFlags, FlagOverrides, LogFlags, ServerFlags};
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn run(cli: Cli) -> Result<(), AnyError> {
+    if let Command::Version = cli.command {
+        println!("llmgov {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let flags = FlagOverrides {
+        data_dir: cli.global.data_dir.clone(),
+        server: listen.map(|listen| ServerFlags { listen }),
+        database: cli
+            .global
+            .database_url
+            .clone()
+            .map(|url| DatabaseFlags { url }),
+        log: cli
+            .global
+            .log_format
+            .clone()
+            .map(|format| LogFlags { format }),
+    };
+    let cfg = Config::load(cli.global.config.as_deref(), &flags)?;
+    init_logging(&cfg);
+    match cli.command {
+        Command::Serve { .. } => serve(cfg).await,
+        Command::Migrate => {
+            let url = prepare_database(&cfg)?;
+            llmgov_store::migrate(&url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command } => admin(cfg, command).await,
+        Command::Version => unreachable!("handled above"),
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LLMGOV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "pretty" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+/// Creates the data directory when the embedded database is used, and returns the URL.
+fn prepare_database(cfg: &Config) -> Result<String, AnyError> {
+    let url = cfg.database_url();
+    if url.starts_with("sqlite:") && cfg.database.url.is_none() {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+    }
+    Ok(url)
+}
+
+async fn open_store(cfg: &Config) -> Result<Arc<dyn llmgov_core::store::Store>, AnyError> {
+    let url = prepare_database(cfg)?;
+    let pool = PoolConfig {
+        max_connections: cfg.database.max_connections,
+        ..Default::default()
+    };
+    Ok(llmgov_store::open(&url, &pool, true).await?)
+}
+
+fn identity_config(cfg: &Config) -> IdentityConfig {
+    IdentityConfig {
+        issuer: cfg.auth.issuer.clone(),
+        audience: cfg.auth.audience.clone(),
+        access_token_ttl: Duration::from_secs(cfg.auth.access_token_ttl_secs),
+        refresh_token_ttl: Duration::from_secs(cfg.auth.refresh_token_ttl_secs),
+        throttle: ThrottleConfig {
+            window: Duration::from_secs(cfg.auth.failed_login_window_secs),
+            max_failures_per_account: cfg.auth.max_failed_logins_per_account,
+            max_failures_per_address: cfg.auth.max_failed_logins_per_address,
+        },
+    }
+}
+
+async fn serve(cfg: Config) -> Result<(), AnyError> {
+    let store = open_store(&cfg).await?;
+    if let Some(b) = IdentityService::bootstrap(
+        &*store,
+        cfg.admin_email.as_deref(),
+        cfg.admin_password.as_deref(),
+    )
+    .await?
+    {
+        print_bootstrap(&b.email, b.generated_password.as_deref());
+    }
+    let identity = Arc::new(IdentityService::new(store, identity_config(&cfg)).await?);
+    let server_cfg = ServerConfig {
+        body_limit: cfg.server.body_limit_bytes,
+        request_timeout: Duration::from_secs(cfg.server.request_timeout_secs),
+        trust_forwarded_for: cfg.server.trust_forwarded_for,
+    };
+    let state = AppState::new(identity.clone(), server_cfg);
+    spawn_key_reloader(identity);
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = state.store.backend(), "llmgov listening");
+    println!(
+        "llmgov {} listening on http://{addr} (API docs: http://{addr}/api/docs)",
+        env!("CARGO_PKG_VERSION")
+    );
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(llmgov_server::serve(
+        listener,
+        llmgov_server::app(state),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(joined) => joined??,
+        Err(_) => tracing::warn!("grace period over; exiting with requests still in flight"),
+    }
+    Ok(())
+}
+
+fn print_bootstrap(email: &str, generated: Option<&str>) {
+    println!("------------------------------------------------------------");
+    println!("First start: created super admin {email}");
+    match generated {
+        Some(pw) => println!("Generated password (shown only once): {pw}"),
+        None => println!("Password: the one given in LLMGOV_ADMIN_PASSWORD"),
+    }
+    println!("------------------------------------------------------------");
+}
+
+/// Signing keys may be rotated by another instance; pick them up regularly.
+fn spawn_key_reloader(identity: Arc<IdentityService>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = identity.reload_keys().await {
+                tracing::warn!(error = %e, "could not reload signing keys");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn generated_password() -> String {
+    loop {
+        let candidate = format!("Lg-{}", tokens::random_token(18));
+        if Password::parse(&candidate).is_ok() {
+            return candidate;
+        }
+    }
+}
+
+async fn admin(cfg: Config, cmd: AdminCommand) -> Result<(), AnyError> {
+    let store = open_store(&cfg).await?;
+    if IdentityService::bootstrap(
+        &*store,
+        cfg.admin_email.as_deref(),
+        cfg.admin_password.as_deref(),
+    )
+    .await?
+    .inspect(|b| print_bootstrap(&b.email, b.generated_password.as_deref()))
+    .is_some()
+    {
+        tracing::info!("database bootstrapped");
+    }
+    match cmd {
+        AdminCommand::CreateUser {
+            email,
+            username,
+            password,
+            roles,
+            workspace_id,
+        } => {
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (generated_password(), true),
+            };
+            let input = CreateUserInput {
+                email: email.clone(),
+                username,
+                password: password.clone(),
+                roles,
+                workspace_id: workspace_id.map(WorkspaceId),
+                ..Default::default()
+            };
+            let id = IdentityService::create_user_as_operator(&*store, input).await?;
+            println!("created user {email} ({id})");
+            if generated {
+                println!("Generated password (shown only once): {password}");
+            }
+        }
+        AdminCommand::ResetPassword { email, password } => {
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (generated_password(), true),
+            };
+            IdentityService::reset_password(&*store, &email, &password).await?;
+            println!("password of {email} reset; existing sessions were ended");
+            if generated {
+                println!("Generated password (shown only once): {password}");
+            }
+        }
+    }
+    Ok(())
+}

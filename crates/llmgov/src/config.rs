@@ -1,0 +1,193 @@
+//! Configuration: defaults < `llmgov.toml` < `LLMGOV_*` environment (nested with `__`) <
+//! command-line flags.
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database and (later) dataset bytes live.
+    pub data_dir: PathBuf,
+    /// First-start super admin; a password is generated and printed once when unset.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub server: ServerSection,
+    pub database: DatabaseSection,
+    pub auth: AuthSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://PATH` or `postgres://...`; default: `sqlite://<data_dir>/llmgov.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub max_failed_logins_per_account: usize,
+    pub max_failed_logins_per_address: usize,
+    pub failed_login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `json` (default) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `llmgov=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./llmgov-data"),
+            admin_email: None,
+            admin_password: None,
+            server: ServerSection {
+                listen: "127.0.0.1:8080".into(),
+                body_limit_bytes: 1024 * 1024,
+                request_timeout_secs: 30,
+                trust_forwarded_for: false,
+                shutdown_grace_secs: 20,
+            },
+            database: DatabaseSection {
+                url: None,
+                max_connections: 16,
+            },
+            auth: AuthSection {
+                issuer: "llmgov".into(),
+                audience: "llmgov-api".into(),
+                access_token_ttl_secs: 900,
+                refresh_token_ttl_secs: 7 * 24 * 3600,
+                max_failed_logins_per_account: 5,
+                max_failed_logins_per_address: 30,
+                failed_login_window_secs: 900,
+            },
+            log: LogSection {
+                format: "json".into(),
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerFlags>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseFlags>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogFlags>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ServerFlags {
+    pub listen: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DatabaseFlags {
+    pub url: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct LogFlags {
+    pub format: String,
+}
+
+impl Config {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        flags: &FlagOverrides,
+    ) -> Result<Self, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => fig = fig.merge(Toml::file_exact(f)),
+            None => fig = fig.merge(Toml::file("llmgov.toml")),
+        }
+        fig.merge(Env::prefixed("LLMGOV_").split("__"))
+            .merge(Serialized::defaults(flags))
+            .extract()
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("llmgov.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "llmgov.toml",
+                "[server]\nlisten = \"0.0.0.0:1\"\n[database]\nmax_connections = 3\n",
+            )?;
+            let c = Config::load(None, &FlagOverrides::default())?;
+            assert_eq!(c.server.listen, "0.0.0.0:1");
+            jail.set_env("LLMGOV_SERVER__LISTEN", "0.0.0.0:2");
+            jail.set_env("LLMGOV_DATABASE__URL", "postgres://x/y");
+            let c = Config::load(None, &FlagOverrides::default())?;
+            assert_eq!(c.server.listen, "0.0.0.0:2");
+            assert_eq!(c.database.max_connections, 3);
+            assert_eq!(c.database_url(), "postgres://x/y");
+            let flags = FlagOverrides {
+                server: Some(ServerFlags {
+                    listen: "0.0.0.0:3".into(),
+                }),
+                ..Default::default()
+            };
+            assert_eq!(Config::load(None, &flags)?.server.listen, "0.0.0.0:3");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("llmgov.toml", "[server]\nlisen = \"typo\"\n")?;
+            assert!(Config::load(None, &FlagOverrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.database_url(), "sqlite://./llmgov-data/llmgov.db");
+    }
+}
