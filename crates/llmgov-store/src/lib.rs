@@ -18,6 +18,8 @@ use llmgov_core::store::Store;
 mod errors;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use errors::db_err;
 
