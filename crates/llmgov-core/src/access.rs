@@ -141,8 +141,11 @@ impl PermissionSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// Permission strings in alphabetical order.
     pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(|p| p.to_string()).collect()
+        let mut v: Vec<String> = self.0.iter().map(|p| p.to_string()).collect();
+        v.sort();
+        v
     }
     pub fn parse_all<S: AsRef<str>>(items: &[S]) -> Result<Self, CoreError> {
         items

@@ -11,7 +11,8 @@ use sqlx::Connection;
 use crate::Backend;
 
 pub fn admin_pg_url() -> String {
-    std::env::var("LLMGOV_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("LLMGOV_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists for one test. SQLite files are removed on drop.
@@ -27,15 +28,31 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let path: PathBuf = dir.path().join("llmgov.db");
-                Self { url: format!("sqlite://{}", path.display()), backend, _dir: Some(dir) }
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    backend,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 let admin = admin_pg_url();
                 let name = format!("llmgov_t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL for tests (set LLMGOV_TEST_PG_URL)");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
-                Self { url: format!("{base}/{name}"), backend, _dir: None }
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL for tests (set LLMGOV_TEST_PG_URL)");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(admin);
+                Self {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    _dir: None,
+                }
             }
         }
     }

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use llmgov_core::CoreError;
 use llmgov_core::audit::{AuditDraft, ChainVerifier, RequestContext};
-use llmgov_core::identity::{ApiKey, CustomRole, Email, IdentityService, NewUser, RefreshToken, Username, Workspace};
+use llmgov_core::identity::{
+    ApiKey, CustomRole, Email, IdentityService, NewUser, RefreshToken, Username, Workspace,
+};
 use llmgov_core::ids::{ApiKeyId, RoleId, UserId, WorkspaceId};
 use llmgov_core::page::ListQuery;
 use llmgov_core::store::*;
 use llmgov_core::time::now;
-use llmgov_core::CoreError;
 use llmgov_store::testing::TestDb;
 use llmgov_store::{Backend, PoolConfig};
 use sqlx::Connection;
@@ -22,9 +24,19 @@ struct Fx {
 
 async fn open(backend: Backend) -> Fx {
     let db = TestDb::new(backend).await;
-    let store = llmgov_store::open(&db.url, &PoolConfig::default(), true).await.expect("open store");
-    let b = IdentityService::bootstrap(&*store, Some("root@example.com"), Some("Root-password-123")).await.unwrap().expect("fresh");
-    Fx { store, db, ws: b.workspace_id }
+    let store = llmgov_store::open(&db.url, &PoolConfig::default(), true)
+        .await
+        .expect("open store");
+    let b =
+        IdentityService::bootstrap(&*store, Some("root@example.com"), Some("Root-password-123"))
+            .await
+            .unwrap()
+            .expect("fresh");
+    Fx {
+        store,
+        db,
+        ws: b.workspace_id,
+    }
 }
 
 /// Runs raw SQL as someone with direct database access (an operator, or an attacker).
@@ -32,17 +44,27 @@ async fn raw(db: &TestDb, sql: &str) -> Result<(), sqlx::Error> {
     match db.backend {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.map(|_| ())
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut c)
+                .await
+                .map(|_| ())
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.map(|_| ())
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut c)
+                .await
+                .map(|_| ())
         }
     }
 }
 
 fn ctx() -> RequestContext {
-    RequestContext { client_addr: Some("192.0.2.1".into()), request_id: Some("req-1".into()), ..Default::default() }
+    RequestContext {
+        client_addr: Some("192.0.2.1".into()),
+        request_id: Some("req-1".into()),
+        ..Default::default()
+    }
 }
 
 fn new_user(email: &str, username: &str, roles: &[&str]) -> NewUser {
@@ -80,61 +102,157 @@ async fn verify_log(store: &dyn Store, ws: WorkspaceId) -> i64 {
 }
 
 async fn new_workspace(fx: &Fx, name: &str) -> WorkspaceId {
-    let ws = Workspace { id: WorkspaceId::new(), name: name.into(), description: None, created_at: now() };
-    fx.store.create_workspace(&ws, audit(fx.ws, "workspaces.create")).await.unwrap();
+    let ws = Workspace {
+        id: WorkspaceId::new(),
+        name: name.into(),
+        description: None,
+        created_at: now(),
+    };
+    fx.store
+        .create_workspace(&ws, audit(fx.ws, "workspaces.create"))
+        .await
+        .unwrap();
     ws.id
 }
 
 async fn bootstrap_happens_once(fx: Fx) {
     assert_eq!(fx.store.system_workspace().await.unwrap(), Some(fx.ws));
-    let again = IdentityService::bootstrap(&*fx.store, Some("other@example.com"), Some("Other-password-123")).await.unwrap();
+    let again = IdentityService::bootstrap(
+        &*fx.store,
+        Some("other@example.com"),
+        Some("Other-password-123"),
+    )
+    .await
+    .unwrap();
     assert!(again.is_none());
-    let creds = fx.store.credentials_by_email("root@example.com").await.unwrap().unwrap();
+    let creds = fx
+        .store
+        .credentials_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     let user = fx.store.get_user(fx.ws, creds.user_id).await.unwrap();
     assert_eq!(user.roles, vec!["super_admin".to_string()]);
-    assert!(fx.store.credentials_by_email("other@example.com").await.unwrap().is_none());
+    assert!(
+        fx.store
+            .credentials_by_email("other@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn users_are_scoped_to_their_workspace(fx: Fx) {
     let b = new_workspace(&fx, "b").await;
     let u = new_user("b@example.com", "userb", &["viewer"]);
-    fx.store.create_user(b, &u, audit(b, "users.create")).await.unwrap();
+    fx.store
+        .create_user(b, &u, audit(b, "users.create"))
+        .await
+        .unwrap();
     assert!(fx.store.get_user(b, u.id).await.is_ok());
-    assert!(matches!(fx.store.get_user(fx.ws, u.id).await, Err(CoreError::NotFound { .. })));
-    let page = fx.store.list_users(fx.ws, &ListQuery::default(), None).await.unwrap();
+    assert!(matches!(
+        fx.store.get_user(fx.ws, u.id).await,
+        Err(CoreError::NotFound { .. })
+    ));
+    let page = fx
+        .store
+        .list_users(fx.ws, &ListQuery::default(), None)
+        .await
+        .unwrap();
     assert!(page.items.iter().all(|x| x.id != u.id));
     assert_eq!(page.total, 1);
-    assert!(matches!(fx.store.set_user_roles(fx.ws, u.id, &[], audit(fx.ws, "x")).await, Err(CoreError::NotFound { .. })));
-    assert!(matches!(fx.store.remove_user(fx.ws, u.id, audit(fx.ws, "x")).await, Err(CoreError::NotFound { .. })));
+    assert!(matches!(
+        fx.store
+            .set_user_roles(fx.ws, u.id, &[], audit(fx.ws, "x"))
+            .await,
+        Err(CoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        fx.store.remove_user(fx.ws, u.id, audit(fx.ws, "x")).await,
+        Err(CoreError::NotFound { .. })
+    ));
 }
 
 async fn duplicate_email_is_a_conflict_and_writes_nothing(fx: Fx) {
     let u = new_user("dup@example.com", "dup1", &[]);
-    fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await.unwrap();
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
     let before = verify_log(&*fx.store, fx.ws).await;
     let again = new_user("DUP@example.com", "dup2", &[]);
-    match fx.store.create_user(fx.ws, &again, audit(fx.ws, "users.create")).await {
+    match fx
+        .store
+        .create_user(fx.ws, &again, audit(fx.ws, "users.create"))
+        .await
+    {
         Err(CoreError::Conflict { code, .. }) => assert_eq!(code, "EMAIL_TAKEN"),
         other => panic!("expected conflict, got {other:?}"),
     }
     let same_name = new_user("other@example.com", "dup1", &[]);
-    assert!(matches!(fx.store.create_user(fx.ws, &same_name, audit(fx.ws, "x")).await, Err(CoreError::Conflict { code: "USERNAME_TAKEN", .. })));
-    assert_eq!(verify_log(&*fx.store, fx.ws).await, before, "a failed change leaves no audit entry");
+    assert!(matches!(
+        fx.store
+            .create_user(fx.ws, &same_name, audit(fx.ws, "x"))
+            .await,
+        Err(CoreError::Conflict {
+            code: "USERNAME_TAKEN",
+            ..
+        })
+    ));
+    assert_eq!(
+        verify_log(&*fx.store, fx.ws).await,
+        before,
+        "a failed change leaves no audit entry"
+    );
 }
 
 async fn every_change_appends_one_chained_entry(fx: Fx) {
     let start = verify_log(&*fx.store, fx.ws).await;
     let u = new_user("c@example.com", "chain", &["viewer"]);
-    fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await.unwrap();
-    fx.store.set_user_roles(fx.ws, u.id, &["auditor".into()], audit(fx.ws, "users.roles_update")).await.unwrap();
-    fx.store.append_audit(audit(fx.ws, "auth.login").personal("email", "c@example.com")).await.unwrap();
-    fx.store.remove_user(fx.ws, u.id, audit(fx.ws, "users.delete")).await.unwrap();
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    fx.store
+        .set_user_roles(
+            fx.ws,
+            u.id,
+            &["auditor".into()],
+            audit(fx.ws, "users.roles_update"),
+        )
+        .await
+        .unwrap();
+    fx.store
+        .append_audit(audit(fx.ws, "auth.login").personal("email", "c@example.com"))
+        .await
+        .unwrap();
+    fx.store
+        .remove_user(fx.ws, u.id, audit(fx.ws, "users.delete"))
+        .await
+        .unwrap();
     assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 4);
     let entries = fx.store.audit_range(fx.ws, start, 10).await.unwrap();
     let types: Vec<_> = entries.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["users.create", "users.roles_update", "auth.login", "users.delete"]);
-    assert_eq!(entries[2].personal_map().get("email").map(String::as_str), Some("c@example.com"));
-    assert_eq!(entries[2].personal_map().get("ip_address").map(String::as_str), Some("192.0.2.1"));
+    assert_eq!(
+        types,
+        [
+            "users.create",
+            "users.roles_update",
+            "auth.login",
+            "users.delete"
+        ]
+    );
+    assert_eq!(
+        entries[2].personal_map().get("email").map(String::as_str),
+        Some("c@example.com")
+    );
+    assert_eq!(
+        entries[2]
+            .personal_map()
+            .get("ip_address")
+            .map(String::as_str),
+        Some("192.0.2.1")
+    );
 }
 
 async fn concurrent_appends_form_one_gap_free_sequence(fx: Fx) {
@@ -145,7 +263,12 @@ async fn concurrent_appends_form_one_gap_free_sequence(fx: Fx) {
         let ws = fx.ws;
         tasks.push(tokio::spawn(async move {
             for i in 0..15 {
-                store.append_audit(audit(ws, "load.append").details(serde_json::json!({"t": t, "i": i}))).await.unwrap();
+                store
+                    .append_audit(
+                        audit(ws, "load.append").details(serde_json::json!({"t": t, "i": i})),
+                    )
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -156,12 +279,28 @@ async fn concurrent_appends_form_one_gap_free_sequence(fx: Fx) {
 }
 
 async fn audit_rows_cannot_be_changed_or_deleted(fx: Fx) {
-    fx.store.append_audit(audit(fx.ws, "x.y").personal("email", "p@example.com")).await.unwrap();
+    fx.store
+        .append_audit(audit(fx.ws, "x.y").personal("email", "p@example.com"))
+        .await
+        .unwrap();
     assert!(raw(&fx.db, "DELETE FROM audit_log").await.is_err());
-    assert!(raw(&fx.db, "UPDATE audit_log SET status = 'failure'").await.is_err());
-    assert!(raw(&fx.db, "UPDATE audit_log SET details = '{}'").await.is_err());
+    assert!(
+        raw(&fx.db, "UPDATE audit_log SET status = 'failure'")
+            .await
+            .is_err()
+    );
+    assert!(
+        raw(&fx.db, "UPDATE audit_log SET details = '{}'")
+            .await
+            .is_err()
+    );
     // Erasing personal data is the one permitted update, and the chain still verifies.
-    raw(&fx.db, "UPDATE audit_log SET personal = NULL, pii_salt = NULL").await.unwrap();
+    raw(
+        &fx.db,
+        "UPDATE audit_log SET personal = NULL, pii_salt = NULL",
+    )
+    .await
+    .unwrap();
     verify_log(&*fx.store, fx.ws).await;
 }
 
@@ -175,28 +314,87 @@ async fn a_failing_audit_write_rolls_the_change_back(fx: Fx) {
     };
     raw(&fx.db, trigger).await.unwrap();
     let u = new_user("nope@example.com", "nope", &[]);
-    assert!(matches!(fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await, Err(CoreError::AuditUnavailable)));
-    assert!(fx.store.credentials_by_email("nope@example.com").await.unwrap().is_none());
-    let ws = Workspace { id: WorkspaceId::new(), name: "w".into(), description: None, created_at: now() };
-    assert!(matches!(fx.store.create_workspace(&ws, audit(fx.ws, "workspaces.create")).await, Err(CoreError::AuditUnavailable)));
+    assert!(matches!(
+        fx.store
+            .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+            .await,
+        Err(CoreError::AuditUnavailable)
+    ));
+    assert!(
+        fx.store
+            .credentials_by_email("nope@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ws = Workspace {
+        id: WorkspaceId::new(),
+        name: "w".into(),
+        description: None,
+        created_at: now(),
+    };
+    assert!(matches!(
+        fx.store
+            .create_workspace(&ws, audit(fx.ws, "workspaces.create"))
+            .await,
+        Err(CoreError::AuditUnavailable)
+    ));
     assert!(fx.store.get_workspace(ws.id).await.is_err());
 }
 
 async fn updates_are_optimistic(fx: Fx) {
     let u = new_user("o@example.com", "optimist", &[]);
-    fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await.unwrap();
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
     let before = fx.store.get_user(fx.ws, u.id).await.unwrap();
-    let change = UserChanges { first_name: Some(None), status: Some(llmgov_core::identity::UserStatus::Disabled), ..Default::default() };
-    fx.store.update_user(fx.ws, u.id, &change, before.updated_at, now(), audit(fx.ws, "users.update")).await.unwrap();
+    let change = UserChanges {
+        first_name: Some(None),
+        status: Some(llmgov_core::identity::UserStatus::Disabled),
+        ..Default::default()
+    };
+    fx.store
+        .update_user(
+            fx.ws,
+            u.id,
+            &change,
+            before.updated_at,
+            now(),
+            audit(fx.ws, "users.update"),
+        )
+        .await
+        .unwrap();
     let after = fx.store.get_user(fx.ws, u.id).await.unwrap();
     assert_eq!(after.first_name, None);
     assert_eq!(after.status, llmgov_core::identity::UserStatus::Disabled);
-    let stale = fx.store.update_user(fx.ws, u.id, &change, before.updated_at, now(), audit(fx.ws, "users.update")).await;
-    assert!(matches!(stale, Err(CoreError::Conflict { code: "CONCURRENT_UPDATE", .. })));
+    let stale = fx
+        .store
+        .update_user(
+            fx.ws,
+            u.id,
+            &change,
+            before.updated_at,
+            now(),
+            audit(fx.ws, "users.update"),
+        )
+        .await;
+    assert!(matches!(
+        stale,
+        Err(CoreError::Conflict {
+            code: "CONCURRENT_UPDATE",
+            ..
+        })
+    ));
 }
 
 async fn refresh_tokens_rotate_once(fx: Fx) {
-    let creds = fx.store.credentials_by_email("root@example.com").await.unwrap().unwrap();
+    let creds = fx
+        .store
+        .credentials_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     let t = now();
     let mk = |family| RefreshToken {
         id: uuid::Uuid::new_v4(),
@@ -211,17 +409,53 @@ async fn refresh_tokens_rotate_once(fx: Fx) {
     };
     let family = uuid::Uuid::new_v4();
     let first = mk(family);
-    fx.store.record_login(&first, audit(fx.ws, "auth.login")).await.unwrap();
+    fx.store
+        .record_login(&first, audit(fx.ws, "auth.login"))
+        .await
+        .unwrap();
     let second = mk(family);
-    assert!(fx.store.rotate_refresh_token(first.id, &second, now(), audit(fx.ws, "auth.refresh")).await.unwrap());
-    assert!(!fx.store.rotate_refresh_token(first.id, &mk(family), now(), audit(fx.ws, "auth.refresh")).await.unwrap());
-    fx.store.revoke_token_family(family, now(), audit(fx.ws, "auth.logout")).await.unwrap();
-    assert!(fx.store.get_refresh_token(second.id).await.unwrap().unwrap().revoked_at.is_some());
-    assert!(fx.store.get_user(fx.ws, creds.user_id).await.unwrap().last_login_at.is_some());
+    assert!(
+        fx.store
+            .rotate_refresh_token(first.id, &second, now(), audit(fx.ws, "auth.refresh"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !fx.store
+            .rotate_refresh_token(first.id, &mk(family), now(), audit(fx.ws, "auth.refresh"))
+            .await
+            .unwrap()
+    );
+    fx.store
+        .revoke_token_family(family, now(), audit(fx.ws, "auth.logout"))
+        .await
+        .unwrap();
+    assert!(
+        fx.store
+            .get_refresh_token(second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        fx.store
+            .get_user(fx.ws, creds.user_id)
+            .await
+            .unwrap()
+            .last_login_at
+            .is_some()
+    );
 }
 
 async fn api_keys_are_found_by_prefix_and_revoked(fx: Fx) {
-    let creds = fx.store.credentials_by_email("root@example.com").await.unwrap().unwrap();
+    let creds = fx
+        .store
+        .credentials_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     let key = ApiKey {
         id: ApiKeyId::new(),
         workspace_id: fx.ws,
@@ -235,16 +469,43 @@ async fn api_keys_are_found_by_prefix_and_revoked(fx: Fx) {
         revoked_at: None,
         key_hash: vec![9; 32],
     };
-    fx.store.create_api_key(&key, audit(fx.ws, "api_keys.create")).await.unwrap();
-    let found = fx.store.api_key_by_prefix("lgv_abcdefghjk").await.unwrap().unwrap();
+    fx.store
+        .create_api_key(&key, audit(fx.ws, "api_keys.create"))
+        .await
+        .unwrap();
+    let found = fx
+        .store
+        .api_key_by_prefix("lgv_abcdefghjk")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, key);
     let other = new_workspace(&fx, "other").await;
     assert!(fx.store.get_api_key(other, key.id).await.is_err());
-    assert!(fx.store.revoke_api_key(other, key.id, now(), audit(other, "x")).await.is_err());
-    fx.store.revoke_api_key(fx.ws, key.id, now(), audit(fx.ws, "api_keys.revoke")).await.unwrap();
-    assert!(fx.store.get_api_key(fx.ws, key.id).await.unwrap().revoked_at.is_some());
+    assert!(
+        fx.store
+            .revoke_api_key(other, key.id, now(), audit(other, "x"))
+            .await
+            .is_err()
+    );
+    fx.store
+        .revoke_api_key(fx.ws, key.id, now(), audit(fx.ws, "api_keys.revoke"))
+        .await
+        .unwrap();
+    assert!(
+        fx.store
+            .get_api_key(fx.ws, key.id)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
     fx.store.touch_api_key(key.id, now()).await.unwrap();
-    let page = fx.store.list_api_keys(fx.ws, Some(creds.user_id), &ListQuery::default()).await.unwrap();
+    let page = fx
+        .store
+        .list_api_keys(fx.ws, Some(creds.user_id), &ListQuery::default())
+        .await
+        .unwrap();
     assert_eq!(page.total, 1);
 }
 
@@ -255,50 +516,156 @@ async fn custom_roles_are_per_workspace(fx: Fx) {
         workspace_id: fx.ws,
         name: "reviewer".into(),
         description: None,
-        permissions: llmgov_core::access::PermissionSet::parse_all(&["policies:read", "audit:read"]).unwrap(),
+        permissions: llmgov_core::access::PermissionSet::parse_all(&[
+            "policies:read",
+            "audit:read",
+        ])
+        .unwrap(),
         created_at: t,
         updated_at: t,
     };
-    fx.store.create_role(&role, audit(fx.ws, "roles.create")).await.unwrap();
-    let dup = CustomRole { id: RoleId::new(), ..role.clone() };
-    assert!(matches!(fx.store.create_role(&dup, audit(fx.ws, "roles.create")).await, Err(CoreError::Conflict { code: "ROLE_EXISTS", .. })));
+    fx.store
+        .create_role(&role, audit(fx.ws, "roles.create"))
+        .await
+        .unwrap();
+    let dup = CustomRole {
+        id: RoleId::new(),
+        ..role.clone()
+    };
+    assert!(matches!(
+        fx.store
+            .create_role(&dup, audit(fx.ws, "roles.create"))
+            .await,
+        Err(CoreError::Conflict {
+            code: "ROLE_EXISTS",
+            ..
+        })
+    ));
     let other = new_workspace(&fx, "other").await;
-    assert!(fx.store.roles_by_name(other, &["reviewer".into()]).await.unwrap().is_empty());
+    assert!(
+        fx.store
+            .roles_by_name(other, &["reviewer".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let u = new_user("r@example.com", "reviewer1", &["reviewer"]);
-    fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await.unwrap();
-    fx.store.delete_role(fx.ws, role.id, audit(fx.ws, "roles.delete")).await.unwrap();
-    assert!(fx.store.get_user(fx.ws, u.id).await.unwrap().roles.is_empty());
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    fx.store
+        .delete_role(fx.ws, role.id, audit(fx.ws, "roles.delete"))
+        .await
+        .unwrap();
+    assert!(
+        fx.store
+            .get_user(fx.ws, u.id)
+            .await
+            .unwrap()
+            .roles
+            .is_empty()
+    );
 }
 
 async fn idempotency_keys_claim_replay_and_mismatch(fx: Fx) {
     let t = now();
-    assert_eq!(fx.store.claim_idempotency_key("s", "k", b"h1", t).await.unwrap(), IdempotencyClaim::New);
-    assert_eq!(fx.store.claim_idempotency_key("s", "k", b"h1", t).await.unwrap(), IdempotencyClaim::InFlight);
-    fx.store.complete_idempotency_key("s", "k", 201, b"{}").await.unwrap();
-    assert_eq!(fx.store.claim_idempotency_key("s", "k", b"h1", t).await.unwrap(), IdempotencyClaim::Replay { status: 201, body: b"{}".to_vec() });
-    assert_eq!(fx.store.claim_idempotency_key("s", "k", b"h2", t).await.unwrap(), IdempotencyClaim::Mismatch);
-    assert_eq!(fx.store.claim_idempotency_key("other", "k", b"h2", t).await.unwrap(), IdempotencyClaim::New);
-    fx.store.release_idempotency_key("other", "k").await.unwrap();
-    assert_eq!(fx.store.claim_idempotency_key("other", "k", b"h2", t).await.unwrap(), IdempotencyClaim::New);
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("s", "k", b"h1", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::New
+    );
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("s", "k", b"h1", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InFlight
+    );
+    fx.store
+        .complete_idempotency_key("s", "k", 201, b"{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("s", "k", b"h1", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: b"{}".to_vec()
+        }
+    );
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("s", "k", b"h2", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Mismatch
+    );
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("other", "k", b"h2", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::New
+    );
+    fx.store
+        .release_idempotency_key("other", "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store
+            .claim_idempotency_key("other", "k", b"h2", t)
+            .await
+            .unwrap(),
+        IdempotencyClaim::New
+    );
 }
 
 async fn removing_the_last_membership_deletes_the_user(fx: Fx) {
     let u = new_user("gone@example.com", "gone", &["viewer"]);
-    fx.store.create_user(fx.ws, &u, audit(fx.ws, "users.create")).await.unwrap();
-    fx.store.remove_user(fx.ws, u.id, audit(fx.ws, "users.delete")).await.unwrap();
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    fx.store
+        .remove_user(fx.ws, u.id, audit(fx.ws, "users.delete"))
+        .await
+        .unwrap();
     assert!(fx.store.credentials_by_id(u.id).await.unwrap().is_none());
 }
 
 async fn lists_paginate_and_sort(fx: Fx) {
     for i in 0..5 {
-        fx.store.create_user(fx.ws, &new_user(&format!("p{i}@example.com"), &format!("page{i}"), &[]), audit(fx.ws, "users.create")).await.unwrap();
+        fx.store
+            .create_user(
+                fx.ws,
+                &new_user(&format!("p{i}@example.com"), &format!("page{i}"), &[]),
+                audit(fx.ws, "users.create"),
+            )
+            .await
+            .unwrap();
     }
-    let q = ListQuery::parse(Some("2"), Some("2"), Some("username:desc"), &["username"], ListQuery::default().sort[0]).unwrap();
+    let q = ListQuery::parse(
+        Some("2"),
+        Some("2"),
+        Some("username:desc"),
+        &["username"],
+        ListQuery::default().sort[0],
+    )
+    .unwrap();
     let page = fx.store.list_users(fx.ws, &q, None).await.unwrap();
     assert_eq!(page.total, 6);
     assert!(page.has_more);
     let names: Vec<_> = page.items.iter().map(|u| u.username.as_str()).collect();
-    assert_eq!(names, ["page2", "page1"], "desc order: page4 page3 | page2 page1 | page0 admin");
+    assert_eq!(
+        names,
+        ["page2", "page1"],
+        "desc order: page4 page3 | page2 page1 | page0 admin"
+    );
 }
 
 macro_rules! conformance {

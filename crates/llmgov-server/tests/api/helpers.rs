@@ -1,0 +1,191 @@
+use std::sync::Arc;
+
+use llmgov_core::identity::{IdentityConfig, IdentityService};
+use llmgov_server::{AppState, ServerConfig};
+use llmgov_store::testing::TestDb;
+use llmgov_store::{Backend, PoolConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_EMAIL: &str = "root@example.com";
+pub const ADMIN_PASSWORD: &str = "Root-password-123";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub admin_token: String,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts the error format and returns the error code.
+    pub fn error_code(&self) -> String {
+        let e = &self.body["error"];
+        assert!(
+            e["message"].is_string() && e["details"].is_object() && e["request_id"].is_string(),
+            "not an error body: {}",
+            self.body
+        );
+        assert_eq!(
+            e["request_id"].as_str().unwrap(),
+            self.headers["x-request-id"].to_str().unwrap()
+        );
+        e["code"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let store = llmgov_store::open(&db.url, &PoolConfig::default(), true)
+        .await
+        .expect("store");
+    IdentityService::bootstrap(&*store, Some(ADMIN_EMAIL), Some(ADMIN_PASSWORD))
+        .await
+        .unwrap()
+        .unwrap();
+    let identity = Arc::new(
+        IdentityService::new(store.clone(), IdentityConfig::default())
+            .await
+            .unwrap(),
+    );
+    let config = ServerConfig {
+        body_limit: 64 * 1024,
+        ..Default::default()
+    };
+    let app = llmgov_server::app(AppState::new(identity, config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(llmgov_server::serve(listener, app, std::future::pending()));
+    let mut t = TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .user_agent("llmgov-tests/1")
+            .build()
+            .unwrap(),
+        db,
+        admin_token: String::new(),
+    };
+    t.admin_token = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    t
+}
+
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        Self::read(r).await
+    }
+
+    pub async fn read(r: reqwest::Response) -> Resp {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login_pair(&self, email: &str, password: &str) -> Resp {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self.login_pair(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
+        r.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user with `roles` through the API as the admin; returns (id, email, token).
+    pub async fn user_with(&self, name: &str, roles: &[&str]) -> (String, String, String) {
+        let email = format!("{name}@example.com");
+        let r = self
+            .post("/api/v1/users", &self.admin_token, json!({"email": email, "username": name, "password": "User-password-123", "roles": roles}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let token = self.login(&email, "User-password-123").await;
+        (r.body["id"].as_str().unwrap().to_string(), email, token)
+    }
+
+    /// Number of audit entries in the admin's workspace.
+    pub async fn audit_count(&self) -> i64 {
+        let r = self
+            .get("/api/v1/audit/logs?limit=1", &self.admin_token)
+            .await;
+        r.body["total"].as_i64().unwrap()
+    }
+
+    pub async fn user_count(&self) -> i64 {
+        self.get("/api/v1/users?limit=1", &self.admin_token)
+            .await
+            .body["total"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn audit_events(&self, event_type: &str) -> Vec<Value> {
+        let r = self
+            .get(
+                &format!("/api/v1/audit/logs?limit=200&event_type={event_type}"),
+                &self.admin_token,
+            )
+            .await;
+        r.body["items"].as_array().unwrap().clone()
+    }
+}
+
+/// Runs each listed `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::spawn_app(llmgov_store::Backend::Sqlite).await).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::spawn_app(llmgov_store::Backend::Postgres).await).await } )*
+        }
+    };
+}

@@ -1,0 +1,12 @@
+//! Black-box API tests: a real server on a random port with its own database, on SQLite and
+//! on PostgreSQL.
+
+mod helpers;
+
+mod access;
+mod api_keys;
+mod auth;
+mod bad_input;
+mod conventions;
+mod route_permissions;
+mod users;
