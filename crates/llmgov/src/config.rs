@@ -133,9 +133,26 @@ impl Config {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("llmgov.toml")),
         }
-        fig.merge(Env::prefixed("LLMGOV_").split("__"))
+        fig.merge(Self::env())
             .merge(Serialized::defaults(flags))
             .extract()
+    }
+
+    /// `LLMGOV_*` variables that name configuration keys. Others with the prefix (such as
+    /// `LLMGOV_LOG` or test settings) belong to other readers and are ignored here, while a
+    /// misspelt key inside a known section is still an error.
+    fn env() -> Env {
+        const KEYS: &[&str] = &["data_dir", "admin_email", "admin_password"];
+        const SECTIONS: &[&str] = &["server", "database", "auth", "log"];
+        Env::prefixed("LLMGOV_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                match k.split_once("__") {
+                    Some((section, _)) => SECTIONS.contains(&section),
+                    None => KEYS.contains(&k.as_str()),
+                }
+            })
+            .split("__")
     }
 
     pub fn database_url(&self) -> String {
@@ -161,6 +178,8 @@ mod tests {
             assert_eq!(c.server.listen, "0.0.0.0:1");
             jail.set_env("LLMGOV_SERVER__LISTEN", "0.0.0.0:2");
             jail.set_env("LLMGOV_DATABASE__URL", "postgres://x/y");
+            jail.set_env("LLMGOV_TEST_PG_URL", "ignored: not a configuration key");
+            jail.set_env("LLMGOV_LOG", "debug");
             let c = Config::load(None, &FlagOverrides::default())?;
             assert_eq!(c.server.listen, "0.0.0.0:2");
             assert_eq!(c.database.max_connections, 3);
@@ -180,6 +199,11 @@ mod tests {
     fn unknown_keys_are_rejected() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("llmgov.toml", "[server]\nlisen = \"typo\"\n")?;
+            assert!(Config::load(None, &FlagOverrides::default()).is_err());
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LLMGOV_SERVER__LISEN", "typo");
             assert!(Config::load(None, &FlagOverrides::default()).is_err());
             Ok(())
         });

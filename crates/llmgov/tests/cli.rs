@@ -1,0 +1,275 @@
+//! The real binary, as a newcomer and an operator use it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use llmgov_store::Backend;
+use llmgov_store::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llmgov");
+
+struct Server {
+    child: Child,
+    base: String,
+    stdout_lines: Vec<String>,
+}
+
+/// Starts `llmgov serve` on a free port and reads stdout until it says where it listens.
+fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .current_dir(data_dir)
+        .env_remove("LLMGOV_DATABASE__URL")
+        .env_remove("LLMGOV_ADMIN_EMAIL")
+        .env_remove("LLMGOV_ADMIN_PASSWORD")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn llmgov");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "llmgov exited before listening: {lines:?}"
+        );
+        let done = line.contains("listening on http://");
+        lines.push(line.trim_end().to_string());
+        if done {
+            break;
+        }
+    }
+    let last = lines.last().unwrap();
+    let base = last
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Server {
+        child,
+        base,
+        stdout_lines: lines,
+    }
+}
+
+fn terminate(mut s: Server) -> std::process::ExitStatus {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(s.child.id().to_string())
+        .status()
+        .unwrap();
+    s.child.wait().unwrap()
+}
+
+async fn login(base: &str, email: &str, password: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn first_start_prints_a_password_that_logs_in_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[]);
+    let pw_line = s
+        .stdout_lines
+        .iter()
+        .find(|l| l.contains("Generated password"))
+        .expect("password printed");
+    let password = pw_line.rsplit(' ').next().unwrap().to_string();
+    assert!(
+        s.stdout_lines
+            .iter()
+            .any(|l| l.contains("admin@llmgov.local"))
+    );
+    assert_eq!(
+        login(&s.base, "admin@llmgov.local", &password).await,
+        reqwest::StatusCode::OK
+    );
+    let ready: serde_json::Value = reqwest::get(format!("{}/health/ready", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "healthy");
+    assert!(
+        dir.path().join("llmgov.db").exists(),
+        "embedded database in the data directory"
+    );
+    assert!(terminate(s).success(), "graceful shutdown exits 0");
+
+    // A second start reuses the database and prints no new password.
+    let again = start(dir.path(), &[]);
+    assert!(
+        !again
+            .stdout_lines
+            .iter()
+            .any(|l| l.contains("Generated password"))
+    );
+    assert_eq!(
+        login(&again.base, "admin@llmgov.local", &password).await,
+        reqwest::StatusCode::OK
+    );
+    terminate(again);
+}
+
+#[tokio::test]
+async fn admin_credentials_and_database_come_from_the_environment() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[
+            ("LLMGOV_ADMIN_EMAIL", "ops@example.com"),
+            ("LLMGOV_ADMIN_PASSWORD", "Ops-password-12345"),
+            ("LLMGOV_DATABASE__URL", &db.url),
+        ],
+    );
+    assert!(
+        !s.stdout_lines
+            .iter()
+            .any(|l| l.contains("Generated password"))
+    );
+    assert_eq!(
+        login(&s.base, "ops@example.com", "Ops-password-12345").await,
+        reqwest::StatusCode::OK
+    );
+    let ready: serde_json::Value = reqwest::get(format!("{}/health/ready", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"][0]["name"], "database (postgres)");
+    assert!(
+        !dir.path().join("llmgov.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    terminate(s);
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .current_dir(dir)
+        .env_remove("LLMGOV_DATABASE__URL")
+        .env("LLMGOV_ADMIN_PASSWORD", "Root-password-12345")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operator_commands_create_users_and_reset_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "ana@example.com",
+            "--username",
+            "ana",
+            "--role",
+            "auditor",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let generated = stdout
+        .lines()
+        .find(|l| l.starts_with("Generated password"))
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = run(
+        dir.path(),
+        &[
+            "admin",
+            "reset-password",
+            "--email",
+            "ana@example.com",
+            "--password",
+            "Reset-password-999",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = run(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "not-an-email",
+            "--username",
+            "x1x",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("email"));
+
+    let s = start(
+        dir.path(),
+        &[("LLMGOV_ADMIN_PASSWORD", "Root-password-12345")],
+    );
+    assert_eq!(
+        login(&s.base, "ana@example.com", &generated).await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&s.base, "ana@example.com", "Reset-password-999").await,
+        reqwest::StatusCode::OK
+    );
+    terminate(s);
+}
+
+#[test]
+fn version_and_bad_configuration() {
+    let out = Command::new(BIN).arg("version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("llmgov "));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("llmgov.toml"), "[server]\nlisen = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", "mysql://x"])
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -1,0 +1,60 @@
+# Sourced by the scripts: makes sure the services the tests talk to are running, installing
+# them from Debian packages on a fresh machine. Exports LLMGOV_TEST_PG_URL.
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    log "installing $* from Debian packages"
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # seconds, description, command...
+    local secs=$1 what=$2; shift 2
+    for _ in $(seq 1 $((secs * 5))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    log "$what did not become ready in ${secs}s"
+    return 1
+}
+
+ensure_postgres() {
+    local url=${LLMGOV_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+            apt_install postgresql
+        fi
+        local version
+        version=$(ls /etc/postgresql | sort -V | tail -n 1)
+        log "starting PostgreSQL $version"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        wait_for 60 PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432
+    fi
+    if ! psql "$url" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+        # A stock Debian cluster wants a password over TCP: give the postgres role one.
+        log "setting a password for the postgres role (stock Debian authentication)"
+        as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+        url=postgres://postgres:postgres@127.0.0.1:5432/postgres
+        psql "$url" -Atqc 'SELECT 1' >/dev/null
+    fi
+    export LLMGOV_TEST_PG_URL=$url
+}
+
+drop_test_databases() {
+    psql "$LLMGOV_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'llmgov\_t\_%'" 2>/dev/null |
+        while read -r db; do
+            psql "$LLMGOV_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+        done
+}
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        log "cargo is required (https://rustup.rs); this machine kind ships it"
+        return 1
+    fi
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit and property tests, the storage conformance suite and
+# the black-box API tests on SQLite *and* PostgreSQL, and the CLI tests of the real binary.
+# Starts (or installs) PostgreSQL when it is not running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+ensure_rust
+ensure_postgres
+drop_test_databases
+trap drop_test_databases EXIT
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/llmgov-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+
+echo "== cargo test (SQLite and PostgreSQL at $(echo "$LLMGOV_TEST_PG_URL" | sed 's#//[^@]*@#//***@#'))"
+log=$(mktemp)
+set +e
+cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo's last line is often a doc-test run of 0 tests; close with the whole count.
+passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '; [0-9]+ failed;' "$log" | awk '{s += $2} END {print s + 0}')
+rm -f "$log"
+echo "summary: $passed passed, $failed failed"
+exit "$status"
