@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -179,8 +178,4 @@ pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
 /// Fallback for unknown routes.
 pub async fn not_found() -> ApiError {
     ApiError::from_status(axum::http::StatusCode::NOT_FOUND)
-}
-
-pub fn empty_body() -> Body {
-    Body::empty()
 }

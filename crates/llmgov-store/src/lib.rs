@@ -15,6 +15,7 @@ use std::time::Duration;
 use llmgov_core::CoreError;
 use llmgov_core::store::Store;
 
+pub mod cache;
 mod errors;
 pub mod postgres;
 pub mod sqlite;
@@ -28,6 +29,8 @@ pub use errors::db_err;
 pub struct PoolConfig {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Upper bound on how long a cached user may be served (zero disables the cache).
+    pub user_cache_ttl: Duration,
 }
 
 impl Default for PoolConfig {
@@ -35,6 +38,7 @@ impl Default for PoolConfig {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            user_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -45,6 +49,7 @@ impl Default for PoolConfig {
 pub struct SqlStore<DB: sqlx::Database> {
     pub(crate) read: sqlx::Pool<DB>,
     pub(crate) write: sqlx::Pool<DB>,
+    pub(crate) users: Arc<cache::UserCache>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use std::sync::Arc;
+
+use crate::cache::UserCache;
 use crate::{PoolConfig, SqliteStore, db_err};
 use llmgov_core::CoreError;
 
@@ -33,7 +36,12 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(Self { read, write })
+        // One process owns an embedded database, so local invalidation is complete.
+        let users = Arc::new(UserCache::new(
+            !cfg.user_cache_ttl.is_zero(),
+            cfg.user_cache_ttl,
+        ));
+        Ok(Self { read, write, users })
     }
 
     pub async fn migrate(&self) -> Result<(), CoreError> {
@@ -42,6 +50,14 @@ impl SqliteStore {
             .await
             .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))
     }
+}
+
+/// Cross-process invalidation is not needed for an embedded database.
+async fn notify_invalidation(
+    _tx: &mut sqlx::Transaction<'_, Db>,
+    _payload: &str,
+) -> llmgov_core::Result<()> {
+    Ok(())
 }
 
 include!("sql/common.rs");

@@ -668,6 +668,124 @@ async fn lists_paginate_and_sort(fx: Fx) {
     );
 }
 
+/// Two `llmgov` instances are two stores (two pools) on one database: their appends must
+/// still form one gap-free chain. PostgreSQL only: the embedded SQLite serves one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_share_one_chain() {
+    let fx = open(Backend::Postgres).await;
+    let second = llmgov_store::open(&fx.db.url, &PoolConfig::default(), true)
+        .await
+        .unwrap();
+    let start = verify_log(&*fx.store, fx.ws).await;
+    let mut tasks = Vec::new();
+    for (n, store) in [fx.store.clone(), second.clone(), fx.store.clone(), second]
+        .into_iter()
+        .enumerate()
+    {
+        let ws = fx.ws;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let u = new_user(
+                    &format!("i{n}u{i}@example.com"),
+                    &format!("i{n}u{i}"),
+                    &["viewer"],
+                );
+                store
+                    .create_user(ws, &u, audit(ws, "users.create"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 100);
+}
+
+/// A change made through one instance is seen by another that had the user cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cached_users_are_invalidated_across_instances() {
+    let fx = open(Backend::Postgres).await;
+    let second = llmgov_store::open(&fx.db.url, &PoolConfig::default(), true)
+        .await
+        .unwrap();
+    let u = new_user("cache@example.com", "cached", &["viewer"]);
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    // Wait until the second instance's listener is up and its cache holds the user.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let before = second.get_user(fx.ws, u.id).await.unwrap();
+    fx.store
+        .set_user_roles(
+            fx.ws,
+            u.id,
+            &["auditor".into()],
+            audit(fx.ws, "users.roles_update"),
+        )
+        .await
+        .unwrap();
+    loop {
+        let seen = second.get_user(fx.ws, u.id).await.unwrap();
+        if seen.roles == ["auditor"] {
+            break;
+        }
+        assert_eq!(seen.roles, before.roles);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invalidation never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn cached_reads_see_every_change(fx: Fx) {
+    let u = new_user("fresh@example.com", "fresh", &["viewer"]);
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.get_user(fx.ws, u.id).await.unwrap().roles,
+        ["viewer"]
+    );
+    fx.store
+        .set_user_roles(fx.ws, u.id, &["auditor".into()], audit(fx.ws, "x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.get_user(fx.ws, u.id).await.unwrap().roles,
+        ["auditor"]
+    );
+    let cur = fx.store.get_user(fx.ws, u.id).await.unwrap();
+    let change = UserChanges {
+        username: Some("fresher".into()),
+        ..Default::default()
+    };
+    fx.store
+        .update_user(
+            fx.ws,
+            u.id,
+            &change,
+            cur.updated_at,
+            now(),
+            audit(fx.ws, "x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.get_user(fx.ws, u.id).await.unwrap().username,
+        "fresher"
+    );
+    fx.store
+        .remove_user(fx.ws, u.id, audit(fx.ws, "x"))
+        .await
+        .unwrap();
+    assert!(fx.store.get_user(fx.ws, u.id).await.is_err());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -696,4 +814,5 @@ conformance!(
     idempotency_keys_claim_replay_and_mismatch,
     removing_the_last_membership_deletes_the_user,
     lists_paginate_and_sort,
+    cached_reads_see_every_change,
 );

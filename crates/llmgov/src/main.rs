@@ -6,6 +6,11 @@ mod config;
 
 use clap::Parser;
 
+/// mimalloc: the request path allocates many small, short-lived objects across threads,
+/// where it measured faster than glibc's allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

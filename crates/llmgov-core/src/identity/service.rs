@@ -84,6 +84,35 @@ pub struct IdentityService {
     keys: RwLock<Arc<KeyRing>>,
     last_key_reload: RwLock<Instant>,
     throttle: LoginThrottle,
+    verified: VerifiedTokens,
+}
+
+/// Access tokens that passed verification, by the BLAKE3 hash of the whole token, until they
+/// expire: a repeat request skips the signature check and claims parsing. Any change to a
+/// token changes its hash, so a forged token is always fully verified (and fails).
+#[derive(Default)]
+struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, i64)>>);
+
+const VERIFIED_TOKENS_MAX: usize = 50_000;
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<Principal> {
+        let map = self.0.lock().expect("token cache lock");
+        map.get(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn insert(&self, key: [u8; 32], p: Principal, exp: i64, now: i64) {
+        let mut map = self.0.lock().expect("token cache lock");
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            map.retain(|_, (_, e)| *e > now);
+            if map.len() >= VERIFIED_TOKENS_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (p, exp));
+    }
 }
 
 fn hash_blocking_error(e: tokio::task::JoinError) -> CoreError {
@@ -146,6 +175,7 @@ impl IdentityService {
             cfg,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: RwLock::new(Instant::now()),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -532,6 +562,11 @@ impl IdentityService {
         if let Some(prefix) = tokens::api_key_prefix(bearer) {
             return self.authenticate_api_key(prefix, bearer).await;
         }
+        let cache_key = *blake3::hash(bearer.as_bytes()).as_bytes();
+        let now_secs = chrono::Utc::now().timestamp();
+        if let Some(p) = self.verified.get(&cache_key, now_secs) {
+            return Ok(p);
+        }
         let ring = self.keys.read().expect("key lock").clone();
         let claims = match ring.verify(bearer) {
             Ok(c) => c,
@@ -552,7 +587,7 @@ impl IdentityService {
             }
         };
         let bad = || CoreError::Unauthenticated("invalid or expired access token".into());
-        Ok(Principal {
+        let principal = Principal {
             user_id: UserId::parse(&claims.sub).map_err(|_| bad())?,
             email: claims.email,
             workspace_id: WorkspaceId::parse(&claims.tenant_id).map_err(|_| bad())?,
@@ -561,7 +596,10 @@ impl IdentityService {
             kind: PrincipalKind::User {
                 session: claims.sid,
             },
-        })
+        };
+        self.verified
+            .insert(cache_key, principal.clone(), claims.exp, now_secs);
+        Ok(principal)
     }
 
     async fn authenticate_api_key(&self, prefix: &str, presented: &str) -> Result<Principal> {

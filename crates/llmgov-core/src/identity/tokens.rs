@@ -250,6 +250,38 @@ mod tests {
     }
 
     #[test]
+    fn rejects_wrong_issuer_and_audience() {
+        let k = generate_signing_key(now()).unwrap();
+        let t = now().timestamp();
+        let tok = ring(std::slice::from_ref(&k))
+            .sign(&claims(t, t + 900))
+            .unwrap();
+        let other_issuer = KeyRing::from_records(
+            std::slice::from_ref(&k),
+            "someone-else",
+            "llmgov-api",
+            now(),
+            900,
+        )
+        .unwrap();
+        assert!(other_issuer.verify(&tok).is_err());
+        let other_audience = KeyRing::from_records(
+            std::slice::from_ref(&k),
+            "llmgov",
+            "another-api",
+            now(),
+            900,
+        )
+        .unwrap();
+        assert!(other_audience.verify(&tok).is_err());
+        let unknown_key = ring(&[generate_signing_key(now()).unwrap()]);
+        assert!(
+            unknown_key.verify(&tok).is_err(),
+            "a token signed by a key not in the ring"
+        );
+    }
+
+    #[test]
     fn rotation_keeps_old_tokens_valid() {
         let old = generate_signing_key(now()).unwrap();
         let t = now().timestamp();

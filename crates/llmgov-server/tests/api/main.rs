@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod api_keys;
+mod audit;
 mod auth;
 mod bad_input;
 mod conventions;

@@ -94,7 +94,10 @@ impl RoleStore for crate::SqlStore<Db> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        notify_invalidation(&mut tx, "*").await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.clear();
+        Ok(())
     }
 }

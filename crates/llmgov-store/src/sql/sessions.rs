@@ -44,8 +44,11 @@ impl SessionStore for crate::SqlStore<Db> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        notify_invalidation(&mut tx, &token.user_id.to_string()).await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.invalidate(token.user_id);
+        Ok(())
     }
 
     async fn get_refresh_token(&self, id: uuid::Uuid) -> R<Option<RefreshToken>> {

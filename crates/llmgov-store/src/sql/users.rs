@@ -111,9 +111,15 @@ impl UserStore for crate::SqlStore<Db> {
     }
 
     async fn get_user(&self, ws: WorkspaceId, id: UserId) -> R<User> {
+        if let Some(u) = self.users.get(ws, id) {
+            return Ok(u);
+        }
+        let generation = self.users.generation();
         let sql = format!("{} WHERE m.workspace_id = $1 AND u.id = $2", user_select());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).bind(id.0).fetch_optional(&self.read).await.map_err(db_err)?;
-        user_from_row(&row.ok_or(llmgov_core::CoreError::not_found("user"))?)
+        let user = user_from_row(&row.ok_or(llmgov_core::CoreError::not_found("user"))?)?;
+        self.users.insert_if(generation, &user);
+        Ok(user)
     }
 
     async fn list_users(&self, ws: WorkspaceId, q: &ListQuery, status: Option<UserStatus>) -> R<Page<User>> {
@@ -172,8 +178,11 @@ impl UserStore for crate::SqlStore<Db> {
                 .await
                 .map_err(db_err)?;
         }
+        notify_invalidation(&mut tx, &id.to_string()).await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.invalidate(id);
+        Ok(())
     }
 
     async fn set_user_roles(&self, ws: WorkspaceId, id: UserId, roles: &[String], audit: AuditDraft) -> R<()> {
@@ -183,8 +192,11 @@ impl UserStore for crate::SqlStore<Db> {
         }
         sqlx::query("DELETE FROM user_roles WHERE workspace_id = $1 AND user_id = $2").bind(ws.0).bind(id.0).execute(&mut *tx).await.map_err(db_err)?;
         insert_roles(&mut tx, ws, id, roles, now()).await?;
+        notify_invalidation(&mut tx, &id.to_string()).await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.invalidate(id);
+        Ok(())
     }
 
     async fn remove_user(&self, ws: WorkspaceId, id: UserId, audit: AuditDraft) -> R<()> {
@@ -205,8 +217,11 @@ impl UserStore for crate::SqlStore<Db> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        notify_invalidation(&mut tx, &id.to_string()).await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.invalidate(id);
+        Ok(())
     }
 
     async fn credentials_by_email(&self, email: &str) -> R<Option<Credentials>> {
@@ -235,7 +250,10 @@ impl UserStore for crate::SqlStore<Db> {
         }
         // A new password ends every session.
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL").bind(id.0).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+        notify_invalidation(&mut tx, &id.to_string()).await?;
         append_in(&mut tx, audit).await?;
-        commit(tx).await
+        commit(tx).await?;
+        self.users.invalidate(id);
+        Ok(())
     }
 }
