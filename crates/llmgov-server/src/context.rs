@@ -131,16 +131,15 @@ pub fn client_addr(
     peer: Option<SocketAddr>,
     trust_forwarded: bool,
 ) -> Option<String> {
-    if trust_forwarded {
-        if let Some(first) = parts_headers
+    if trust_forwarded
+        && let Some(first) = parts_headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim)
             .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
-        {
-            return Some(first.to_string());
-        }
+    {
+        return Some(first.to_string());
     }
     peer.map(|p| p.ip().to_string())
 }

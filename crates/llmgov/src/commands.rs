@@ -78,6 +78,7 @@ async fn open_store(cfg: &Config) -> Result<Arc<dyn llmgov_core::store::Store>, 
     let url = prepare_database(cfg)?;
     let pool = PoolConfig {
         max_connections: cfg.database.max_connections,
+        user_cache_ttl: Duration::from_secs(cfg.database.user_cache_ttl_secs),
         ..Default::default()
     };
     Ok(llmgov_store::open(&url, &pool, true).await?)

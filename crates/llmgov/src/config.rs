@@ -1,6 +1,9 @@
 //! Configuration: defaults < `llmgov.toml` < `LLMGOV_*` environment (nested with `__`) <
 //! command-line flags.
 
+// figment's error is large but rare (once, at start-up), and its Jail test API returns it.
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 
 use figment::Figment;
@@ -38,6 +41,10 @@ pub struct DatabaseSection {
     /// `sqlite://PATH` or `postgres://...`; default: `sqlite://<data_dir>/llmgov.db`.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// Longest a cached user record may be served; 0 turns the cache off. Writes invalidate
+    /// cached users at once (across instances on PostgreSQL), so this only bounds staleness
+    /// if an invalidation is lost.
+    pub user_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +84,7 @@ impl Default for Config {
             database: DatabaseSection {
                 url: None,
                 max_connections: 16,
+                user_cache_ttl_secs: 5,
             },
             auth: AuthSection {
                 issuer: "llmgov".into(),

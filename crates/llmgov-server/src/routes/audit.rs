@@ -128,13 +128,13 @@ pub async fn list_audit_logs(
     let query = lp.query(&["sequence", "timestamp"], "sequence")?;
     let from = parse_time("from", q.from.as_deref())?;
     let to = parse_time("to", q.to.as_deref())?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
-                "from must not be after to",
-            ));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "from must not be after to",
+        ));
     }
     let filter = AuditFilter {
         event_type: q

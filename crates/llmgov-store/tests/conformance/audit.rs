@@ -1,0 +1,187 @@
+//! The audit write path: chaining, append-only storage, fail-closed writes, concurrency.
+
+use llmgov_core::CoreError;
+use llmgov_core::identity::Workspace;
+use llmgov_core::ids::WorkspaceId;
+use llmgov_core::time::now;
+use llmgov_store::{Backend, PoolConfig};
+
+use crate::*;
+
+async fn every_change_appends_one_chained_entry(fx: Fx) {
+    let start = verify_log(&*fx.store, fx.ws).await;
+    let u = new_user("c@example.com", "chain", &["viewer"]);
+    fx.store
+        .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+        .await
+        .unwrap();
+    fx.store
+        .set_user_roles(
+            fx.ws,
+            u.id,
+            &["auditor".into()],
+            audit(fx.ws, "users.roles_update"),
+        )
+        .await
+        .unwrap();
+    fx.store
+        .append_audit(audit(fx.ws, "auth.login").personal("email", "c@example.com"))
+        .await
+        .unwrap();
+    fx.store
+        .remove_user(fx.ws, u.id, audit(fx.ws, "users.delete"))
+        .await
+        .unwrap();
+    assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 4);
+    let entries = fx.store.audit_range(fx.ws, start, 10).await.unwrap();
+    let types: Vec<_> = entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "users.create",
+            "users.roles_update",
+            "auth.login",
+            "users.delete"
+        ]
+    );
+    assert_eq!(
+        entries[2].personal_map().get("email").map(String::as_str),
+        Some("c@example.com")
+    );
+    assert_eq!(
+        entries[2]
+            .personal_map()
+            .get("ip_address")
+            .map(String::as_str),
+        Some("192.0.2.1")
+    );
+}
+
+async fn concurrent_appends_form_one_gap_free_sequence(fx: Fx) {
+    let start = verify_log(&*fx.store, fx.ws).await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = fx.store.clone();
+        let ws = fx.ws;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..15 {
+                store
+                    .append_audit(
+                        audit(ws, "load.append").details(serde_json::json!({"t": t, "i": i})),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 120);
+}
+
+async fn audit_rows_cannot_be_changed_or_deleted(fx: Fx) {
+    fx.store
+        .append_audit(audit(fx.ws, "x.y").personal("email", "p@example.com"))
+        .await
+        .unwrap();
+    assert!(raw(&fx.db, "DELETE FROM audit_log").await.is_err());
+    assert!(
+        raw(&fx.db, "UPDATE audit_log SET status = 'failure'")
+            .await
+            .is_err()
+    );
+    assert!(
+        raw(&fx.db, "UPDATE audit_log SET details = '{}'")
+            .await
+            .is_err()
+    );
+    // Erasing personal data is the one permitted update, and the chain still verifies.
+    raw(
+        &fx.db,
+        "UPDATE audit_log SET personal = NULL, pii_salt = NULL",
+    )
+    .await
+    .unwrap();
+    verify_log(&*fx.store, fx.ws).await;
+}
+
+async fn a_failing_audit_write_rolls_the_change_back(fx: Fx) {
+    let trigger = match fx.db.backend {
+        Backend::Sqlite => "CREATE TRIGGER break_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit broken'); END;",
+        Backend::Postgres => {
+            "CREATE FUNCTION break_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit broken'; END; $$ LANGUAGE plpgsql;
+             CREATE TRIGGER break_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION break_audit();"
+        }
+    };
+    raw(&fx.db, trigger).await.unwrap();
+    let u = new_user("nope@example.com", "nope", &[]);
+    assert!(matches!(
+        fx.store
+            .create_user(fx.ws, &u, audit(fx.ws, "users.create"))
+            .await,
+        Err(CoreError::AuditUnavailable)
+    ));
+    assert!(
+        fx.store
+            .credentials_by_email("nope@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ws = Workspace {
+        id: WorkspaceId::new(),
+        name: "w".into(),
+        description: None,
+        created_at: now(),
+    };
+    assert!(matches!(
+        fx.store
+            .create_workspace(&ws, audit(fx.ws, "workspaces.create"))
+            .await,
+        Err(CoreError::AuditUnavailable)
+    ));
+    assert!(fx.store.get_workspace(ws.id).await.is_err());
+}
+
+/// Two `llmgov` instances are two stores (two pools) on one database: their appends must
+/// still form one gap-free chain. PostgreSQL only: the embedded SQLite serves one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_share_one_chain() {
+    let fx = open(Backend::Postgres).await;
+    let second = llmgov_store::open(&fx.db.url, &PoolConfig::default(), true)
+        .await
+        .unwrap();
+    let start = verify_log(&*fx.store, fx.ws).await;
+    let mut tasks = Vec::new();
+    for (n, store) in [fx.store.clone(), second.clone(), fx.store.clone(), second]
+        .into_iter()
+        .enumerate()
+    {
+        let ws = fx.ws;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let u = new_user(
+                    &format!("i{n}u{i}@example.com"),
+                    &format!("i{n}u{i}"),
+                    &["viewer"],
+                );
+                store
+                    .create_user(ws, &u, audit(ws, "users.create"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 100);
+}
+
+crate::conformance!(
+    every_change_appends_one_chained_entry,
+    concurrent_appends_form_one_gap_free_sequence,
+    audit_rows_cannot_be_changed_or_deleted,
+    a_failing_audit_write_rolls_the_change_back,
+);
