@@ -66,6 +66,14 @@ pub trait WorkspaceStore: Send + Sync {
     async fn create_workspace(&self, ws: &Workspace, audit: AuditDraft) -> Result<()>;
     async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace>;
     async fn list_workspaces(&self, q: &ListQuery) -> Result<Page<Workspace>>;
+    /// Makes an existing user a member of `ws` with `roles`.
+    async fn add_member(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        roles: &[String],
+        audit: AuditDraft,
+    ) -> Result<()>;
     /// Workspaces a user is a member of (for `auth/me`).
     async fn user_workspaces(&self, user: UserId) -> Result<Vec<Workspace>>;
 }

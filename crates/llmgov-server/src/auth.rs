@@ -50,6 +50,7 @@ permissions! {
     RolesDelete => Roles:Delete,
     WorkspacesCreate => Workspaces:Create,
     WorkspacesRead => Workspaces:Read,
+    WorkspacesUpdate => Workspaces:Update,
     KeysCreate => Keys:Create,
     KeysRead => Keys:Read,
     KeysDelete => Keys:Delete,

@@ -1,6 +1,8 @@
 //! Roles, workspaces, API keys, signing keys and audit reads.
 
 use crate::access::{PREDEFINED_ROLES, PermissionSet, PredefinedRole};
+use serde_json::json;
+
 use crate::audit::{AuditDraft, AuditEntry, RequestContext};
 use crate::ids::{ApiKeyId, RoleId, UserId, WorkspaceId};
 use crate::page::{ListQuery, Page};
@@ -184,6 +186,33 @@ impl IdentityService {
 
     pub async fn get_workspace(&self, _p: &Principal, id: WorkspaceId) -> Result<Workspace> {
         self.store.get_workspace(id).await
+    }
+
+    /// Adds a user of the caller's workspace to workspace `ws` with `roles` there.
+    pub async fn add_member(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        ws: WorkspaceId,
+        user: UserId,
+        roles: Vec<String>,
+    ) -> Result<User> {
+        self.store.get_workspace(ws).await?;
+        self.store.get_user(p.workspace_id, user).await?;
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        self.check_grant(p, ws, &roles).await?;
+        let audit = AuditDraft::new(
+            p.workspace_id,
+            &p.context(ctx.clone()),
+            "workspaces.member_add",
+            "access_control",
+        )
+        .resource("user", user)
+        .after(json!({"workspace_id": ws, "roles": roles}));
+        self.store.add_member(ws, user, &roles, audit).await?;
+        self.store.get_user(ws, user).await
     }
 
     pub async fn my_workspaces(&self, p: &Principal) -> Result<Vec<Workspace>> {

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use llmgov_core::identity::Workspace;
-use llmgov_core::ids::WorkspaceId;
+use llmgov_core::ids::{UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -14,6 +14,7 @@ use crate::auth::{Authz, perm};
 use crate::context::Ctx;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId};
+use crate::routes::users::UserDto;
 use crate::routes::{ListParams, PageDto, select_fields};
 
 #[derive(Serialize, ToSchema)]
@@ -87,8 +88,38 @@ pub async fn get_workspace(
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberBody {
+    /// A user of your current workspace.
+    pub user_id: uuid::Uuid,
+    /// Roles in the target workspace.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Make a user of your workspace a member of another workspace too. They choose it at
+/// login with `workspace_id`.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "workspaces", params(("id" = uuid::Uuid, Path)), request_body = AddMemberBody,
+    responses((status = 201, body = UserDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = ["workspaces:update"])))]
+pub async fn add_workspace_member(
+    Authz(p, _): Authz<perm::WorkspacesUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<AddMemberBody>,
+) -> ApiResult<(StatusCode, Json<UserDto>)> {
+    let user = s
+        .identity
+        .add_member(&p, &ctx, WorkspaceId(id), UserId(b.user_id), b.roles)
+        .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_workspace, list_workspaces))
         .routes(routes!(get_workspace))
+        .routes(routes!(add_workspace_member))
 }

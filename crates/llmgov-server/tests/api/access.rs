@@ -202,7 +202,83 @@ async fn custom_roles_grant_their_permissions(app: TestApp) {
     assert_eq!(perms.body["permissions"], json!([]));
 }
 
+async fn a_user_can_belong_to_several_workspaces(app: TestApp) {
+    let (id, email, _) = app.user_with("multi", &["viewer"]).await;
+    let ws_b = app
+        .post("/api/v1/workspaces", &app.admin_token, json!({"name": "B"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_b}/members"),
+            &app.admin_token,
+            json!({"user_id": id, "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(added.body["workspace_id"], ws_b.as_str());
+    assert_eq!(added.body["roles"], json!(["auditor"]));
+    let again = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_b}/members"),
+            &app.admin_token,
+            json!({"user_id": id}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "ALREADY_MEMBER");
+    // Login picks the first workspace by default, or the one asked for.
+    let in_b = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": "User-password-123", "workspace_id": ws_b})),
+        )
+        .await;
+    assert_eq!(in_b.status, StatusCode::OK);
+    let me = app
+        .get(
+            "/api/v1/auth/me",
+            in_b.body["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(me.body["user"]["workspace_id"], ws_b.as_str());
+    assert_eq!(me.body["user"]["roles"], json!(["auditor"]));
+    assert_eq!(me.body["workspaces"].as_array().unwrap().len(), 2);
+    assert!(
+        me.body["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "audit:read")
+    );
+    let stranger = app.call(reqwest::Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": "User-password-123", "workspace_id": uuid::Uuid::new_v4()}))).await;
+    assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+    // Only users the caller can see can be added, and only to workspaces that exist.
+    let missing_user = app
+        .post(
+            &format!("/api/v1/workspaces/{ws_b}/members"),
+            &app.admin_token,
+            json!({"user_id": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!(missing_user.status, StatusCode::NOT_FOUND);
+    let missing_ws = app
+        .post(
+            &format!("/api/v1/workspaces/{}/members", uuid::Uuid::new_v4()),
+            &app.admin_token,
+            json!({"user_id": id}),
+        )
+        .await;
+    assert_eq!(missing_ws.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_backends!(
+    a_user_can_belong_to_several_workspaces,
     a_viewer_cannot_create_users_and_the_denial_is_audited,
     another_workspace_s_user_is_not_found,
     only_a_super_admin_may_name_another_workspace,

@@ -135,6 +135,93 @@ async fn sql_metacharacters_are_stored_literally(app: TestApp) {
     assert_eq!(got.body["first_name"], nasty);
     assert_eq!(got.body["metadata"]["q"], nasty);
     assert_eq!(app.user_count().await, 2, "the users table is intact");
+    // Every other string field of the API, with the same payload.
+    let ws = app
+        .post(
+            "/api/v1/workspaces",
+            &app.admin_token,
+            json!({"name": nasty, "description": nasty}),
+        )
+        .await;
+    assert_eq!(ws.status, StatusCode::CREATED);
+    assert_eq!(ws.body["name"], nasty);
+    let role = app
+        .post(
+            "/api/v1/roles",
+            &app.admin_token,
+            json!({"name": "quoted_role", "description": nasty, "permissions": []}),
+        )
+        .await;
+    assert_eq!(role.body["description"], nasty);
+    assert_eq!(
+        app.post(
+            "/api/v1/roles",
+            &app.admin_token,
+            json!({"name": nasty, "permissions": []})
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            json!({"name": nasty, "scopes": ["users:read"]}),
+        )
+        .await;
+    assert_eq!(key.body["name"], nasty);
+    assert_eq!(
+        app.post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            json!({"name": "k", "scopes": [nasty]})
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.login_pair(nasty, nasty).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_pair(ADMIN_EMAIL, nasty).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let rt = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": nasty})),
+        )
+        .await;
+    assert_eq!(rt.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/users?sort={}", urlencode(nasty)),
+            &app.admin_token
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/users?fields={}", urlencode(nasty)),
+            &app.admin_token
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get("/api/v1/workspaces", &app.admin_token).await.body["total"],
+        2,
+        "the workspaces table is intact"
+    );
+    assert_eq!(app.user_count().await, 2);
     let q = app
         .get(
             "/api/v1/audit/logs?event_type=x'%20OR%20'1'='1",
@@ -188,6 +275,18 @@ async fn invalid_ids_and_queries_are_400(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(snapshot(&app).await, before);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 crate::both_backends!(

@@ -88,6 +88,24 @@ impl WorkspaceStore for crate::SqlStore<Db> {
         Ok(Page::new(rows.iter().map(workspace_from_row).collect::<R<Vec<_>>>()?, total, q))
     }
 
+    async fn add_member(&self, ws: WorkspaceId, user: UserId, roles: &[String], audit: AuditDraft) -> R<()> {
+        let mut tx = begin(&self.write).await?;
+        let at = now();
+        sqlx::query("INSERT INTO memberships (workspace_id, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(ws.0)
+            .bind(user.0)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_roles(&mut tx, ws, user, roles, at).await?;
+        notify_invalidation(&mut tx, &user.to_string()).await?;
+        append_in(&mut tx, audit).await?;
+        commit(tx).await?;
+        self.users.invalidate(user);
+        Ok(())
+    }
+
     async fn user_workspaces(&self, user: UserId) -> R<Vec<Workspace>> {
         let rows = sqlx::query(
             "SELECT w.* FROM workspaces w JOIN memberships m ON m.workspace_id = w.id WHERE m.user_id = $1 ORDER BY m.created_at, w.id",
