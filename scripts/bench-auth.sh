@@ -18,7 +18,7 @@ ensure_postgres
 
 DURATION=${1:-10}
 CONNS=64
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/llmgov-target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/llmgov-target}
 cargo build --release --locked -p llmgov >&2
 BIN=$CARGO_TARGET_DIR/release/llmgov
 PORT=18181

@@ -46,10 +46,11 @@ ensure_postgres() {
 }
 
 drop_test_databases() {
-    psql "$LLMGOV_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'llmgov\_t\_%'" 2>/dev/null |
-        while read -r db; do
-            psql "$LLMGOV_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-        done
+    local dbs
+    dbs=$(psql "$LLMGOV_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'llmgov\_t\_%'" 2>/dev/null) || return 0
+    for db in $dbs; do
+        psql "$LLMGOV_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
 }
 
 ensure_rust() {

@@ -11,7 +11,7 @@ ensure_postgres
 drop_test_databases
 trap drop_test_databases EXIT
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/llmgov-target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/llmgov-target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 

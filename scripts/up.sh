@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 ensure_rust
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/llmgov-target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/llmgov-target}
 cargo build --release --locked -p llmgov
 exec "$CARGO_TARGET_DIR/release/llmgov" serve "$@"

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod merkle;
 pub mod page;
 pub mod store;
 pub mod time;
