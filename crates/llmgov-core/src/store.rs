@@ -225,6 +225,9 @@ pub trait AuditStore: Send + Sync {
         filter: &AuditFilter,
         q: &ListQuery,
     ) -> Result<Page<AuditEntry>>;
+    /// Every workspace that has an audit log, with its head: (next sequence, hash of the
+    /// last entry).
+    async fn audit_heads(&self) -> Result<Vec<(WorkspaceId, i64, Vec<u8>)>>;
     /// Entries of a workspace's log from `from_sequence`, in order, at most `limit`.
     async fn audit_range(
         &self,

@@ -26,7 +26,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides config and env).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", visible_alias = "database")]
     pub database_url: Option<String>,
     /// Log format: json or pretty.
     #[arg(long, global = true, value_name = "FORMAT")]
@@ -48,8 +48,20 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every workspace's audit log in the database (read-only). Exits non-zero, with
+    /// the first bad entry's sequence on the last line, when a log does not verify.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use llmgov_core::ids::WorkspaceId;
 use llmgov_server::{AppState, ServerConfig};
 use llmgov_store::PoolConfig;
 
-use crate::cli::{AdminCommand, Cli, Command};
+use crate::cli::{AdminCommand, AuditCommand, Cli, Command};
 use crate::config::{Config, DatabaseFlags, FlagOverrides, LogFlags, ServerFlags};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +48,9 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
             Ok(())
         }
         Command::Admin { command } => admin(cfg, command).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(cfg).await,
         Command::Version => unreachable!("handled above"),
     }
 }
@@ -246,4 +249,61 @@ async fn admin(cfg: Config, cmd: AdminCommand) -> Result<(), AnyError> {
         }
     }
     Ok(())
+}
+
+/// Verifies the logs in place without changing the database (no migrations, no bootstrap).
+async fn audit_verify(cfg: Config) -> Result<(), AnyError> {
+    let url = cfg.database_url();
+    if cfg.database.url.is_none() && !cfg.data_dir.join("llmgov.db").exists() {
+        return Err(format!(
+            "no database at {}",
+            cfg.data_dir.join("llmgov.db").display()
+        )
+        .into());
+    }
+    let store = llmgov_store::open(
+        &url,
+        &PoolConfig {
+            max_connections: 2,
+            ..Default::default()
+        },
+        false,
+    )
+    .await?;
+    let reports = llmgov_core::audit::verify::verify_all(&*store).await?;
+    let mut first_bad = None;
+    for r in &reports {
+        if r.valid {
+            println!(
+                "workspace {}: {} entries verified, head {}",
+                r.workspace_id, r.verified_entries, r.head_hash
+            );
+        } else {
+            println!(
+                "workspace {}: INVALID after {} entries: {}",
+                r.workspace_id,
+                r.verified_entries,
+                r.reason.as_deref().unwrap_or("?")
+            );
+            first_bad.get_or_insert(r);
+        }
+    }
+    match first_bad {
+        None => {
+            println!(
+                "audit trail verified: {} logs, {} entries",
+                reports.len(),
+                reports.iter().map(|r| r.verified_entries).sum::<i64>()
+            );
+            Ok(())
+        }
+        Some(r) => {
+            println!(
+                "first bad entry: workspace {} sequence {}",
+                r.workspace_id,
+                r.first_invalid_sequence.unwrap_or(0)
+            );
+            std::process::exit(1);
+        }
+    }
 }

@@ -273,3 +273,91 @@ fn version_and_bad_configuration() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn audit_verify_reports_the_first_bad_entry() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        let out = run(
+            dir.path(),
+            &[
+                "admin",
+                "create-user",
+                "--email",
+                &format!("u{i}@example.com"),
+                "--username",
+                &format!("user{i}"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ok = run(dir.path(), &["audit", "verify"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("audit trail verified: 1 logs, 4 entries")
+    );
+
+    let url = format!("sqlite://{}", dir.path().join("llmgov.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET details = '{\"forged\":true}' WHERE sequence = 2;")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    let bad = run(dir.path(), &["audit", "verify"]);
+    assert!(!bad.status.success());
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with("sequence 2"),
+        "{stdout}"
+    );
+
+    let missing = run(tempfile::tempdir().unwrap().path(), &["audit", "verify"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"));
+}
+
+#[tokio::test]
+async fn audit_verify_reads_a_postgres_database() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "pg@example.com",
+            "--username",
+            "pguser",
+            "--database-url",
+            &db.url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = run(dir.path(), &["audit", "verify", "--database", &db.url]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 entries"));
+}

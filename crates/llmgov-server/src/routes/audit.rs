@@ -157,6 +157,37 @@ pub async fn list_audit_logs(
     )?))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct VerifyDto {
+    /// Whether every entry, the chain between them and the log's end check out.
+    pub valid: bool,
+    pub verified_entries: i64,
+    /// Hex hash of the last verified entry.
+    pub head_hash: String,
+    /// Sequence of the first altered, missing, inserted or misplaced entry.
+    pub first_invalid_sequence: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Verify the workspace's whole audit log on the server.
+#[utoipa::path(post, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = VerifyDto)), security(("bearer" = ["audit:read"])))]
+pub async fn verify_audit_log(
+    Authz(p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+) -> ApiResult<Json<VerifyDto>> {
+    let r = llmgov_core::audit::verify::verify_workspace(&*s.store, p.workspace_id).await?;
+    Ok(Json(VerifyDto {
+        valid: r.valid,
+        verified_entries: r.verified_entries,
+        head_hash: r.head_hash,
+        first_invalid_sequence: r.first_invalid_sequence,
+        reason: r.reason,
+    }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_logs))
+    OpenApiRouter::new()
+        .routes(routes!(list_audit_logs))
+        .routes(routes!(verify_audit_log))
 }

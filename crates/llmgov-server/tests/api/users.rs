@@ -103,6 +103,11 @@ async fn user_lifecycle_is_audited_with_before_and_after(app: TestApp) {
         json!(["auditor", "viewer"])
     );
     assert_eq!(app.audit_events("users.delete").await.len(), 1);
+    let verified = app
+        .post("/api/v1/audit/verify", &app.admin_token, json!({}))
+        .await;
+    assert_eq!(verified.body["valid"], true, "{}", verified.body);
+    assert!(verified.body["verified_entries"].as_i64().unwrap() >= 7);
     // Sequences are gap-free from 0.
     let all = app
         .get("/api/v1/audit/logs?limit=200", &app.admin_token)

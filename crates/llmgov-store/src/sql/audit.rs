@@ -125,6 +125,22 @@ impl AuditStore for crate::SqlStore<Db> {
         Ok(Page::new(items, total, q))
     }
 
+    async fn audit_heads(&self) -> R<Vec<(WorkspaceId, i64, Vec<u8>)>> {
+        let rows = sqlx::query("SELECT workspace_id, next_sequence, head_hash FROM audit_heads ORDER BY workspace_id")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    WorkspaceId(uuid_of(r, "workspace_id")?),
+                    r.try_get("next_sequence").map_err(db_err)?,
+                    r.try_get("head_hash").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")
             .bind(ws.0)

@@ -179,7 +179,109 @@ async fn postgres_two_instances_share_one_chain() {
     assert_eq!(verify_log(&*fx.store, fx.ws).await, start + 100);
 }
 
+/// A log of six entries (0..=5), then `tamper` run as an attacker who dropped the guards.
+async fn tampered(fx: &Fx, tamper: &str) -> llmgov_core::audit::verify::LogReport {
+    for i in 0..5 {
+        fx.store
+            .append_audit(audit(fx.ws, "x.y").details(serde_json::json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    let clean = llmgov_core::audit::verify::verify_workspace(&*fx.store, fx.ws)
+        .await
+        .unwrap();
+    assert!(clean.valid, "{clean:?}");
+    assert_eq!(clean.verified_entries, 6);
+    let unguard = match fx.db.backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Backend::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;",
+    };
+    raw(&fx.db, unguard).await.unwrap();
+    raw(&fx.db, tamper).await.unwrap();
+    let r = llmgov_core::audit::verify::verify_workspace(&*fx.store, fx.ws)
+        .await
+        .unwrap();
+    assert!(!r.valid, "tampering went unnoticed: {tamper}");
+    r
+}
+
+async fn verification_pinpoints_an_altered_entry(fx: Fx) {
+    let r = tampered(
+        &fx,
+        "UPDATE audit_log SET status = 'failure' WHERE sequence = 2",
+    )
+    .await;
+    assert_eq!(r.first_invalid_sequence, Some(2));
+    assert_eq!(r.verified_entries, 2);
+}
+
+async fn verification_pinpoints_a_deleted_entry(fx: Fx) {
+    let r = tampered(&fx, "DELETE FROM audit_log WHERE sequence = 3").await;
+    assert_eq!(r.first_invalid_sequence, Some(3));
+}
+
+async fn verification_pinpoints_an_inserted_entry(fx: Fx) {
+    let new_id = match fx.db.backend {
+        Backend::Sqlite => "randomblob(16)",
+        Backend::Postgres => "gen_random_uuid()",
+    };
+    let sql = format!(
+        "UPDATE audit_log SET sequence = sequence + 1000 WHERE sequence >= 3;
+         UPDATE audit_log SET sequence = sequence - 999 WHERE sequence >= 1000;
+         INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, actor_id,
+             actor_type, action, resource_type, resource_id, status, request_id, session_id, details, before_state,
+             after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash)
+         SELECT workspace_id, 3, {new_id}, format_version, timestamp, 'users.delete', event_category, actor_id, actor_type,
+             action, resource_type, resource_id, status, request_id, session_id, '{{}}', before_state, after_state,
+             personal, pii_salt, pii_digest, prev_hash, entry_hash
+         FROM audit_log WHERE sequence = 2"
+    );
+    let r = tampered(&fx, &sql).await;
+    assert_eq!(r.first_invalid_sequence, Some(3));
+}
+
+async fn verification_pinpoints_reordered_entries(fx: Fx) {
+    let r = tampered(
+        &fx,
+        "UPDATE audit_log SET sequence = -1 WHERE sequence = 1;
+         UPDATE audit_log SET sequence = 1 WHERE sequence = 2;
+         UPDATE audit_log SET sequence = 2 WHERE sequence = -1;",
+    )
+    .await;
+    assert_eq!(r.first_invalid_sequence, Some(1));
+}
+
+async fn verification_pinpoints_a_truncated_tail(fx: Fx) {
+    let r = tampered(&fx, "DELETE FROM audit_log WHERE sequence >= 4").await;
+    assert_eq!(r.first_invalid_sequence, Some(4));
+    assert_eq!(r.verified_entries, 4);
+}
+
+async fn verification_pinpoints_an_appended_forgery(fx: Fx) {
+    let new_id = match fx.db.backend {
+        Backend::Sqlite => "randomblob(16)",
+        Backend::Postgres => "gen_random_uuid()",
+    };
+    let sql = format!(
+        "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, actor_id,
+             actor_type, action, resource_type, resource_id, status, request_id, session_id, details, before_state,
+             after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash)
+         SELECT workspace_id, 6, {new_id}, format_version, timestamp, event_type, event_category, actor_id, actor_type,
+             action, resource_type, resource_id, status, request_id, session_id, details, before_state, after_state,
+             personal, pii_salt, pii_digest, entry_hash, entry_hash
+         FROM audit_log WHERE sequence = 5"
+    );
+    let r = tampered(&fx, &sql).await;
+    assert_eq!(r.first_invalid_sequence, Some(6));
+}
+
 crate::conformance!(
+    verification_pinpoints_an_altered_entry,
+    verification_pinpoints_a_deleted_entry,
+    verification_pinpoints_an_inserted_entry,
+    verification_pinpoints_reordered_entries,
+    verification_pinpoints_a_truncated_tail,
+    verification_pinpoints_an_appended_forgery,
     every_change_appends_one_chained_entry,
     concurrent_appends_form_one_gap_free_sequence,
     audit_rows_cannot_be_changed_or_deleted,
