@@ -41,9 +41,135 @@ pub fn empty_root() -> Hash {
 }
 
 /// Largest power of two strictly smaller than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// A range `[start, end)` of leaves whose subtree root a proof needs.
+pub type Span = (u64, u64);
+
+/// A complete, aligned subtree: `2^level` leaves starting at `index * 2^level`. These are
+/// the nodes a stored tree keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u32,
+    pub index: u64,
+}
+
+/// The complete subtrees whose roots determine the root of `span` (RFC 9162 splits every
+/// range into a complete left part and the rest, so these are aligned).
+pub fn span_nodes(span: Span, out: &mut Vec<NodeId>) {
+    let (start, end) = span;
+    let n = end - start;
+    if n == 0 {
+        return;
+    }
+    if n.is_power_of_two() && start % n == 0 {
+        out.push(NodeId {
+            level: n.trailing_zeros(),
+            index: start / n,
+        });
+        return;
+    }
+    let k = split(n);
+    span_nodes((start, start + k), out);
+    span_nodes((start + k, end), out);
+}
+
+/// Root of `span` from the roots of its complete subtrees.
+pub fn span_root(span: Span, node: &impl Fn(NodeId) -> Hash) -> Hash {
+    let (start, end) = span;
+    let n = end - start;
+    if n == 0 {
+        return empty_root();
+    }
+    if n.is_power_of_two() && start % n == 0 {
+        return node(NodeId {
+            level: n.trailing_zeros(),
+            index: start / n,
+        });
+    }
+    let k = split(n);
+    node_hash(
+        &span_root((start, start + k), node),
+        &span_root((start + k, end), node),
+    )
+}
+
+/// Spans whose roots form the inclusion proof of leaf `index` in a tree of `size` leaves,
+/// in proof order (RFC 9162 §2.1.3.1).
+pub fn inclusion_spans(index: u64, size: u64) -> Option<Vec<Span>> {
+    if index >= size {
+        return None;
+    }
+    let mut out = Vec::new();
+    fn path(m: u64, lo: u64, hi: u64, out: &mut Vec<Span>) {
+        let n = hi - lo;
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            path(m, lo, lo + k, out);
+            out.push((lo + k, hi));
+        } else {
+            path(m - k, lo + k, hi, out);
+            out.push((lo, lo + k));
+        }
+    }
+    path(index, 0, size, &mut out);
+    Some(out)
+}
+
+/// Spans whose roots form the consistency proof between sizes `old_size` and `size`, in
+/// proof order (RFC 9162 §2.1.4.1); empty when the sizes are equal.
+pub fn consistency_spans(old_size: u64, size: u64) -> Option<Vec<Span>> {
+    if old_size == 0 || old_size > size {
+        return None;
+    }
+    let mut out = Vec::new();
+    fn sub(m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<Span>) {
+        let n = hi - lo;
+        if m == n {
+            if !whole {
+                out.push((lo, hi));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            sub(m, lo, lo + k, whole, out);
+            out.push((lo + k, hi));
+        } else {
+            sub(m - k, lo + k, hi, false, out);
+            out.push((lo, lo + k));
+        }
+    }
+    if old_size < size {
+        sub(old_size, 0, size, true, &mut out);
+    }
+    Some(out)
+}
+
+/// Every node needed to compute the roots of `spans`, deduplicated.
+pub fn nodes_for(spans: &[Span]) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    for s in spans {
+        span_nodes(*s, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// In-memory node lookup over leaf hashes (for exports and tests): O(2^level) per node.
+fn slice_node(leaves: &[Hash]) -> impl Fn(NodeId) -> Hash + '_ {
+    move |id: NodeId| {
+        let width = 1usize << id.level;
+        let start = id.index as usize * width;
+        root(&leaves[start..start + width])
+    }
 }
 
 /// Merkle tree head of `leaves` (already leaf-hashed), RFC 9162 §2.1.1.
@@ -52,65 +178,86 @@ pub fn root(leaves: &[Hash]) -> Hash {
         0 => empty_root(),
         1 => leaves[0],
         n => {
-            let k = split(n);
+            let k = split(n as u64) as usize;
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
     }
 }
 
-/// Inclusion proof of leaf `index` in the tree of `leaves`, RFC 9162 §2.1.3.1.
+/// Inclusion proof of leaf `index` in the tree of `leaves`.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Some(proof)
+    let node = slice_node(leaves);
+    Some(
+        inclusion_spans(index as u64, leaves.len() as u64)?
+            .into_iter()
+            .map(|s| span_root(s, &node))
+            .collect(),
+    )
 }
 
-fn path(m: usize, d: &[Hash], out: &mut Vec<Hash>) {
-    let n = d.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(m, &d[..k], out);
-        out.push(root(&d[k..]));
-    } else {
-        path(m - k, &d[k..], out);
-        out.push(root(&d[..k]));
-    }
-}
-
-/// Consistency proof between the tree of the first `old_size` leaves and the tree of all
-/// `leaves`, RFC 9162 §2.1.4.1. Empty when the sizes are equal.
+/// Consistency proof between the first `old_size` leaves and all `leaves`.
 pub fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if old_size == 0 || old_size > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    if old_size < leaves.len() {
-        subproof(old_size, leaves, true, &mut proof);
-    }
-    Some(proof)
+    let node = slice_node(leaves);
+    Some(
+        consistency_spans(old_size as u64, leaves.len() as u64)?
+            .into_iter()
+            .map(|s| span_root(s, &node))
+            .collect(),
+    )
 }
 
-fn subproof(m: usize, d: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-    let n = d.len();
-    if m == n {
-        if !whole {
-            out.push(root(d));
+/// The right edge of a tree: roots of its complete subtrees, largest first (one per set bit
+/// of the size). Appending needs only this, and the tree head folds from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier(pub Vec<Hash>);
+
+impl Frontier {
+    /// Appends leaf `leaf` as leaf number `size` (the tree's size before the append) and
+    /// returns the complete nodes this creates, the new leaf first.
+    pub fn append(&mut self, size: u64, leaf: Hash) -> Vec<(NodeId, Hash)> {
+        let mut created = vec![(
+            NodeId {
+                level: 0,
+                index: size,
+            },
+            leaf,
+        )];
+        let (mut cur, mut level, mut index) = (leaf, 0u32, size);
+        while index & 1 == 1 {
+            let left = self
+                .0
+                .pop()
+                .expect("frontier holds one subtree per set bit of the size");
+            cur = node_hash(&left, &cur);
+            level += 1;
+            index >>= 1;
+            created.push((NodeId { level, index }, cur));
         }
-        return;
+        self.0.push(cur);
+        created
     }
-    let k = split(n);
-    if m <= k {
-        subproof(m, &d[..k], whole, out);
-        out.push(root(&d[k..]));
-    } else {
-        subproof(m - k, &d[k..], false, out);
-        out.push(root(&d[..k]));
+
+    /// Tree head of the tree this frontier ends.
+    pub fn root(&self) -> Hash {
+        let mut it = self.0.iter().rev();
+        match it.next() {
+            None => empty_root(),
+            Some(last) => it.fold(*last, |acc, left| node_hash(left, &acc)),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        (b.len() % 32 == 0).then(|| {
+            Frontier(
+                b.chunks(32)
+                    .map(|c| c.try_into().expect("32 bytes"))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -238,6 +385,34 @@ mod tests {
         (0..n)
             .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
             .collect()
+    }
+
+    #[test]
+    fn the_frontier_tracks_the_root_and_creates_every_complete_node() {
+        let l = leaves(37);
+        let mut f = Frontier::default();
+        let mut nodes = std::collections::HashMap::new();
+        for (i, h) in l.iter().enumerate() {
+            for (id, hash) in f.append(i as u64, *h) {
+                assert!(
+                    nodes.insert(id, hash).is_none(),
+                    "node {id:?} created twice"
+                );
+            }
+            assert_eq!(f.root(), root(&l[..=i]), "size {}", i + 1);
+            assert_eq!(f.0.len(), (i + 1).count_ones() as usize);
+            assert_eq!(Frontier::from_bytes(&f.to_bytes()).unwrap(), f);
+            // Roots and proofs from stored nodes equal those from the leaves.
+            let size = i as u64 + 1;
+            let stored = |id: NodeId| nodes[&id];
+            for j in 0..=i {
+                let spans = inclusion_spans(j as u64, size).unwrap();
+                assert!(nodes_for(&spans).iter().all(|n| nodes.contains_key(n)));
+                let p: Vec<Hash> = spans.iter().map(|s| span_root(*s, &stored)).collect();
+                assert_eq!(Some(p), inclusion_proof(j, &l[..=i]));
+            }
+            assert_eq!(span_root((0, size), &stored), root(&l[..=i]));
+        }
     }
 
     #[test]

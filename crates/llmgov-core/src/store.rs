@@ -228,6 +228,12 @@ pub trait AuditStore: Send + Sync {
     /// Every workspace that has an audit log, with its head: (next sequence, hash of the
     /// last entry).
     async fn audit_heads(&self) -> Result<Vec<(WorkspaceId, i64, Vec<u8>)>>;
+    /// Stored Merkle tree nodes of a workspace's log (absent ids are left out).
+    async fn audit_tree_nodes(
+        &self,
+        ws: WorkspaceId,
+        ids: &[crate::merkle::NodeId],
+    ) -> Result<std::collections::HashMap<crate::merkle::NodeId, crate::merkle::Hash>>;
     /// Entries of a workspace's log from `from_sequence`, in order, at most `limit`.
     async fn audit_range(
         &self,

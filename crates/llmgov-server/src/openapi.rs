@@ -30,6 +30,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::workspaces::router())
         .merge(routes::api_keys::router())
         .merge(routes::audit::router())
+        .merge(routes::audit_proofs::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

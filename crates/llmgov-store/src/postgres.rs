@@ -38,7 +38,8 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.write)
             .await
-            .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))
+            .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))?;
+        backfill_trees(&self.write).await
     }
 }
 

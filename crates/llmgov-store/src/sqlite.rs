@@ -48,7 +48,8 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.write)
             .await
-            .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))
+            .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))?;
+        backfill_trees(&self.write).await
     }
 }
 

@@ -60,4 +60,93 @@ async fn changes_are_refused_when_the_audit_entry_cannot_be_written(app: TestApp
     );
 }
 
-crate::both_backends!(changes_are_refused_when_the_audit_entry_cannot_be_written);
+fn unhex(s: &serde_json::Value) -> [u8; 32] {
+    let s = s.as_str().unwrap();
+    let v: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect();
+    v.try_into().unwrap()
+}
+
+async fn proofs_from_the_api_verify_on_the_client(app: TestApp) {
+    for i in 0..5 {
+        app.post(
+            "/api/v1/workspaces",
+            &app.admin_token,
+            json!({"name": format!("w{i}")}),
+        )
+        .await;
+    }
+    let head = app.get("/api/v1/audit/tree-head", &app.admin_token).await;
+    assert_eq!(head.status, StatusCode::OK);
+    let size = head.body["tree_size"].as_u64().unwrap();
+    assert!(size >= 7);
+    let root = unhex(&head.body["root_hash"]);
+    let logs = app
+        .get("/api/v1/audit/logs?limit=200", &app.admin_token)
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for entry in [0, size / 2, size - 1] {
+        let p = app
+            .get(
+                &format!("/api/v1/audit/proof/inclusion?entry={entry}&size={size}"),
+                &app.admin_token,
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        // The client derives the leaf from the entry it already has, not from the proof.
+        let entry_hash = unhex(&logs[entry as usize]["entry_hash"]);
+        let leaf = llmgov_core::merkle::leaf_hash(&entry_hash);
+        let proof: Vec<[u8; 32]> = p.body["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(unhex)
+            .collect();
+        llmgov_core::merkle::verify_inclusion(entry, size, &leaf, &proof, &root).unwrap();
+    }
+    let old = app
+        .get("/api/v1/audit/tree-head?size=3", &app.admin_token)
+        .await;
+    let c = app
+        .get(
+            &format!("/api/v1/audit/proof/consistency?from=3&to={size}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK);
+    let proof: Vec<[u8; 32]> = c.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    llmgov_core::merkle::verify_consistency(3, size, &unhex(&old.body["root_hash"]), &root, &proof)
+        .unwrap();
+    for bad in [
+        format!("/api/v1/audit/proof/inclusion?entry={size}&size={size}"),
+        format!("/api/v1/audit/proof/inclusion?entry=0&size={}", size + 100),
+        "/api/v1/audit/proof/inclusion?entry=-1".into(),
+        "/api/v1/audit/proof/inclusion?entry=abc".into(),
+        "/api/v1/audit/proof/inclusion".into(),
+        format!("/api/v1/audit/proof/consistency?from=0&to={size}"),
+        format!(
+            "/api/v1/audit/proof/consistency?from={}&to={size}",
+            size + 1
+        ),
+        "/api/v1/audit/tree-head?size=999999".into(),
+    ] {
+        let r = app.get(&bad, &app.admin_token).await;
+        assert!(r.status.is_client_error(), "{bad}: {}", r.status);
+        r.error_code();
+    }
+}
+
+crate::both_backends!(
+    changes_are_refused_when_the_audit_entry_cannot_be_written,
+    proofs_from_the_api_verify_on_the_client
+);

@@ -5,7 +5,7 @@
 async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
     let ws = draft.workspace_id;
     let claim = "UPDATE audit_heads SET next_sequence = next_sequence + 1 WHERE workspace_id = $1 \
-                 RETURNING next_sequence - 1 AS seq, head_hash";
+                 RETURNING next_sequence - 1 AS seq, head_hash, frontier, tree_size";
     let mut row = sqlx::query(claim).bind(ws.0).fetch_optional(&mut **tx).await.map_err(audit_err)?;
     if row.is_none() {
         sqlx::query("INSERT INTO audit_heads (workspace_id, next_sequence, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
@@ -20,6 +20,13 @@ async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
     let seq: i64 = row.try_get("seq").map_err(audit_err)?;
     let prev: Vec<u8> = row.try_get("head_hash").map_err(audit_err)?;
     let prev: [u8; 32] = prev.try_into().map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+    let tree_size: i64 = row.try_get("tree_size").map_err(audit_err)?;
+    let frontier: Vec<u8> = row.try_get("frontier").map_err(audit_err)?;
+    if tree_size != seq {
+        tracing::error!(workspace = %ws, tree_size, seq, "audit tree is behind its log; run `llmgov migrate`");
+        return Err(llmgov_core::CoreError::AuditUnavailable);
+    }
+    let mut frontier = Frontier::from_bytes(&frontier).ok_or(llmgov_core::CoreError::AuditUnavailable)?;
     let e = draft.seal(seq, prev, now());
     sqlx::query(
         "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
@@ -53,13 +60,86 @@ async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
     .execute(&mut **tx)
     .await
     .map_err(audit_err)?;
-    sqlx::query("UPDATE audit_heads SET head_hash = $2 WHERE workspace_id = $1")
+    let created = frontier.append(seq as u64, merkle::leaf_hash(&e.entry_hash));
+    insert_nodes(tx, ws, &created).await.map_err(audit_err)?;
+    sqlx::query("UPDATE audit_heads SET head_hash = $2, frontier = $3, tree_size = $4 WHERE workspace_id = $1")
         .bind(ws.0)
         .bind(&e.entry_hash)
+        .bind(frontier.to_bytes())
+        .bind(seq + 1)
         .execute(&mut **tx)
         .await
         .map_err(audit_err)?;
     Ok(e)
+}
+
+async fn insert_nodes(tx: &mut Tx<'_>, ws: WorkspaceId, nodes: &[(merkle::NodeId, merkle::Hash)]) -> Result<(), sqlx::Error> {
+    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree_nodes (workspace_id, level, idx, hash) ");
+    qb.push_values(nodes, |mut b, (id, hash)| {
+        b.push_bind(ws.0).push_bind(id.level as i16).push_bind(id.index as i64).push_bind(hash.to_vec());
+    });
+    qb.build().execute(&mut **tx).await.map(|_| ())
+}
+
+/// Builds the Merkle tree of logs written before the tree existed (migration 0002), in
+/// batches, holding each log's head row while it works.
+async fn backfill_trees(pool: &sqlx::Pool<Db>) -> R<()> {
+    let behind = sqlx::query("SELECT workspace_id FROM audit_heads WHERE tree_size < next_sequence")
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    for row in behind {
+        let ws = WorkspaceId(uuid_of(&row, "workspace_id")?);
+        loop {
+            let mut tx = begin(pool).await?;
+            let head = sqlx::query(
+                "UPDATE audit_heads SET tree_size = tree_size WHERE workspace_id = $1 RETURNING tree_size, next_sequence, frontier",
+            )
+            .bind(ws.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let size: i64 = head.try_get("tree_size").map_err(db_err)?;
+            let next: i64 = head.try_get("next_sequence").map_err(db_err)?;
+            if size >= next {
+                break;
+            }
+            let bytes: Vec<u8> = head.try_get("frontier").map_err(db_err)?;
+            let mut frontier = Frontier::from_bytes(&bytes).ok_or_else(|| llmgov_core::CoreError::internal("bad frontier"))?;
+            let rows = sqlx::query("SELECT sequence, entry_hash FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT 2000")
+                .bind(ws.0)
+                .bind(size)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let mut at = size;
+            let mut nodes = Vec::new();
+            for r in &rows {
+                let seq: i64 = r.try_get("sequence").map_err(db_err)?;
+                if seq != at {
+                    return Err(llmgov_core::CoreError::internal(format!("audit log of {ws} has a gap at {at}")));
+                }
+                let h: Vec<u8> = r.try_get("entry_hash").map_err(db_err)?;
+                nodes.extend(frontier.append(at as u64, merkle::leaf_hash(&h)));
+                at += 1;
+            }
+            if rows.is_empty() {
+                return Err(llmgov_core::CoreError::internal(format!("audit log of {ws} ends before its head")));
+            }
+            for chunk in nodes.chunks(1000) {
+                insert_nodes(&mut tx, ws, chunk).await.map_err(db_err)?;
+            }
+            sqlx::query("UPDATE audit_heads SET frontier = $2, tree_size = $3 WHERE workspace_id = $1")
+                .bind(ws.0)
+                .bind(frontier.to_bytes())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            commit(tx).await?;
+        }
+    }
+    Ok(())
 }
 
 fn audit_from_row(r: &DbRow) -> R<AuditEntry> {
@@ -139,6 +219,29 @@ impl AuditStore for crate::SqlStore<Db> {
                 ))
             })
             .collect()
+    }
+
+    async fn audit_tree_nodes(&self, ws: WorkspaceId, ids: &[merkle::NodeId]) -> R<std::collections::HashMap<merkle::NodeId, merkle::Hash>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(200) {
+            let mut qb = QueryBuilder::<Db>::new("SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = ");
+            qb.push_bind(ws.0).push(" AND (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" OR ");
+                }
+                qb.push("(level = ").push_bind(id.level as i16).push(" AND idx = ").push_bind(id.index as i64).push(")");
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&self.read).await.map_err(db_err)? {
+                let level: i16 = r.try_get("level").map_err(db_err)?;
+                let idx: i64 = r.try_get("idx").map_err(db_err)?;
+                let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+                let hash: merkle::Hash = hash.try_into().map_err(|_| llmgov_core::CoreError::internal("tree node is not 32 bytes"))?;
+                out.insert(merkle::NodeId { level: level as u32, index: idx as u64 }, hash);
+            }
+        }
+        Ok(out)
     }
 
     async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {

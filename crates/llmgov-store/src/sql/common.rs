@@ -18,6 +18,8 @@ use llmgov_core::store::*;
 #[allow(unused_imports)]
 use llmgov_core::time::{now, Timestamp};
 #[allow(unused_imports)]
+use llmgov_core::merkle::{self, Frontier};
+#[allow(unused_imports)]
 use sqlx::{QueryBuilder, Row};
 #[allow(unused_imports)]
 use crate::errors::audit_err;

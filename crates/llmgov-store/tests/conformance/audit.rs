@@ -275,7 +275,94 @@ async fn verification_pinpoints_an_appended_forgery(fx: Fx) {
     assert_eq!(r.first_invalid_sequence, Some(6));
 }
 
+async fn the_merkle_tree_serves_heads_and_proofs_at_every_size(fx: Fx) {
+    use llmgov_core::audit::tree;
+    use llmgov_core::merkle;
+    for i in 0..20 {
+        fx.store
+            .append_audit(audit(fx.ws, "x.y").details(serde_json::json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    let entries = fx.store.audit_range(fx.ws, 0, 1000).await.unwrap();
+    let leaves: Vec<merkle::Hash> = entries
+        .iter()
+        .map(|e| merkle::leaf_hash(&e.entry_hash))
+        .collect();
+    let n = leaves.len() as u64;
+    assert_eq!(tree::tree_size(&*fx.store, fx.ws).await.unwrap(), n);
+    for size in 1..=n {
+        let root = tree::root_at(&*fx.store, fx.ws, size).await.unwrap();
+        assert_eq!(root, merkle::root(&leaves[..size as usize]), "size {size}");
+        for index in [0, size / 2, size - 1] {
+            let p = tree::inclusion_proof(&*fx.store, fx.ws, index, size)
+                .await
+                .unwrap();
+            merkle::verify_inclusion(index, size, &leaves[index as usize], &p, &root).unwrap();
+        }
+        let head = tree::root_at(&*fx.store, fx.ws, n).await.unwrap();
+        let c = tree::consistency_proof(&*fx.store, fx.ws, size, n)
+            .await
+            .unwrap();
+        merkle::verify_consistency(size, n, &root, &head, &c).unwrap();
+    }
+    for bad in [0, n + 1] {
+        assert!(matches!(
+            tree::root_at(&*fx.store, fx.ws, bad).await,
+            Err(CoreError::Invalid { .. })
+        ));
+    }
+    assert!(
+        tree::inclusion_proof(&*fx.store, fx.ws, n, n)
+            .await
+            .is_err()
+    );
+    assert!(
+        tree::consistency_proof(&*fx.store, fx.ws, 3, n + 1)
+            .await
+            .is_err()
+    );
+    assert!(
+        tree::consistency_proof(&*fx.store, fx.ws, 5, 4)
+            .await
+            .is_err()
+    );
+}
+
+async fn trees_of_older_logs_are_backfilled(fx: Fx) {
+    use llmgov_core::audit::tree;
+    for i in 0..9 {
+        fx.store
+            .append_audit(audit(fx.ws, "x.y").details(serde_json::json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    let before = tree::root_at(&*fx.store, fx.ws, 10).await.unwrap();
+    // As if the log had been written before the tree existed.
+    let reset = match fx.db.backend {
+        Backend::Sqlite => {
+            "DELETE FROM audit_tree_nodes; UPDATE audit_heads SET frontier = x'', tree_size = 0;"
+        }
+        Backend::Postgres => {
+            "DELETE FROM audit_tree_nodes; UPDATE audit_heads SET frontier = '\\x', tree_size = 0;"
+        }
+    };
+    raw(&fx.db, reset).await.unwrap();
+    assert!(
+        fx.store.append_audit(audit(fx.ws, "x.y")).await.is_err(),
+        "appends wait for the tree to be rebuilt"
+    );
+    let reopened = llmgov_store::open(&fx.db.url, &PoolConfig::default(), true)
+        .await
+        .unwrap();
+    assert_eq!(tree::root_at(&*reopened, fx.ws, 10).await.unwrap(), before);
+    reopened.append_audit(audit(fx.ws, "x.y")).await.unwrap();
+    assert_eq!(tree::tree_size(&*reopened, fx.ws).await.unwrap(), 11);
+}
+
 crate::conformance!(
+    the_merkle_tree_serves_heads_and_proofs_at_every_size,
+    trees_of_older_logs_are_backfilled,
     verification_pinpoints_an_altered_entry,
     verification_pinpoints_a_deleted_entry,
     verification_pinpoints_an_inserted_entry,
