@@ -234,6 +234,13 @@ pub trait AuditStore: Send + Sync {
         ws: WorkspaceId,
         ids: &[crate::merkle::NodeId],
     ) -> Result<std::collections::HashMap<crate::merkle::NodeId, crate::merkle::Hash>>;
+    /// Stores a checkpoint unless one exists for that workspace and size.
+    async fn insert_checkpoint(&self, cp: &crate::audit::checkpoint::Checkpoint) -> Result<()>;
+    /// The checkpoint of the largest tree size.
+    async fn latest_checkpoint(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Option<crate::audit::checkpoint::Checkpoint>>;
     /// Entries of a workspace's log from `from_sequence`, in order, at most `limit`.
     async fn audit_range(
         &self,

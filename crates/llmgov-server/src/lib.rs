@@ -49,16 +49,23 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<IdentityService>,
+    /// Signs audit checkpoints; its key lives outside the database.
+    pub checkpoints: Arc<llmgov_core::audit::checkpoint::CheckpointSigner>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ServerConfig>,
 }
 
 impl AppState {
-    pub fn new(identity: Arc<IdentityService>, config: ServerConfig) -> Self {
+    pub fn new(
+        identity: Arc<IdentityService>,
+        checkpoints: Arc<llmgov_core::audit::checkpoint::CheckpointSigner>,
+        config: ServerConfig,
+    ) -> Self {
         Self {
             store: identity.store().clone(),
             identity,
+            checkpoints,
             metrics: Arc::new(metrics::Metrics::default()),
             config: Arc::new(config),
         }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use llmgov_core::audit::checkpoint::CheckpointSigner;
 use llmgov_core::identity::throttle::ThrottleConfig;
 use llmgov_core::identity::{CreateUserInput, IdentityConfig, IdentityService, Password, tokens};
 use llmgov_core::ids::WorkspaceId;
@@ -118,7 +119,14 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
         request_timeout: Duration::from_secs(cfg.server.request_timeout_secs),
         trust_forwarded_for: cfg.server.trust_forwarded_for,
     };
-    let state = AppState::new(identity.clone(), server_cfg);
+    let signer = Arc::new(load_checkpoint_key(&cfg)?);
+    tracing::info!(key_id = signer.key_id(), "audit checkpoint key loaded");
+    let state = AppState::new(identity.clone(), signer.clone(), server_cfg);
+    spawn_checkpointer(
+        state.store.clone(),
+        signer,
+        Duration::from_secs(cfg.audit.checkpoint_interval_secs.max(1)),
+    );
     spawn_key_reloader(identity);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await?;
     let addr = listener.local_addr()?;
@@ -306,4 +314,50 @@ async fn audit_verify(cfg: Config) -> Result<(), AnyError> {
             std::process::exit(1);
         }
     }
+}
+
+/// Reads the checkpoint signing key, creating it (mode 0600) on first start.
+fn load_checkpoint_key(cfg: &Config) -> Result<CheckpointSigner, AnyError> {
+    let path = cfg
+        .audit
+        .checkpoint_key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("audit-checkpoint.key"));
+    match std::fs::read(&path) {
+        Ok(der) => {
+            Ok(CheckpointSigner::from_pkcs8(&der)
+                .map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let der = CheckpointSigner::generate_pkcs8()?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            std::io::Write::write_all(&mut opts.open(&path)?, &der)?;
+            tracing::info!(path = %path.display(), "created the audit checkpoint key");
+            Ok(CheckpointSigner::from_pkcs8(&der)?)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display()).into()),
+    }
+}
+
+/// Signs a checkpoint of every log that grew, at a fixed interval.
+fn spawn_checkpointer(
+    store: Arc<dyn llmgov_core::store::Store>,
+    signer: Arc<CheckpointSigner>,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = llmgov_core::audit::tree::checkpoint_all(&*store, &signer).await {
+                tracing::warn!(error = %e, "periodic audit checkpoint failed");
+            }
+        }
+    });
 }

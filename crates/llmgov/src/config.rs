@@ -21,7 +21,18 @@ pub struct Config {
     pub server: ServerSection,
     pub database: DatabaseSection,
     pub auth: AuthSection,
+    pub audit: AuditSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Ed25519 key (PKCS#8 DER) that signs checkpoints; created on first start. Every
+    /// instance of one deployment must use the same file. Default: `<data_dir>/audit-checkpoint.key`.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Seconds between automatic checkpoints of logs that grew.
+    pub checkpoint_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +106,10 @@ impl Default for Config {
                 max_failed_logins_per_address: 30,
                 failed_login_window_secs: 900,
             },
+            audit: AuditSection {
+                checkpoint_key_file: None,
+                checkpoint_interval_secs: 300,
+            },
             log: LogSection {
                 format: "json".into(),
                 level: "info".into(),
@@ -151,7 +166,7 @@ impl Config {
     /// misspelt key inside a known section is still an error.
     fn env() -> Env {
         const KEYS: &[&str] = &["data_dir", "admin_email", "admin_password"];
-        const SECTIONS: &[&str] = &["server", "database", "auth", "log"];
+        const SECTIONS: &[&str] = &["server", "database", "auth", "audit", "log"];
         Env::prefixed("LLMGOV_")
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();

@@ -12,6 +12,7 @@
 //! event_type ‖ event_category ‖ actor_type ‖ actor_id ‖ action ‖ resource_type ‖ resource_id ‖
 //! status ‖ request_id ‖ session_id ‖ details ‖ before ‖ after ‖ pii_digest)`.
 
+pub mod checkpoint;
 pub mod tree;
 pub mod verify;
 

@@ -70,3 +70,40 @@ pub async fn consistency_proof(
         .ok_or_else(|| CoreError::invalid("from", "from must be between 1 and to"))?;
     span_roots(store, ws, &spans).await
 }
+
+/// A signed checkpoint of the log as it is now: the latest stored one if the log has not
+/// grown since, otherwise a new one (stored, then returned).
+pub async fn checkpoint_now(
+    store: &dyn Store,
+    signer: &crate::audit::checkpoint::CheckpointSigner,
+    ws: WorkspaceId,
+) -> Result<Option<crate::audit::checkpoint::Checkpoint>> {
+    let size = tree_size(store, ws).await?;
+    if size == 0 {
+        return Ok(None);
+    }
+    if let Some(cp) = store.latest_checkpoint(ws).await? {
+        if cp.tree_size >= size && cp.key_id == signer.key_id() {
+            return Ok(Some(cp));
+        }
+    }
+    let root = root_at(store, ws, size).await?;
+    store
+        .insert_checkpoint(&signer.sign(ws, size, &root, crate::time::now()))
+        .await?;
+    store.latest_checkpoint(ws).await
+}
+
+/// Checkpoints every workspace whose log grew since its last checkpoint.
+pub async fn checkpoint_all(
+    store: &dyn Store,
+    signer: &crate::audit::checkpoint::CheckpointSigner,
+) -> Result<usize> {
+    let mut n = 0;
+    for (ws, _, _) in store.audit_heads().await? {
+        if checkpoint_now(store, signer, ws).await?.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -166,9 +166,69 @@ pub async fn get_consistency_proof(
     }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointDto {
+    pub workspace_id: uuid::Uuid,
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub key_id: String,
+    /// Hex Ed25519 signature over `body`.
+    pub signature: String,
+    /// The exact signed text.
+    pub body: String,
+}
+
+/// The latest signed checkpoint of the workspace's log (a new one if the log has grown).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints/latest", tag = "audit",
+    responses((status = 200, body = CheckpointDto), (status = 404, body = ErrorBody)), security(("bearer" = ["audit:read"])))]
+pub async fn get_latest_checkpoint(
+    Authz(p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+) -> ApiResult<Json<CheckpointDto>> {
+    let cp = tree::checkpoint_now(&*s.store, &s.checkpoints, p.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::from(llmgov_core::CoreError::not_found("checkpoint")))?;
+    Ok(Json(CheckpointDto {
+        body: cp.body(),
+        workspace_id: cp.workspace_id.0,
+        tree_size: cp.tree_size,
+        root_hash: cp.root_hash,
+        timestamp: cp.timestamp,
+        key_id: cp.key_id,
+        signature: cp.signature,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicKeyDto {
+    pub key_id: String,
+    /// Always `Ed25519`.
+    pub algorithm: String,
+    /// Raw 32-byte public key, hex.
+    pub public_key: String,
+}
+
+/// The key that verifies checkpoints: fetch it once and keep it, so later verification needs
+/// no trust in the server.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints/public-key", tag = "audit",
+    responses((status = 200, body = PublicKeyDto)), security(("bearer" = ["audit:read"])))]
+pub async fn get_checkpoint_public_key(
+    Authz(_p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+) -> Json<PublicKeyDto> {
+    Json(PublicKeyDto {
+        key_id: s.checkpoints.key_id().into(),
+        algorithm: "Ed25519".into(),
+        public_key: hex(s.checkpoints.public_key()),
+    })
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_tree_head))
         .routes(routes!(get_inclusion_proof))
         .routes(routes!(get_consistency_proof))
+        .routes(routes!(get_latest_checkpoint))
+        .routes(routes!(get_checkpoint_public_key))
 }

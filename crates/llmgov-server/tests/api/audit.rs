@@ -146,7 +146,84 @@ async fn proofs_from_the_api_verify_on_the_client(app: TestApp) {
     }
 }
 
+async fn signed_checkpoints_verify_and_stay_consistent(app: TestApp) {
+    use llmgov_core::audit::checkpoint::Checkpoint;
+    let key = app
+        .get("/api/v1/audit/checkpoints/public-key", &app.admin_token)
+        .await
+        .body;
+    assert_eq!(key["algorithm"], "Ed25519");
+    let public_key = unhex(&key["public_key"]);
+    let first = app
+        .get("/api/v1/audit/checkpoints/latest", &app.admin_token)
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let first: Checkpoint = serde_json::from_value(first.body).unwrap();
+    first.verify(&public_key).unwrap();
+    let again: Checkpoint = serde_json::from_value(
+        app.get("/api/v1/audit/checkpoints/latest", &app.admin_token)
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(again.tree_size >= first.tree_size);
+    for i in 0..3 {
+        app.post(
+            "/api/v1/workspaces",
+            &app.admin_token,
+            json!({"name": format!("c{i}")}),
+        )
+        .await;
+    }
+    let later: Checkpoint = serde_json::from_value(
+        app.get("/api/v1/audit/checkpoints/latest", &app.admin_token)
+            .await
+            .body,
+    )
+    .unwrap();
+    later.verify(&public_key).unwrap();
+    assert!(later.tree_size >= first.tree_size + 3);
+    let c = app
+        .get(
+            &format!(
+                "/api/v1/audit/proof/consistency?from={}&to={}",
+                first.tree_size, later.tree_size
+            ),
+            &app.admin_token,
+        )
+        .await;
+    let proof: Vec<[u8; 32]> = c.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    llmgov_core::merkle::verify_consistency(
+        first.tree_size,
+        later.tree_size,
+        &first.root().unwrap(),
+        &later.root().unwrap(),
+        &proof,
+    )
+    .unwrap();
+    // A server that lies about the newer head cannot make the proof fit.
+    let mut forged = later.clone();
+    forged.root_hash = "00".repeat(32);
+    assert!(forged.verify(&public_key).is_err());
+    assert!(
+        llmgov_core::merkle::verify_consistency(
+            first.tree_size,
+            later.tree_size,
+            &first.root().unwrap(),
+            &forged.root().unwrap(),
+            &proof
+        )
+        .is_err()
+    );
+}
+
 crate::both_backends!(
     changes_are_refused_when_the_audit_entry_cannot_be_written,
-    proofs_from_the_api_verify_on_the_client
+    proofs_from_the_api_verify_on_the_client,
+    signed_checkpoints_verify_and_stay_consistent,
 );

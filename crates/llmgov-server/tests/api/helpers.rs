@@ -58,7 +58,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         body_limit: 64 * 1024,
         ..Default::default()
     };
-    let app = llmgov_server::app(AppState::new(identity, config));
+    let signer = llmgov_core::audit::checkpoint::CheckpointSigner::from_pkcs8(
+        &llmgov_core::audit::checkpoint::CheckpointSigner::generate_pkcs8().unwrap(),
+    )
+    .unwrap();
+    let app = llmgov_server::app(AppState::new(identity, Arc::new(signer), config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(llmgov_server::serve(listener, app, std::future::pending()));

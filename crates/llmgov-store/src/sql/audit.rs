@@ -244,6 +244,42 @@ impl AuditStore for crate::SqlStore<Db> {
         Ok(out)
     }
 
+    async fn insert_checkpoint(&self, cp: &llmgov_core::audit::checkpoint::Checkpoint) -> R<()> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (workspace_id, tree_size, root_hash, timestamp, key_id, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(cp.workspace_id.0)
+        .bind(cp.tree_size as i64)
+        .bind(&cp.root_hash)
+        .bind(cp.timestamp)
+        .bind(&cp.key_id)
+        .bind(&cp.signature)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self, ws: WorkspaceId) -> R<Option<llmgov_core::audit::checkpoint::Checkpoint>> {
+        let row = sqlx::query("SELECT * FROM audit_checkpoints WHERE workspace_id = $1 ORDER BY tree_size DESC LIMIT 1")
+            .bind(ws.0)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(llmgov_core::audit::checkpoint::Checkpoint {
+                workspace_id: WorkspaceId(uuid_of(&r, "workspace_id")?),
+                tree_size: r.try_get::<i64, _>("tree_size").map_err(db_err)? as u64,
+                root_hash: text(&r, "root_hash")?,
+                timestamp: ts(&r, "timestamp")?,
+                key_id: text(&r, "key_id")?,
+                signature: text(&r, "signature")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")
             .bind(ws.0)
