@@ -31,6 +31,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::api_keys::router())
         .merge(routes::audit::router())
         .merge(routes::audit_proofs::router())
+        .merge(routes::audit_export::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

@@ -59,9 +59,21 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify every workspace's audit log in the database (read-only). Exits non-zero, with
-    /// the first bad entry's sequence on the last line, when a log does not verify.
-    Verify,
+    /// Verify audit logs. With --export: verify an exported file offline against a signed
+    /// checkpoint and the checkpoint public key, trusting no server. Otherwise: verify every
+    /// workspace's log in the database (read-only). Exits non-zero, with the first bad
+    /// entry's sequence on the last line, when anything does not verify.
+    Verify {
+        /// An export (`GET /api/v1/audit/export?format=jsonl`).
+        #[arg(long, value_name = "FILE", requires_all = ["checkpoint", "public_key"])]
+        export: Option<PathBuf>,
+        /// The checkpoint the export was taken at (`GET /api/v1/audit/checkpoints/latest`).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The checkpoint public key (`GET /api/v1/audit/checkpoints/public-key`, or its hex).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,15 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         }
         Command::Admin { command } => admin(cfg, command).await,
         Command::Audit {
-            command: AuditCommand::Verify,
+            command:
+                AuditCommand::Verify {
+                    export: Some(export),
+                    checkpoint,
+                    public_key,
+                },
+        } => verify_export_offline(&export, checkpoint.as_deref(), public_key.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { export: None, .. },
         } => audit_verify(cfg).await,
         Command::Version => unreachable!("handled above"),
     }
@@ -360,4 +368,67 @@ fn spawn_checkpointer(
             }
         }
     });
+}
+
+/// Offline verification of an export: reads only the three files.
+fn verify_export_offline(
+    export: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    public_key: Option<&std::path::Path>,
+) -> Result<(), AnyError> {
+    use llmgov_core::audit::checkpoint::Checkpoint;
+    use llmgov_core::audit::export::{ExportVerdict, verify_export};
+    let (Some(cp_path), Some(key_path)) = (checkpoint, public_key) else {
+        return Err("--export needs --checkpoint and --public-key".into());
+    };
+    let cp: Checkpoint = serde_json::from_slice(&std::fs::read(cp_path)?)
+        .map_err(|e| format!("{}: not a checkpoint: {e}", cp_path.display()))?;
+    let key_text = std::fs::read_to_string(key_path)?;
+    let key_hex = match serde_json::from_str::<serde_json::Value>(&key_text) {
+        Ok(v) => v["public_key"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or("public key file has no public_key")?,
+        Err(_) => key_text.trim().to_string(),
+    };
+    let key: Vec<u8> = (0..key_hex.len())
+        .step_by(2)
+        .map(|i| {
+            key_hex
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or("public key is not hex")?;
+    let file = std::io::BufReader::new(std::fs::File::open(export)?);
+    match verify_export(file, &cp, &key)? {
+        ExportVerdict::Valid { entries, complete } => {
+            let what = if complete {
+                "the complete log"
+            } else {
+                "entries with inclusion proofs"
+            };
+            println!(
+                "export verified: {entries} entries ({what}) against checkpoint size {} root {}",
+                cp.tree_size, cp.root_hash
+            );
+            Ok(())
+        }
+        ExportVerdict::BadCheckpoint(reason) => {
+            println!("checkpoint INVALID: {reason}");
+            std::process::exit(1);
+        }
+        ExportVerdict::Invalid {
+            line,
+            sequence,
+            reason,
+        } => {
+            println!("export INVALID at line {line}: {reason}");
+            match sequence {
+                Some(s) => println!("first bad entry: line {line} sequence {s}"),
+                None => println!("first bad entry: line {line}"),
+            }
+            std::process::exit(1);
+        }
+    }
 }

@@ -361,3 +361,91 @@ async fn audit_verify_reads_a_postgres_database() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("2 entries"));
 }
+
+/// The auditor's path in the README: download an export, its checkpoint and the public key,
+/// then verify offline; a flipped byte is caught and named.
+#[tokio::test]
+async fn an_auditor_verifies_an_export_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[("LLMGOV_ADMIN_PASSWORD", "Audit-password-123")],
+    );
+    let c = reqwest::Client::new();
+    let login: serde_json::Value = c
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&serde_json::json!({"email": "admin@llmgov.local", "password": "Audit-password-123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let get = |path: &str| c.get(format!("{}{path}", s.base)).bearer_auth(token).send();
+    let export = get("/api/v1/audit/export?format=jsonl")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let checkpoint = get("/api/v1/audit/checkpoints/latest")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = get("/api/v1/audit/checkpoints/public-key")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    terminate(s);
+    let files = tempfile::tempdir().unwrap();
+    let (e, cp, k) = (
+        files.path().join("audit.jsonl"),
+        files.path().join("checkpoint.json"),
+        files.path().join("key.json"),
+    );
+    std::fs::write(&e, &export).unwrap();
+    std::fs::write(&cp, &checkpoint).unwrap();
+    std::fs::write(&k, &key).unwrap();
+    let verify = |e: &std::path::Path| {
+        Command::new(BIN)
+            .args(["audit", "verify", "--export"])
+            .arg(e)
+            .arg("--checkpoint")
+            .arg(&cp)
+            .arg("--public-key")
+            .arg(&k)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&e);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("the complete log"));
+
+    let tampered = files.path().join("tampered.jsonl");
+    std::fs::write(
+        &tampered,
+        export.replacen("\"status\":\"success\"", "\"status\":\"failure\"", 2),
+    )
+    .unwrap();
+    let bad = verify(&tampered);
+    assert!(!bad.status.success());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        out.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("first bad entry: line "),
+        "{out}"
+    );
+}

@@ -13,6 +13,7 @@
 //! status ‖ request_id ‖ session_id ‖ details ‖ before ‖ after ‖ pii_digest)`.
 
 pub mod checkpoint;
+pub mod export;
 pub mod tree;
 pub mod verify;
 

@@ -97,7 +97,10 @@ pub struct AuditListParams {
     pub to: Option<String>,
 }
 
-fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+pub(crate) fn parse_time(
+    field: &str,
+    v: Option<&str>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&chrono::Utc))

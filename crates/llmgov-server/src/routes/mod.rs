@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod audit_export;
 pub mod audit_proofs;
 pub mod auth;
 pub mod health;

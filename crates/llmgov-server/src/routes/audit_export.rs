@@ -1,0 +1,235 @@
+//! `GET /api/v1/audit/export`: the workspace's log, streamed page by page (memory stays
+//! bounded), up to a signed checkpoint taken at the start of the export. The checkpoint's
+//! size and root are in the `X-Audit-Checkpoint-*` headers; fetch the checkpoint itself from
+//! `/audit/checkpoints/latest` and verify offline with `llmgov audit verify --export`.
+//! A filtered export carries an inclusion proof per entry.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures_util::stream;
+use llmgov_core::audit::export::ExportLine;
+use llmgov_core::audit::{AuditEntry, tree};
+use llmgov_core::ids::UserId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+use crate::auth::{Authz, perm};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::routes::audit::parse_time;
+
+const PAGE: i64 = 500;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `jsonl` (default, verifiable offline) or `csv`.
+    pub format: Option<String>,
+    pub event_type: Option<String>,
+    pub actor_id: Option<String>,
+    /// RFC 3339 lower bound (inclusive).
+    pub from: Option<String>,
+    /// RFC 3339 upper bound (exclusive).
+    pub to: Option<String>,
+}
+
+struct Filter {
+    event_type: Option<String>,
+    actor_id: Option<UserId>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.event_type.is_none()
+            && self.actor_id.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+    }
+    fn matches(&self, e: &AuditEntry) -> bool {
+        self.event_type.as_ref().is_none_or(|t| &e.event_type == t)
+            && self.actor_id.is_none_or(|a| e.actor_id == Some(a))
+            && self.from.is_none_or(|f| e.timestamp >= f)
+            && self.to.is_none_or(|t| e.timestamp < t)
+    }
+}
+
+const CSV_COLUMNS: &str = "sequence,id,timestamp,event_type,event_category,actor_id,actor_type,action,resource_type,resource_id,status,request_id,ip_address,user_agent,details,entry_hash\n";
+
+/// Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_row(e: &AuditEntry) -> String {
+    let p = e.personal_map();
+    let hex: String = e.entry_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let cells = [
+        e.sequence.to_string(),
+        e.id.to_string(),
+        e.timestamp.to_rfc3339(),
+        e.event_type.clone(),
+        e.event_category.clone(),
+        e.actor_id.map(|a| a.to_string()).unwrap_or_default(),
+        e.actor_type.clone(),
+        e.action.clone(),
+        e.resource_type.clone().unwrap_or_default(),
+        e.resource_id.clone().unwrap_or_default(),
+        e.status.clone(),
+        e.request_id.clone().unwrap_or_default(),
+        p.get("ip_address").cloned().unwrap_or_default(),
+        p.get("user_agent").cloned().unwrap_or_default(),
+        e.details.clone(),
+        hex,
+    ];
+    let mut row = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    row.push('\n');
+    row
+}
+
+/// Export the workspace's audit log (streamed).
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportParams),
+    responses((status = 200, description = "JSON Lines or CSV", content_type = "application/x-ndjson"), (status = 400, body = ErrorBody)),
+    security(("bearer" = ["audit:read"])))]
+pub async fn export_audit_log(
+    Authz(p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let csv = match q.format.as_deref() {
+        None | Some("jsonl") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "format must be jsonl or csv",
+            ));
+        }
+    };
+    let filter = Filter {
+        event_type: q.event_type.filter(|e| !e.is_empty()),
+        actor_id: q
+            .actor_id
+            .as_deref()
+            .map(UserId::parse)
+            .transpose()
+            .map_err(|_| ApiError::bad_request("INVALID_QUERY", "actor_id must be a UUID"))?,
+        from: parse_time("from", q.from.as_deref())?,
+        to: parse_time("to", q.to.as_deref())?,
+    };
+    if let (Some(f), Some(t)) = (filter.from, filter.to) {
+        if f > t {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "from must not be after to",
+            ));
+        }
+    }
+    let ws = p.workspace_id;
+    let cp = tree::checkpoint_now(&*s.store, &s.checkpoints, ws).await?;
+    let size = cp.as_ref().map(|c| c.tree_size as i64).unwrap_or(0);
+    let with_proofs = !filter.is_empty() && !csv;
+    let store = s.store.clone();
+    let start = if csv {
+        Some(CSV_COLUMNS.to_string())
+    } else {
+        None
+    };
+    // State: next sequence to read; the CSV header goes out first.
+    let body = stream::unfold((0i64, start, filter), move |(next, header, filter)| {
+        let store = store.clone();
+        async move {
+            if let Some(h) = header {
+                return Some((
+                    Ok::<_, std::io::Error>(h.into_bytes()),
+                    (next, None, filter),
+                ));
+            }
+            if next >= size {
+                return None;
+            }
+            let page = match store.audit_range(ws, next, PAGE.min(size - next)).await {
+                Ok(p) if !p.is_empty() => p,
+                Ok(_) => return None,
+                Err(e) => {
+                    return Some((
+                        Err(std::io::Error::other(e.to_string())),
+                        (size, None, filter),
+                    ));
+                }
+            };
+            let after = page.last().map(|e| e.sequence + 1).unwrap_or(size);
+            let mut out = Vec::new();
+            for e in page.iter().filter(|e| filter.matches(e)) {
+                if csv {
+                    out.extend_from_slice(csv_row(e).as_bytes());
+                    continue;
+                }
+                let proof = if with_proofs {
+                    match tree::inclusion_proof(&*store, ws, e.sequence as u64, size as u64).await {
+                        Ok(p) => Some(p),
+                        Err(err) => {
+                            return Some((
+                                Err(std::io::Error::other(err.to_string())),
+                                (size, None, filter),
+                            ));
+                        }
+                    }
+                } else {
+                    None
+                };
+                serde_json::to_writer(&mut out, &ExportLine::from_entry(e, proof))
+                    .expect("serializes");
+                out.push(b'\n');
+            }
+            Some((Ok(out), (after, None, filter)))
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if csv {
+            "text/csv; charset=utf-8"
+        } else {
+            "application/x-ndjson"
+        }),
+    );
+    let name = if csv {
+        "attachment; filename=\"audit.csv\""
+    } else {
+        "attachment; filename=\"audit.jsonl\""
+    };
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
+    if let Some(cp) = cp {
+        h.insert("x-audit-checkpoint-size", HeaderValue::from(cp.tree_size));
+        h.insert(
+            "x-audit-checkpoint-root",
+            HeaderValue::from_str(&cp.root_hash).expect("hex is a valid header"),
+        );
+    }
+    Ok(resp)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(export_audit_log))
+}
