@@ -50,12 +50,55 @@ pub enum IdempotencyClaim {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub event_type: Option<String>,
+    pub event_category: Option<String>,
     pub actor_id: Option<UserId>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub request_id: Option<String>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
+    /// Full-text query: every word must occur in the entry's text (event, action, status,
+    /// resource and details; never personal data).
+    pub text: Option<String>,
 }
 
 /// Storage of bootstrap and workspaces.
+impl AuditFilter {
+    /// Whether `e` passes every filter except `text` (which needs the search index).
+    pub fn matches(&self, e: &AuditEntry) -> bool {
+        let eq = |f: &Option<String>, v: &str| f.as_deref().is_none_or(|f| f == v);
+        let eq_opt = |f: &Option<String>, v: &Option<String>| {
+            f.as_deref().is_none_or(|f| v.as_deref() == Some(f))
+        };
+        eq(&self.event_type, &e.event_type)
+            && eq(&self.event_category, &e.event_category)
+            && self.actor_id.is_none_or(|a| e.actor_id == Some(a))
+            && eq_opt(&self.resource_type, &e.resource_type)
+            && eq_opt(&self.resource_id, &e.resource_id)
+            && eq(&self.action, &e.action)
+            && eq(&self.status, &e.status)
+            && eq_opt(&self.request_id, &e.request_id)
+            && self.from.is_none_or(|f| e.timestamp >= f)
+            && self.to.is_none_or(|t| e.timestamp < t)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.event_type.is_none()
+            && self.event_category.is_none()
+            && self.actor_id.is_none()
+            && self.resource_type.is_none()
+            && self.resource_id.is_none()
+            && self.action.is_none()
+            && self.status.is_none()
+            && self.request_id.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.text.is_none()
+    }
+}
+
 #[async_trait]
 pub trait WorkspaceStore: Send + Sync {
     /// Atomically creates the first workspace and its super admin if the platform has none

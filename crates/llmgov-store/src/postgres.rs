@@ -103,6 +103,13 @@ fn spawn_invalidation_listener(pool: sqlx::PgPool, cache: Weak<UserCache>) {
     });
 }
 
+/// `plainto_tsquery` reads any input as plain words (no query syntax to inject).
+fn push_text_search(qb: &mut sqlx::QueryBuilder<Db>, text: &str) {
+    qb.push(" AND search @@ plainto_tsquery('simple', ")
+        .push_bind(text.to_string())
+        .push(")");
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

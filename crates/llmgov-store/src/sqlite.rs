@@ -61,6 +61,18 @@ async fn notify_invalidation(
     Ok(())
 }
 
+/// FTS5 match of every word, each quoted so user input is never FTS5 query syntax.
+fn push_text_search(qb: &mut sqlx::QueryBuilder<Db>, text: &str) {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .take(16)
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect();
+    qb.push(" AND rowid IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ")
+        .push_bind(terms.join(" "))
+        .push(")");
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

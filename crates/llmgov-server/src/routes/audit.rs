@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::AppState;
 use crate::auth::{Authz, perm};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::{ListParams, PageDto, select_fields};
 
 #[derive(Serialize, ToSchema)]
@@ -80,6 +80,68 @@ impl From<AuditEntry> for AuditEntryDto {
     }
 }
 
+/// Filters shared by listing, search and export; each narrows the result.
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilterFields {
+    pub event_type: Option<String>,
+    /// e.g. `authentication`, `access_control`, `key_management`, `configuration`.
+    pub event_category: Option<String>,
+    pub actor_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub status: Option<String>,
+    pub request_id: Option<String>,
+    /// RFC 3339 lower bound (inclusive).
+    pub from: Option<String>,
+    /// RFC 3339 upper bound (exclusive).
+    pub to: Option<String>,
+}
+
+impl AuditFilterFields {
+    pub(crate) fn parse(self, text: Option<String>) -> ApiResult<AuditFilter> {
+        let from = parse_time("from", self.from.as_deref())?;
+        let to = parse_time("to", self.to.as_deref())?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "from must not be after to",
+            ));
+        }
+        let short = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
+            match v.filter(|v| !v.is_empty()) {
+                Some(v) if v.chars().count() > 256 => Err(ApiError::bad_request(
+                    "INVALID_QUERY",
+                    format!("{field} is too long"),
+                )),
+                other => Ok(other),
+            }
+        };
+        Ok(AuditFilter {
+            event_type: short("event_type", self.event_type)?,
+            event_category: short("event_category", self.event_category)?,
+            actor_id: self
+                .actor_id
+                .as_deref()
+                .map(UserId::parse)
+                .transpose()
+                .map_err(|_| ApiError::bad_request("INVALID_QUERY", "actor_id must be a UUID"))?,
+            resource_type: short("resource_type", self.resource_type)?,
+            resource_id: short("resource_id", self.resource_id)?,
+            action: short("action", self.action)?,
+            status: short("status", self.status)?,
+            request_id: short("request_id", self.request_id)?,
+            from,
+            to,
+            text,
+        })
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -90,7 +152,13 @@ pub struct AuditListParams {
     pub sort: Option<String>,
     pub fields: Option<String>,
     pub event_type: Option<String>,
+    pub event_category: Option<String>,
     pub actor_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub request_id: Option<String>,
     /// RFC 3339 lower bound (inclusive).
     pub from: Option<String>,
     /// RFC 3339 upper bound (exclusive).
@@ -114,6 +182,8 @@ pub(crate) fn parse_time(
     .transpose()
 }
 
+const SORTABLE: &[&str] = &["sequence", "timestamp"];
+
 /// Audit entries of the caller's workspace.
 #[utoipa::path(get, path = "/api/v1/audit/logs", tag = "audit", params(AuditListParams),
     responses((status = 200, body = PageDto<AuditEntryDto>), (status = 400, body = ErrorBody)), security(("bearer" = ["audit:read"])))]
@@ -122,42 +192,110 @@ pub async fn list_audit_logs(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AuditListParams>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let lp = ListParams {
+    let query = ListParams {
         page: q.page,
         limit: q.limit,
         sort: q.sort,
         fields: None,
-    };
-    let query = lp.query(&["sequence", "timestamp"], "sequence")?;
-    let from = parse_time("from", q.from.as_deref())?;
-    let to = parse_time("to", q.to.as_deref())?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "from must not be after to",
-        ));
     }
-    let filter = AuditFilter {
-        event_type: q
-            .event_type
-            .filter(|e| !e.is_empty())
-            .map(|e| e.chars().take(128).collect()),
-        actor_id: q
-            .actor_id
-            .as_deref()
-            .map(UserId::parse)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("INVALID_QUERY", "actor_id must be a UUID"))?,
-        from,
-        to,
-    };
+    .query(SORTABLE, "sequence")?;
+    let filter = AuditFilterFields {
+        event_type: q.event_type,
+        event_category: q.event_category,
+        actor_id: q.actor_id,
+        resource_type: q.resource_type,
+        resource_id: q.resource_id,
+        action: q.action,
+        status: q.status,
+        request_id: q.request_id,
+        from: q.from,
+        to: q.to,
+    }
+    .parse(None)?;
     let page = s.identity.list_audit(&p, &filter, &query).await?;
     Ok(Json(select_fields(
         PageDto::from_page(page, AuditEntryDto::from),
         q.fields.as_deref(),
     )?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// Words that must all occur in an entry (event, action, status, resource, details).
+    pub query: String,
+    #[serde(default)]
+    pub filters: Option<SearchFilters>,
+    pub page: Option<u32>,
+    pub limit: Option<u32>,
+    /// `timestamp:desc`, `sequence:asc`, ...
+    pub sort: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchFilters {
+    pub event_type: Option<String>,
+    pub event_category: Option<String>,
+    pub actor_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub request_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Full-text search over the workspace's audit entries, with the same filters as the list.
+#[utoipa::path(post, path = "/api/v1/audit/search", tag = "audit", request_body = SearchBody,
+    responses((status = 200, body = PageDto<AuditEntryDto>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["audit:read"])))]
+pub async fn search_audit_logs(
+    Authz(p, _): Authz<perm::AuditRead>,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<SearchBody>,
+) -> ApiResult<Json<PageDto<AuditEntryDto>>> {
+    let text = b.query.trim().to_string();
+    if text.is_empty() || text.chars().count() > 256 {
+        return Err(
+            llmgov_core::CoreError::invalid("query", "query must be 1 to 256 characters").into(),
+        );
+    }
+    let query = ListParams {
+        page: b.page.map(|p| p.to_string()),
+        limit: b.limit.map(|l| l.to_string()),
+        sort: b.sort,
+        fields: None,
+    }
+    .query(SORTABLE, "sequence")?;
+    let f = b.filters.unwrap_or(SearchFilters {
+        event_type: None,
+        event_category: None,
+        actor_id: None,
+        resource_type: None,
+        resource_id: None,
+        action: None,
+        status: None,
+        request_id: None,
+        from: None,
+        to: None,
+    });
+    let filter = AuditFilterFields {
+        event_type: f.event_type,
+        event_category: f.event_category,
+        actor_id: f.actor_id,
+        resource_type: f.resource_type,
+        resource_id: f.resource_id,
+        action: f.action,
+        status: f.status,
+        request_id: f.request_id,
+        from: f.from,
+        to: f.to,
+    }
+    .parse(Some(text))?;
+    let page = s.identity.list_audit(&p, &filter, &query).await?;
+    Ok(Json(PageDto::from_page(page, AuditEntryDto::from)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -192,5 +330,6 @@ pub async fn verify_audit_log(
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audit_logs))
+        .routes(routes!(search_audit_logs))
         .routes(routes!(verify_audit_log))
 }

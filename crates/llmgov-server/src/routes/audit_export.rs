@@ -11,7 +11,6 @@ use axum::response::Response;
 use futures_util::stream;
 use llmgov_core::audit::export::ExportLine;
 use llmgov_core::audit::{AuditEntry, tree};
-use llmgov_core::ids::UserId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -20,7 +19,7 @@ use crate::AppState;
 use crate::auth::{Authz, perm};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::routes::audit::parse_time;
+use crate::routes::audit::AuditFilterFields;
 
 const PAGE: i64 = 500;
 
@@ -31,33 +30,17 @@ pub struct ExportParams {
     /// `jsonl` (default, verifiable offline) or `csv`.
     pub format: Option<String>,
     pub event_type: Option<String>,
+    pub event_category: Option<String>,
     pub actor_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub request_id: Option<String>,
     /// RFC 3339 lower bound (inclusive).
     pub from: Option<String>,
     /// RFC 3339 upper bound (exclusive).
     pub to: Option<String>,
-}
-
-struct Filter {
-    event_type: Option<String>,
-    actor_id: Option<UserId>,
-    from: Option<chrono::DateTime<chrono::Utc>>,
-    to: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl Filter {
-    fn is_empty(&self) -> bool {
-        self.event_type.is_none()
-            && self.actor_id.is_none()
-            && self.from.is_none()
-            && self.to.is_none()
-    }
-    fn matches(&self, e: &AuditEntry) -> bool {
-        self.event_type.as_ref().is_none_or(|t| &e.event_type == t)
-            && self.actor_id.is_none_or(|a| e.actor_id == Some(a))
-            && self.from.is_none_or(|f| e.timestamp >= f)
-            && self.to.is_none_or(|t| e.timestamp < t)
-    }
 }
 
 const CSV_COLUMNS: &str = "sequence,id,timestamp,event_type,event_category,actor_id,actor_type,action,resource_type,resource_id,status,request_id,ip_address,user_agent,details,entry_hash\n";
@@ -125,25 +108,19 @@ pub async fn export_audit_log(
             ));
         }
     };
-    let filter = Filter {
-        event_type: q.event_type.filter(|e| !e.is_empty()),
-        actor_id: q
-            .actor_id
-            .as_deref()
-            .map(UserId::parse)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("INVALID_QUERY", "actor_id must be a UUID"))?,
-        from: parse_time("from", q.from.as_deref())?,
-        to: parse_time("to", q.to.as_deref())?,
-    };
-    if let (Some(f), Some(t)) = (filter.from, filter.to) {
-        if f > t {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
-                "from must not be after to",
-            ));
-        }
+    let filter = AuditFilterFields {
+        event_type: q.event_type,
+        event_category: q.event_category,
+        actor_id: q.actor_id,
+        resource_type: q.resource_type,
+        resource_id: q.resource_id,
+        action: q.action,
+        status: q.status,
+        request_id: q.request_id,
+        from: q.from,
+        to: q.to,
     }
+    .parse(None)?;
     let ws = p.workspace_id;
     let cp = tree::checkpoint_now(&*s.store, &s.checkpoints, ws).await?;
     let size = cp.as_ref().map(|c| c.tree_size as i64).unwrap_or(0);

@@ -142,6 +142,9 @@ async fn backfill_trees(pool: &sqlx::Pool<Db>) -> R<()> {
     Ok(())
 }
 
+/// Columns of an entry (not the search index).
+const AUDIT_COLUMNS: &str = "workspace_id, sequence, id, timestamp, event_type, event_category, actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash";
+
 fn audit_from_row(r: &DbRow) -> R<AuditEntry> {
     Ok(AuditEntry {
         id: AuditEntryId(uuid_of(r, "id")?),
@@ -171,11 +174,25 @@ fn audit_from_row(r: &DbRow) -> R<AuditEntry> {
 
 fn push_audit_filter(qb: &mut QueryBuilder<Db>, ws: WorkspaceId, f: &AuditFilter) {
     qb.push(" WHERE workspace_id = ").push_bind(ws.0);
-    if let Some(t) = &f.event_type {
-        qb.push(" AND event_type = ").push_bind(t.clone());
+    let exact = [
+        ("event_type", &f.event_type),
+        ("event_category", &f.event_category),
+        ("resource_type", &f.resource_type),
+        ("resource_id", &f.resource_id),
+        ("action", &f.action),
+        ("status", &f.status),
+        ("request_id", &f.request_id),
+    ];
+    for (column, value) in exact {
+        if let Some(v) = value {
+            qb.push(format!(" AND {column} = ")).push_bind(v.clone());
+        }
     }
     if let Some(a) = f.actor_id {
         qb.push(" AND actor_id = ").push_bind(a.0);
+    }
+    if let Some(text) = &f.text {
+        push_text_search(qb, text);
     }
     if let Some(from) = f.from {
         qb.push(" AND timestamp >= ").push_bind(from);
@@ -197,7 +214,7 @@ impl AuditStore for crate::SqlStore<Db> {
         let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM audit_log");
         push_audit_filter(&mut count, ws, filter);
         let total: i64 = count.build().fetch_one(&self.read).await.map_err(db_err)?.try_get("n").map_err(db_err)?;
-        let mut qb = QueryBuilder::<Db>::new("SELECT * FROM audit_log");
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log"));
         push_audit_filter(&mut qb, ws, filter);
         qb.push(" ORDER BY ").push(q.order_by("")).push(" LIMIT ").push_bind(q.limit as i64).push(" OFFSET ").push_bind(q.offset());
         let rows = qb.build().fetch_all(&self.read).await.map_err(db_err)?;
@@ -281,7 +298,7 @@ impl AuditStore for crate::SqlStore<Db> {
     }
 
     async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")))
             .bind(ws.0)
             .bind(from_sequence)
             .bind(limit)
