@@ -345,9 +345,19 @@ fn load_checkpoint_key(cfg: &Config) -> Result<CheckpointSigner, AnyError> {
             opts.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            std::io::Write::write_all(&mut opts.open(&path)?, &der)?;
-            tracing::info!(path = %path.display(), "created the audit checkpoint key");
-            Ok(CheckpointSigner::from_pkcs8(&der)?)
+            match opts.open(&path) {
+                Ok(mut f) => {
+                    // Written to a fresh file: another instance reading it meanwhile sees it
+                    // short and fails loudly rather than using a partial key.
+                    std::io::Write::write_all(&mut f, &der)?;
+                    f.sync_all()?;
+                    tracing::info!(path = %path.display(), "created the audit checkpoint key");
+                    Ok(CheckpointSigner::from_pkcs8(&der)?)
+                }
+                // Another instance created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_checkpoint_key(cfg),
+                Err(e) => Err(e.into()),
+            }
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display()).into()),
     }

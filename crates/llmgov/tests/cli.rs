@@ -449,3 +449,84 @@ async fn an_auditor_verifies_an_export_offline() {
         "{out}"
     );
 }
+
+/// Two instances on one PostgreSQL append concurrently; the logs still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_keep_one_verifiable_log() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LLMGOV_DATABASE__URL", db.url.as_str()),
+        ("LLMGOV_ADMIN_PASSWORD", "Twin-password-123"),
+    ];
+    let a = start(dir.path(), &env);
+    let b = start(dir.path(), &env);
+    let c = reqwest::Client::new();
+    let token = {
+        let r: serde_json::Value = c
+            .post(format!("{}/api/v1/auth/login", a.base))
+            .json(&serde_json::json!({"email": "admin@llmgov.local", "password": "Twin-password-123"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_string()
+    };
+    let mut tasks = Vec::new();
+    for (n, base) in [
+        a.base.clone(),
+        b.base.clone(),
+        a.base.clone(),
+        b.base.clone(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (c, token) = (c.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let r = c
+                    .post(format!("{base}/api/v1/workspaces"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"name": format!("w{n}-{i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Both instances sign with the same key and agree on the log.
+    let cp = |base: String| {
+        let (c, token) = (c.clone(), token.clone());
+        async move {
+            let v: serde_json::Value = c
+                .get(format!("{base}/api/v1/audit/checkpoints/latest"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let (ca, cb) = (cp(a.base.clone()).await, cp(b.base.clone()).await);
+    assert_eq!(ca["key_id"], cb["key_id"]);
+    assert_eq!(ca["tree_size"], cb["tree_size"]);
+    assert_eq!(ca["root_hash"], cb["root_hash"]);
+    terminate(a);
+    terminate(b);
+    let out = run(dir.path(), &["audit", "verify", "--database", &db.url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
