@@ -251,7 +251,7 @@ impl Frontier {
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        (b.len() % 32 == 0).then(|| {
+        b.len().is_multiple_of(32).then(|| {
             Frontier(
                 b.chunks(32)
                     .map(|c| c.try_into().expect("32 bytes"))

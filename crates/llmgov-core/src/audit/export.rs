@@ -22,7 +22,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -199,16 +199,15 @@ pub fn verify_export(
             );
         }
         // The entry's own content and personal data must match its hash.
-        if e.personal.is_some() || e.pii_salt.is_some() {
-            if pii_digest(e.personal.as_deref(), e.pii_salt.as_deref()).as_slice()
+        if (e.personal.is_some() || e.pii_salt.is_some())
+            && pii_digest(e.personal.as_deref(), e.pii_salt.as_deref()).as_slice()
                 != e.pii_digest.as_slice()
-            {
-                return bad(
-                    line,
-                    Some(e.sequence),
-                    "personal data does not match its digest".into(),
-                );
-            }
+        {
+            return bad(
+                line,
+                Some(e.sequence),
+                "personal data does not match its digest".into(),
+            );
         }
         if e.compute_hash().as_slice() != e.entry_hash.as_slice() {
             return bad(

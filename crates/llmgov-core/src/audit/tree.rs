@@ -82,10 +82,11 @@ pub async fn checkpoint_now(
     if size == 0 {
         return Ok(None);
     }
-    if let Some(cp) = store.latest_checkpoint(ws).await? {
-        if cp.tree_size >= size && cp.key_id == signer.key_id() {
-            return Ok(Some(cp));
-        }
+    if let Some(cp) = store.latest_checkpoint(ws).await?
+        && cp.tree_size >= size
+        && cp.key_id == signer.key_id()
+    {
+        return Ok(Some(cp));
     }
     let root = root_at(store, ws, size).await?;
     store
