@@ -12,7 +12,9 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
-use super::{AuditEntry, ChainVerifier, canonical_json, pii_digest};
+use serde_json::value::RawValue;
+
+use super::{AuditEntry, ChainVerifier, pii_digest};
 use crate::ids::{AuditEntryId, UserId, WorkspaceId};
 use crate::merkle::{self, Frontier, Hash};
 use crate::time::Timestamp;
@@ -32,7 +34,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// One exported entry: every field the entry hash covers, plus its hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportLine {
     pub sequence: i64,
@@ -49,9 +51,10 @@ pub struct ExportLine {
     pub status: String,
     pub request_id: Option<String>,
     pub session_id: Option<String>,
-    pub details: serde_json::Value,
-    pub before_state: Option<serde_json::Value>,
-    pub after_state: Option<serde_json::Value>,
+    /// JSON exactly as hashed (canonical: sorted keys, no spaces).
+    pub details: Box<RawValue>,
+    pub before_state: Option<Box<RawValue>>,
+    pub after_state: Option<Box<RawValue>>,
     /// Personal fields (client address, user agent, e-mails); absent once erased.
     pub personal: Option<BTreeMap<String, String>>,
     pub pii_salt: Option<String>,
@@ -65,7 +68,11 @@ pub struct ExportLine {
 
 impl ExportLine {
     pub fn from_entry(e: &AuditEntry, proof: Option<Vec<Hash>>) -> Self {
-        let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+        // Stored JSON is canonical text, so it is valid JSON and goes out as it is.
+        let raw = |s: &str| {
+            RawValue::from_string(s.to_string())
+                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+        };
         Self {
             sequence: e.sequence,
             id: e.id,
@@ -81,9 +88,9 @@ impl ExportLine {
             status: e.status.clone(),
             request_id: e.request_id.clone(),
             session_id: e.session_id.clone(),
-            details: parse(&e.details),
-            before_state: e.before_state.as_deref().map(parse),
-            after_state: e.after_state.as_deref().map(parse),
+            details: raw(&e.details),
+            before_state: e.before_state.as_deref().map(raw),
+            after_state: e.after_state.as_deref().map(raw),
             personal: e
                 .personal
                 .as_deref()
@@ -113,9 +120,9 @@ impl ExportLine {
             status: self.status.clone(),
             request_id: self.request_id.clone(),
             session_id: self.session_id.clone(),
-            details: canonical_json(&self.details),
-            before_state: self.before_state.as_ref().map(canonical_json),
-            after_state: self.after_state.as_ref().map(canonical_json),
+            details: self.details.get().to_string(),
+            before_state: self.before_state.as_ref().map(|v| v.get().to_string()),
+            after_state: self.after_state.as_ref().map(|v| v.get().to_string()),
             personal: self
                 .personal
                 .as_ref()
@@ -128,6 +135,27 @@ impl ExportLine {
             prev_hash: unhex(&self.prev_hash)?,
             entry_hash: unhex(&self.entry_hash)?,
         })
+    }
+}
+
+/// An entry's own content and personal data against its hashes (no chain link).
+fn self_check(e: &AuditEntry) -> Option<&'static str> {
+    if (e.personal.is_some() || e.pii_salt.is_some())
+        && pii_digest(e.personal.as_deref(), e.pii_salt.as_deref()).as_slice()
+            != e.pii_digest.as_slice()
+    {
+        return Some("personal data does not match its digest");
+    }
+    (e.compute_hash().as_slice() != e.entry_hash.as_slice())
+        .then_some("entry content does not match its hash")
+}
+
+fn describe(b: &super::ChainBreak) -> String {
+    match b {
+        super::ChainBreak::Content { .. } => "entry content does not match its hash".into(),
+        super::ChainBreak::Personal { .. } => "personal data does not match its digest".into(),
+        super::ChainBreak::PrevHash { .. } => "entry does not follow the entry before it".into(),
+        super::ChainBreak::Sequence { expected, .. } => format!("entry {expected} is missing"),
     }
 }
 
@@ -198,31 +226,16 @@ pub fn verify_export(
                 "entries out of order or repeated".into(),
             );
         }
-        // The entry's own content and personal data must match its hash.
-        if (e.personal.is_some() || e.pii_salt.is_some())
-            && pii_digest(e.personal.as_deref(), e.pii_salt.as_deref()).as_slice()
-                != e.pii_digest.as_slice()
-        {
-            return bad(
-                line,
-                Some(e.sequence),
-                "personal data does not match its digest".into(),
-            );
-        }
-        if e.compute_hash().as_slice() != e.entry_hash.as_slice() {
-            return bad(
-                line,
-                Some(e.sequence),
-                "entry content does not match its hash".into(),
-            );
-        }
         let leaf = merkle::leaf_hash(&e.entry_hash);
         contiguous &= e.sequence == count as i64;
         if contiguous {
+            // Checks content, personal data and the link to the previous entry in one pass.
             if let Err(b) = chain.push(&e) {
-                return bad(line, Some(e.sequence), format!("chain broken: {b:?}"));
+                return bad(line, Some(e.sequence), describe(&b));
             }
             frontier.append(count, leaf);
+        } else if let Some(reason) = self_check(&e) {
+            return bad(line, Some(e.sequence), reason.into());
         }
         match &l.inclusion_proof {
             Some(p) => {
