@@ -32,6 +32,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::audit::router())
         .merge(routes::audit_proofs::router())
         .merge(routes::audit_export::router())
+        .merge(routes::audit_report::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod report;
 pub mod tree;
 pub mod verify;
 

@@ -46,7 +46,7 @@ pub struct ExportParams {
 const CSV_COLUMNS: &str = "sequence,id,timestamp,event_type,event_category,actor_id,actor_type,action,resource_type,resource_id,status,request_id,ip_address,user_agent,details,entry_hash\n";
 
 /// Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula.
-fn csv_cell(s: &str) -> String {
+pub(crate) fn csv_cell(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod audit_export;
 pub mod audit_proofs;
+pub mod audit_report;
 pub mod auth;
 pub mod health;
 pub mod roles;

@@ -435,10 +435,183 @@ async fn audit_entries_can_be_filtered_and_searched(app: TestApp) {
     assert_eq!(by_request.body["total"], 1);
 }
 
+async fn compliance_reports_show_the_evidence_against_a_checkpoint(app: TestApp) {
+    use llmgov_core::audit::checkpoint::Checkpoint;
+    let (_, _, viewer) = app.user_with("reported", &["viewer"]).await;
+    assert_eq!(
+        app.login_pair("reported@example.com", "Wrong-password-1")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post("/api/v1/users", &viewer, json!({})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.post(
+        "/api/v1/api-keys",
+        &app.admin_token,
+        json!({"name": "<script>alert(1)</script>", "scopes": ["users:read"]}),
+    )
+    .await;
+    app.post(
+        "/api/v1/workspaces",
+        &app.admin_token,
+        json!({"name": "Reported"}),
+    )
+    .await;
+    let key = unhex(
+        &app.get("/api/v1/audit/checkpoints/public-key", &app.admin_token)
+            .await
+            .body["public_key"],
+    );
+
+    let r = app
+        .get(
+            "/api/v1/audit/compliance-report?framework=soc2",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cp: Checkpoint = serde_json::from_value(r.body["checkpoint"].clone()).unwrap();
+    cp.verify(&key).unwrap();
+    let section = |id: &str| {
+        r.body["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(section("failed_logins")["count"], 1);
+    assert_eq!(section("access_denials")["count"], 1);
+    assert!(section("permission_changes")["count"].as_u64().unwrap() >= 1);
+    assert!(
+        section("key_operations")["count"].as_u64().unwrap() >= 2,
+        "signing key creation and the API key"
+    );
+    assert!(
+        section("policy_and_configuration_changes")["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let cc61 = r.body["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "CC6.1")
+        .unwrap()
+        .clone();
+    let expected = ["permission_changes", "failed_logins", "access_denials"]
+        .iter()
+        .map(|s| section(s)["count"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(cc61["evidence_count"], expected);
+    // Entries behind a section are provably in the checkpointed log.
+    let e = &section("failed_logins")["entries"][0];
+    let seq = e["sequence"].as_u64().unwrap();
+    let p = app
+        .get(
+            &format!(
+                "/api/v1/audit/proof/inclusion?entry={seq}&size={}",
+                cp.tree_size
+            ),
+            &app.admin_token,
+        )
+        .await;
+    let proof: Vec<[u8; 32]> = p.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    let leaf = llmgov_core::merkle::leaf_hash(&unhex(&e["entry_hash"]));
+    llmgov_core::merkle::verify_inclusion(seq, cp.tree_size, &leaf, &proof, &cp.root().unwrap())
+        .unwrap();
+
+    for f in ["gdpr", "hipaa", "eu_ai_act"] {
+        let r = app
+            .get(
+                &format!("/api/v1/audit/compliance-report?framework={f}"),
+                &app.admin_token,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{f}");
+        assert!(!r.body["controls"].as_array().unwrap().is_empty());
+    }
+    let html = app
+        .client
+        .get(format!(
+            "{}/api/v1/audit/compliance-report?framework=hipaa&format=html",
+            app.base
+        ))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = html.text().await.unwrap();
+    assert!(html.contains("<h1>HIPAA compliance report</h1>") && html.contains(&cp.root_hash));
+    assert!(!html.contains("<script>"), "values are escaped");
+    let csv = app
+        .client
+        .get(format!(
+            "{}/api/v1/audit/compliance-report?framework=gdpr&format=csv",
+            app.base
+        ))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("section,sequence,timestamp")
+    );
+    // An empty period reports nothing; bad parameters are 400s.
+    let empty = app.get("/api/v1/audit/compliance-report?framework=soc2&from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z", &app.admin_token).await;
+    assert_eq!(empty.body["entries_in_period"], 0);
+    for bad in [
+        "framework=iso9001",
+        "framework=soc2&format=pdf",
+        "framework=soc2&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "framework=soc2&from=1900-01-01T00:00:00Z",
+        "framework=soc2&to=tomorrow",
+        "",
+    ] {
+        let r = app
+            .get(
+                &format!("/api/v1/audit/compliance-report?{bad}"),
+                &app.admin_token,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        r.error_code();
+    }
+    assert_eq!(
+        app.get("/api/v1/audit/compliance-report?framework=soc2", &viewer)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
 crate::both_backends!(
     changes_are_refused_when_the_audit_entry_cannot_be_written,
     proofs_from_the_api_verify_on_the_client,
     signed_checkpoints_verify_and_stay_consistent,
     exports_stream_and_verify_offline,
     audit_entries_can_be_filtered_and_searched,
+    compliance_reports_show_the_evidence_against_a_checkpoint,
 );
