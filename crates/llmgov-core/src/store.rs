@@ -261,6 +261,9 @@ pub trait IdempotencyStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Writes an audit entry that accompanies no other change (failed login, denial).
     async fn append_audit(&self, audit: AuditDraft) -> Result<()>;
+    /// Appends many entries of one workspace, in order, in one transaction (events that
+    /// arrive in bulk, such as evaluations or ingest): one lock and one tree update per batch.
+    async fn append_audit_batch(&self, ws: WorkspaceId, drafts: Vec<AuditDraft>) -> Result<()>;
 
     async fn list_audit(
         &self,

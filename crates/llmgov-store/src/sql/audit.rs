@@ -4,9 +4,27 @@
 /// appends to one log across connections and processes; the caller commits.
 async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
     let ws = draft.workspace_id;
-    let claim = "UPDATE audit_heads SET next_sequence = next_sequence + 1 WHERE workspace_id = $1 \
-                 RETURNING next_sequence - 1 AS seq, head_hash, frontier, tree_size";
-    let mut row = sqlx::query(claim).bind(ws.0).fetch_optional(&mut **tx).await.map_err(audit_err)?;
+    let mut sealed = append_many_in(tx, ws, vec![draft]).await?;
+    sealed.pop().ok_or(llmgov_core::CoreError::AuditUnavailable)
+}
+
+/// Rows per multi-row INSERT: 23 parameters each stays under PostgreSQL's 65,535 limit.
+const AUDIT_INSERT_CHUNK: usize = 1_000;
+
+/// Appends `drafts` (all of workspace `ws`) in order inside `tx`, claiming their sequence
+/// numbers with one update of the head row. One lock, one tree update and a few multi-row
+/// inserts per batch, however many entries it holds.
+async fn append_many_in(tx: &mut Tx<'_>, ws: WorkspaceId, drafts: Vec<AuditDraft>) -> R<Vec<AuditEntry>> {
+    if drafts.iter().any(|d| d.workspace_id != ws) {
+        return Err(llmgov_core::CoreError::internal("a batch of audit entries spans workspaces"));
+    }
+    let n = drafts.len() as i64;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let claim = "UPDATE audit_heads SET next_sequence = next_sequence + $2 WHERE workspace_id = $1 \
+                 RETURNING next_sequence - $2 AS seq, head_hash, frontier, tree_size";
+    let mut row = sqlx::query(claim).bind(ws.0).bind(n).fetch_optional(&mut **tx).await.map_err(audit_err)?;
     if row.is_none() {
         sqlx::query("INSERT INTO audit_heads (workspace_id, next_sequence, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
             .bind(ws.0)
@@ -14,63 +32,73 @@ async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
             .execute(&mut **tx)
             .await
             .map_err(audit_err)?;
-        row = sqlx::query(claim).bind(ws.0).fetch_optional(&mut **tx).await.map_err(audit_err)?;
+        row = sqlx::query(claim).bind(ws.0).bind(n).fetch_optional(&mut **tx).await.map_err(audit_err)?;
     }
     let row = row.ok_or(llmgov_core::CoreError::AuditUnavailable)?;
-    let seq: i64 = row.try_get("seq").map_err(audit_err)?;
+    let first: i64 = row.try_get("seq").map_err(audit_err)?;
     let prev: Vec<u8> = row.try_get("head_hash").map_err(audit_err)?;
-    let prev: [u8; 32] = prev.try_into().map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+    let mut prev: [u8; 32] = prev.try_into().map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
     let tree_size: i64 = row.try_get("tree_size").map_err(audit_err)?;
     let frontier: Vec<u8> = row.try_get("frontier").map_err(audit_err)?;
-    if tree_size != seq {
-        tracing::error!(workspace = %ws, tree_size, seq, "audit tree is behind its log; run `llmgov migrate`");
+    if tree_size != first {
+        tracing::error!(workspace = %ws, tree_size, first, "audit tree is behind its log; run `llmgov migrate`");
         return Err(llmgov_core::CoreError::AuditUnavailable);
     }
     let mut frontier = Frontier::from_bytes(&frontier).ok_or(llmgov_core::CoreError::AuditUnavailable)?;
-    let e = draft.seal(seq, prev, now());
-    sqlx::query(
-        "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
-         actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
-         before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
-    )
-    .bind(e.workspace_id.0)
-    .bind(e.sequence)
-    .bind(e.id.0)
-    .bind(ENTRY_FORMAT_VERSION as i16)
-    .bind(e.timestamp)
-    .bind(&e.event_type)
-    .bind(&e.event_category)
-    .bind(e.actor_id.map(|a| a.0))
-    .bind(&e.actor_type)
-    .bind(&e.action)
-    .bind(&e.resource_type)
-    .bind(&e.resource_id)
-    .bind(&e.status)
-    .bind(&e.request_id)
-    .bind(&e.session_id)
-    .bind(&e.details)
-    .bind(&e.before_state)
-    .bind(&e.after_state)
-    .bind(&e.personal)
-    .bind(&e.pii_salt)
-    .bind(&e.pii_digest)
-    .bind(&e.prev_hash)
-    .bind(&e.entry_hash)
-    .execute(&mut **tx)
-    .await
-    .map_err(audit_err)?;
-    let created = frontier.append(seq as u64, merkle::leaf_hash(&e.entry_hash));
-    insert_nodes(tx, ws, &created).await.map_err(audit_err)?;
+    let at = now();
+    let mut entries = Vec::with_capacity(drafts.len());
+    let mut nodes = Vec::new();
+    for (i, d) in drafts.into_iter().enumerate() {
+        let e = d.seal(first + i as i64, prev, at);
+        prev = e.entry_hash.clone().try_into().map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+        nodes.extend(frontier.append(e.sequence as u64, merkle::leaf_hash(&e.entry_hash)));
+        entries.push(e);
+    }
+    for chunk in entries.chunks(AUDIT_INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
+             actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
+             before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.workspace_id.0)
+                .push_bind(e.sequence)
+                .push_bind(e.id.0)
+                .push_bind(ENTRY_FORMAT_VERSION as i16)
+                .push_bind(e.timestamp)
+                .push_bind(e.event_type.clone())
+                .push_bind(e.event_category.clone())
+                .push_bind(e.actor_id.map(|a| a.0))
+                .push_bind(e.actor_type.clone())
+                .push_bind(e.action.clone())
+                .push_bind(e.resource_type.clone())
+                .push_bind(e.resource_id.clone())
+                .push_bind(e.status.clone())
+                .push_bind(e.request_id.clone())
+                .push_bind(e.session_id.clone())
+                .push_bind(e.details.clone())
+                .push_bind(e.before_state.clone())
+                .push_bind(e.after_state.clone())
+                .push_bind(e.personal.clone())
+                .push_bind(e.pii_salt.clone())
+                .push_bind(e.pii_digest.clone())
+                .push_bind(e.prev_hash.clone())
+                .push_bind(e.entry_hash.clone());
+        });
+        qb.build().execute(&mut **tx).await.map_err(audit_err)?;
+    }
+    for chunk in nodes.chunks(AUDIT_INSERT_CHUNK * 4) {
+        insert_nodes(tx, ws, chunk).await.map_err(audit_err)?;
+    }
     sqlx::query("UPDATE audit_heads SET head_hash = $2, frontier = $3, tree_size = $4 WHERE workspace_id = $1")
         .bind(ws.0)
-        .bind(&e.entry_hash)
+        .bind(prev.to_vec())
         .bind(frontier.to_bytes())
-        .bind(seq + 1)
+        .bind(first + n)
         .execute(&mut **tx)
         .await
         .map_err(audit_err)?;
-    Ok(e)
+    Ok(entries)
 }
 
 async fn insert_nodes(tx: &mut Tx<'_>, ws: WorkspaceId, nodes: &[(merkle::NodeId, merkle::Hash)]) -> Result<(), sqlx::Error> {
@@ -204,6 +232,12 @@ fn push_audit_filter(qb: &mut QueryBuilder<Db>, ws: WorkspaceId, f: &AuditFilter
 
 #[async_trait]
 impl AuditStore for crate::SqlStore<Db> {
+    async fn append_audit_batch(&self, ws: WorkspaceId, drafts: Vec<AuditDraft>) -> R<()> {
+        let mut tx = begin(&self.write).await.map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
+        append_many_in(&mut tx, ws, drafts).await?;
+        tx.commit().await.map_err(audit_err)
+    }
+
     async fn append_audit(&self, audit: AuditDraft) -> R<()> {
         let mut tx = begin(&self.write).await.map_err(|_| llmgov_core::CoreError::AuditUnavailable)?;
         append_in(&mut tx, audit).await?;
@@ -241,15 +275,19 @@ impl AuditStore for crate::SqlStore<Db> {
     async fn audit_tree_nodes(&self, ws: WorkspaceId, ids: &[merkle::NodeId]) -> R<std::collections::HashMap<merkle::NodeId, merkle::Hash>> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut qb = QueryBuilder::<Db>::new("SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = ");
-            qb.push_bind(ws.0).push(" AND (");
+            // One primary-key lookup per node (UNION ALL), which both planners index.
+            let mut qb = QueryBuilder::<Db>::new("");
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
-                    qb.push(" OR ");
+                    qb.push(" UNION ALL ");
                 }
-                qb.push("(level = ").push_bind(id.level as i16).push(" AND idx = ").push_bind(id.index as i64).push(")");
+                qb.push("SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = ")
+                    .push_bind(ws.0)
+                    .push(" AND level = ")
+                    .push_bind(id.level as i16)
+                    .push(" AND idx = ")
+                    .push_bind(id.index as i64);
             }
-            qb.push(")");
             for r in qb.build().fetch_all(&self.read).await.map_err(db_err)? {
                 let level: i16 = r.try_get("level").map_err(db_err)?;
                 let idx: i64 = r.try_get("idx").map_err(db_err)?;

@@ -360,7 +360,60 @@ async fn trees_of_older_logs_are_backfilled(fx: Fx) {
     assert_eq!(tree::tree_size(&*reopened, fx.ws).await.unwrap(), 11);
 }
 
+async fn batched_appends_chain_and_tree_like_single_ones(fx: Fx) {
+    use llmgov_core::audit::tree;
+    use llmgov_core::merkle;
+    fx.store
+        .append_audit(audit(fx.ws, "x.single"))
+        .await
+        .unwrap();
+    let batch: Vec<_> = (0..2_500)
+        .map(|i| audit(fx.ws, "x.batch").details(serde_json::json!({"i": i})))
+        .collect();
+    fx.store.append_audit_batch(fx.ws, batch).await.unwrap();
+    fx.store
+        .append_audit(audit(fx.ws, "x.single"))
+        .await
+        .unwrap();
+    fx.store
+        .append_audit_batch(fx.ws, Vec::new())
+        .await
+        .unwrap();
+    let other = new_workspace(&fx, "other").await;
+    assert!(
+        fx.store
+            .append_audit_batch(fx.ws, vec![audit(other, "x.y")])
+            .await
+            .is_err(),
+        "one batch, one workspace"
+    );
+    let n = verify_log(&*fx.store, fx.ws).await;
+    assert_eq!(
+        n,
+        1 + 1 + 2_500 + 1 + 1,
+        "bootstrap, single, batch, single, workspace creation"
+    );
+    let report = llmgov_core::audit::verify::verify_workspace(&*fx.store, fx.ws)
+        .await
+        .unwrap();
+    assert!(report.valid, "{report:?}");
+    let entries = fx.store.audit_range(fx.ws, 0, 10_000).await.unwrap();
+    let leaves: Vec<merkle::Hash> = entries
+        .iter()
+        .map(|e| merkle::leaf_hash(&e.entry_hash))
+        .collect();
+    assert_eq!(
+        tree::root_at(&*fx.store, fx.ws, n as u64).await.unwrap(),
+        merkle::root(&leaves)
+    );
+    assert_eq!(
+        tree::root_at(&*fx.store, fx.ws, 1_000).await.unwrap(),
+        merkle::root(&leaves[..1_000])
+    );
+}
+
 crate::conformance!(
+    batched_appends_chain_and_tree_like_single_ones,
     the_merkle_tree_serves_heads_and_proofs_at_every_size,
     trees_of_older_logs_are_backfilled,
     verification_pinpoints_an_altered_entry,
