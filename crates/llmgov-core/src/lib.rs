@@ -8,6 +8,7 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod hex;
 pub mod identity;
 pub mod ids;
 pub mod merkle;

@@ -18,14 +18,10 @@ use crate::{CoreError, Result};
 
 pub const CHECKPOINT_HEADER: &str = "llmgov.audit.checkpoint.v1";
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Key id of a checkpoint public key: `ed25519:` and the first 16 hex digits of its SHA-256.
 pub fn key_id(public_key: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, public_key);
-    format!("ed25519:{}", &hex(d.as_ref())[..16])
+    format!("ed25519:{}", &crate::hex::encode(d.as_ref())[..16])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,12 +124,12 @@ impl CheckpointSigner {
         let mut cp = Checkpoint {
             workspace_id,
             tree_size,
-            root_hash: hex(root),
+            root_hash: crate::hex::encode(root),
             timestamp,
             key_id: self.key_id.clone(),
             signature: String::new(),
         };
-        cp.signature = hex(self.pair.sign(cp.body().as_bytes()).as_ref());
+        cp.signature = crate::hex::encode(self.pair.sign(cp.body().as_bytes()).as_ref());
         cp
     }
 }
@@ -153,7 +149,7 @@ mod tests {
         grown.tree_size = 43;
         assert!(grown.verify(signer.public_key()).is_err());
         let mut moved = cp.clone();
-        moved.root_hash = hex(&[8u8; 32]);
+        moved.root_hash = crate::hex::encode(&[8u8; 32]);
         assert!(moved.verify(signer.public_key()).is_err());
         let other =
             CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();

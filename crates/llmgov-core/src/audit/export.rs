@@ -19,20 +19,6 @@ use crate::ids::{AuditEntryId, UserId, WorkspaceId};
 use crate::merkle::{self, Frontier, Hash};
 use crate::time::Timestamp;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
 /// One exported entry: every field the entry hash covers, plus its hashes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,11 +81,11 @@ impl ExportLine {
                 .personal
                 .as_deref()
                 .and_then(|p| serde_json::from_str(p).ok()),
-            pii_salt: e.pii_salt.as_deref().map(hex),
-            pii_digest: hex(&e.pii_digest),
-            prev_hash: hex(&e.prev_hash),
-            entry_hash: hex(&e.entry_hash),
-            inclusion_proof: proof.map(|p| p.iter().map(|h| hex(h)).collect()),
+            pii_salt: e.pii_salt.as_deref().map(crate::hex::encode),
+            pii_digest: crate::hex::encode(&e.pii_digest),
+            prev_hash: crate::hex::encode(&e.prev_hash),
+            entry_hash: crate::hex::encode(&e.entry_hash),
+            inclusion_proof: proof.map(|p| p.iter().map(|h| crate::hex::encode(h)).collect()),
         }
     }
 
@@ -128,12 +114,12 @@ impl ExportLine {
                 .as_ref()
                 .map(|p| serde_json::to_string(p).expect("map serializes")),
             pii_salt: match &self.pii_salt {
-                Some(s) => Some(unhex(s)?),
+                Some(s) => Some(crate::hex::decode(s)?),
                 None => None,
             },
-            pii_digest: unhex(&self.pii_digest)?,
-            prev_hash: unhex(&self.prev_hash)?,
-            entry_hash: unhex(&self.entry_hash)?,
+            pii_digest: crate::hex::decode(&self.pii_digest)?,
+            prev_hash: crate::hex::decode(&self.prev_hash)?,
+            entry_hash: crate::hex::decode(&self.entry_hash)?,
         })
     }
 }
@@ -241,7 +227,7 @@ pub fn verify_export(
             Some(p) => {
                 let proof: Option<Vec<Hash>> = p
                     .iter()
-                    .map(|h| unhex(h).and_then(|v| v.try_into().ok()))
+                    .map(|h| crate::hex::decode(h).and_then(|v| v.try_into().ok()))
                     .collect();
                 let Some(proof) = proof else {
                     return bad(line, Some(e.sequence), "malformed inclusion proof".into());
@@ -433,7 +419,7 @@ mod tests {
                     merkle::inclusion_proof(i, &leaves)
                         .unwrap()
                         .iter()
-                        .map(|h| hex(h))
+                        .map(|h| crate::hex::encode(h))
                         .collect(),
                 );
                 serde_json::to_string(&l).unwrap()
@@ -451,7 +437,7 @@ mod tests {
             merkle::inclusion_proof(4, &leaves)
                 .unwrap()
                 .iter()
-                .map(|h| hex(h))
+                .map(|h| crate::hex::encode(h))
                 .collect(),
         );
         let tampered = vec![

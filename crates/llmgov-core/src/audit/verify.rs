@@ -25,10 +25,6 @@ pub struct LogReport {
     pub reason: Option<String>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn describe(b: &ChainBreak) -> String {
     match b {
         ChainBreak::Sequence { expected, found } => {
@@ -58,7 +54,7 @@ pub async fn verify_log(
         workspace_id: ws,
         valid: false,
         verified_entries: v.verified(),
-        head_hash: hex(last),
+        head_hash: crate::hex::encode(last),
         first_invalid_sequence: Some(seq),
         reason: Some(reason),
     };
@@ -96,7 +92,7 @@ pub async fn verify_log(
         workspace_id: ws,
         valid: true,
         verified_entries: v.verified(),
-        head_hash: hex(&last_hash),
+        head_hash: crate::hex::encode(&last_hash),
         first_invalid_sequence: None,
         reason: None,
     })

@@ -48,10 +48,6 @@ fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl From<AuditEntry> for AuditEntryDto {
     fn from(e: AuditEntry) -> Self {
         let personal = e.personal_map();
@@ -74,14 +70,15 @@ impl From<AuditEntry> for AuditEntryDto {
             details: parse_json(&e.details),
             before_state: e.before_state.as_deref().map(parse_json),
             after_state: e.after_state.as_deref().map(parse_json),
-            entry_hash: hex(&e.entry_hash),
-            prev_hash: hex(&e.prev_hash),
+            entry_hash: llmgov_core::hex::encode(&e.entry_hash),
+            prev_hash: llmgov_core::hex::encode(&e.prev_hash),
         }
     }
 }
 
 /// Filters shared by listing, search and export; each narrows the result.
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilterFields {
     pub event_type: Option<String>,
@@ -225,26 +222,11 @@ pub struct SearchBody {
     /// Words that must all occur in an entry (event, action, status, resource, details).
     pub query: String,
     #[serde(default)]
-    pub filters: Option<SearchFilters>,
+    pub filters: Option<AuditFilterFields>,
     pub page: Option<u32>,
     pub limit: Option<u32>,
     /// `timestamp:desc`, `sequence:asc`, ...
     pub sort: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchFilters {
-    pub event_type: Option<String>,
-    pub event_category: Option<String>,
-    pub actor_id: Option<String>,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub action: Option<String>,
-    pub status: Option<String>,
-    pub request_id: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
 }
 
 /// Full-text search over the workspace's audit entries, with the same filters as the list.
@@ -269,31 +251,7 @@ pub async fn search_audit_logs(
         fields: None,
     }
     .query(SORTABLE, "sequence")?;
-    let f = b.filters.unwrap_or(SearchFilters {
-        event_type: None,
-        event_category: None,
-        actor_id: None,
-        resource_type: None,
-        resource_id: None,
-        action: None,
-        status: None,
-        request_id: None,
-        from: None,
-        to: None,
-    });
-    let filter = AuditFilterFields {
-        event_type: f.event_type,
-        event_category: f.event_category,
-        actor_id: f.actor_id,
-        resource_type: f.resource_type,
-        resource_id: f.resource_id,
-        action: f.action,
-        status: f.status,
-        request_id: f.request_id,
-        from: f.from,
-        to: f.to,
-    }
-    .parse(Some(text))?;
+    let filter = b.filters.unwrap_or_default().parse(Some(text))?;
     let page = s.identity.list_audit(&p, &filter, &query).await?;
     Ok(Json(PageDto::from_page(page, AuditEntryDto::from)))
 }

@@ -15,10 +15,6 @@ use crate::auth::{Authz, perm};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn number(field: &str, v: Option<&str>) -> ApiResult<Option<u64>> {
     v.map(|s| {
         s.parse::<u64>().map_err(|_| {
@@ -63,7 +59,7 @@ pub async fn get_tree_head(
     };
     Ok(Json(TreeHeadDto {
         tree_size: size,
-        root_hash: hex(&root),
+        root_hash: llmgov_core::hex::encode(&root),
     }))
 }
 
@@ -115,10 +111,10 @@ pub async fn get_inclusion_proof(
     Ok(Json(InclusionDto {
         leaf_index: index,
         tree_size: size,
-        leaf_hash: hex(&merkle::leaf_hash(&entry.entry_hash)),
-        entry_hash: hex(&entry.entry_hash),
-        root_hash: hex(&root),
-        proof: proof.iter().map(|h| hex(h)).collect(),
+        leaf_hash: llmgov_core::hex::encode(&merkle::leaf_hash(&entry.entry_hash)),
+        entry_hash: llmgov_core::hex::encode(&entry.entry_hash),
+        root_hash: llmgov_core::hex::encode(&root),
+        proof: proof.iter().map(|h| llmgov_core::hex::encode(h)).collect(),
     }))
 }
 
@@ -160,9 +156,9 @@ pub async fn get_consistency_proof(
     Ok(Json(ConsistencyDto {
         from,
         to,
-        from_root: hex(&tree::root_at(&*s.store, ws, from).await?),
-        to_root: hex(&tree::root_at(&*s.store, ws, to).await?),
-        proof: proof.iter().map(|h| hex(h)).collect(),
+        from_root: llmgov_core::hex::encode(&tree::root_at(&*s.store, ws, from).await?),
+        to_root: llmgov_core::hex::encode(&tree::root_at(&*s.store, ws, to).await?),
+        proof: proof.iter().map(|h| llmgov_core::hex::encode(h)).collect(),
     }))
 }
 
@@ -220,7 +216,7 @@ pub async fn get_checkpoint_public_key(
     Json(PublicKeyDto {
         key_id: s.checkpoints.key_id().into(),
         algorithm: "Ed25519".into(),
-        public_key: hex(s.checkpoints.public_key()),
+        public_key: llmgov_core::hex::encode(s.checkpoints.public_key()),
     })
 }
 
