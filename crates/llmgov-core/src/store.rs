@@ -274,6 +274,18 @@ pub trait AuditStore: Send + Sync {
     /// Every workspace that has an audit log, with its head: (next sequence, hash of the
     /// last entry).
     async fn audit_heads(&self) -> Result<Vec<(WorkspaceId, i64, Vec<u8>)>>;
+    /// Where a log's kept part starts: (first kept sequence, the hash it chains from).
+    /// `(0, None)` when nothing was pruned.
+    async fn audit_floor(&self, ws: WorkspaceId) -> Result<(i64, Option<Vec<u8>>)>;
+    /// The first sequence whose timestamp is at or after `t`, if any.
+    async fn first_audit_sequence_since(
+        &self,
+        ws: WorkspaceId,
+        t: Timestamp,
+    ) -> Result<Option<i64>>;
+    /// Deletes the entries below `before` (raising the floor), appending `audit` in the same
+    /// transaction. Returns how many entries were deleted (0 if the floor was already there).
+    async fn prune_audit(&self, ws: WorkspaceId, before: i64, audit: AuditDraft) -> Result<u64>;
     /// Stored Merkle tree nodes of a workspace's log (absent ids are left out).
     async fn audit_tree_nodes(
         &self,

@@ -134,6 +134,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
         state.store.clone(),
         signer,
         Duration::from_secs(cfg.audit.checkpoint_interval_secs.max(1)),
+        Duration::from_secs(cfg.audit.retention_days.max(1) * 86_400),
     );
     spawn_key_reloader(identity);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await?;
@@ -363,11 +364,12 @@ fn load_checkpoint_key(cfg: &Config) -> Result<CheckpointSigner, AnyError> {
     }
 }
 
-/// Signs a checkpoint of every log that grew, at a fixed interval.
+/// Signs a checkpoint of every log that grew, then applies retention, at a fixed interval.
 fn spawn_checkpointer(
     store: Arc<dyn llmgov_core::store::Store>,
     signer: Arc<CheckpointSigner>,
     every: Duration,
+    retention: Duration,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -375,6 +377,15 @@ fn spawn_checkpointer(
             tick.tick().await;
             if let Err(e) = llmgov_core::audit::tree::checkpoint_all(&*store, &signer).await {
                 tracing::warn!(error = %e, "periodic audit checkpoint failed");
+                continue;
+            }
+            match llmgov_core::audit::retention::prune_all(&*store, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    entries = n,
+                    "audit retention pruned entries up to the latest checkpoints"
+                ),
+                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
             }
         }
     });

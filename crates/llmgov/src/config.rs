@@ -33,6 +33,8 @@ pub struct AuditSection {
     pub checkpoint_key_file: Option<PathBuf>,
     /// Seconds between automatic checkpoints of logs that grew.
     pub checkpoint_interval_secs: u64,
+    /// Entries older than this are deleted, up to the latest checkpoint (default 7 years).
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +111,7 @@ impl Default for Config {
             audit: AuditSection {
                 checkpoint_key_file: None,
                 checkpoint_interval_secs: 300,
+                retention_days: 2557,
             },
             log: LogSection {
                 format: "json".into(),

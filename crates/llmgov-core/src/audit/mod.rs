@@ -15,6 +15,7 @@
 pub mod checkpoint;
 pub mod export;
 pub mod report;
+pub mod retention;
 pub mod tree;
 pub mod verify;
 
@@ -367,6 +368,15 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier for a log whose entries below `sequence` were pruned under retention;
+    /// `prev_hash` is the hash the entry at `sequence` chains from (recorded when pruning).
+    pub fn starting_at(sequence: i64, prev_hash: [u8; 32]) -> Self {
+        Self {
+            next_sequence: sequence,
+            prev_hash,
+        }
+    }
+
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
         if e.sequence != self.next_sequence {
             return Err(ChainBreak::Sequence {

@@ -48,7 +48,22 @@ pub async fn verify_log(
     expected_len: i64,
     head_hash: &[u8],
 ) -> Result<LogReport> {
-    let mut v = ChainVerifier::default();
+    // Entries below the retention floor were deleted; the kept part chains from its anchor.
+    let (floor, anchor) = store.audit_floor(ws).await?;
+    let mut v = match anchor.map(<[u8; 32]>::try_from) {
+        Some(Ok(a)) if floor > 0 => ChainVerifier::starting_at(floor, a),
+        _ if floor == 0 => ChainVerifier::default(),
+        _ => {
+            return Ok(LogReport {
+                workspace_id: ws,
+                valid: false,
+                verified_entries: 0,
+                head_hash: String::new(),
+                first_invalid_sequence: Some(floor),
+                reason: Some("the retention anchor is missing".into()),
+            });
+        }
+    };
     let mut last_hash: Vec<u8> = Vec::new();
     let fail = |v: &ChainVerifier, last: &[u8], seq: i64, reason: String| LogReport {
         workspace_id: ws,

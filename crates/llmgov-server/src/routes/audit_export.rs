@@ -124,7 +124,9 @@ pub async fn export_audit_log(
     let ws = p.workspace_id;
     let cp = tree::checkpoint_now(&*s.store, &s.checkpoints, ws).await?;
     let size = cp.as_ref().map(|c| c.tree_size as i64).unwrap_or(0);
-    let with_proofs = !filter.is_empty() && !csv;
+    // After retention pruning the tree cannot be rebuilt from the export: prove every line.
+    let (floor, _) = s.store.audit_floor(ws).await?;
+    let with_proofs = (!filter.is_empty() || floor > 0) && !csv;
     let store = s.store.clone();
     let start = if csv {
         Some(CSV_COLUMNS.to_string())
@@ -132,7 +134,7 @@ pub async fn export_audit_log(
         None
     };
     // State: next sequence to read; the CSV header goes out first.
-    let body = stream::unfold((0i64, start, filter), move |(next, header, filter)| {
+    let body = stream::unfold((floor, start, filter), move |(next, header, filter)| {
         let store = store.clone();
         async move {
             if let Some(h) = header {

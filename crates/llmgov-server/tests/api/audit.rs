@@ -607,6 +607,67 @@ async fn compliance_reports_show_the_evidence_against_a_checkpoint(app: TestApp)
     );
 }
 
+async fn exports_after_retention_pruning_still_verify(app: TestApp) {
+    use llmgov_core::audit::checkpoint::Checkpoint;
+    use llmgov_core::audit::export::{ExportVerdict, verify_export};
+    app.user_with("pruned", &["viewer"]).await;
+    let first: Checkpoint = serde_json::from_value(
+        app.get("/api/v1/audit/checkpoints/latest", &app.admin_token)
+            .await
+            .body,
+    )
+    .unwrap();
+    // The retention task, as `serve` runs it, with a retention of zero.
+    let store = llmgov_store::open(&app.db.url, &llmgov_store::PoolConfig::default(), false)
+        .await
+        .unwrap();
+    let deleted = llmgov_core::audit::retention::prune_all(&*store, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(deleted >= first.tree_size);
+    app.user_with("after", &["viewer"]).await;
+    let key = unhex(
+        &app.get("/api/v1/audit/checkpoints/public-key", &app.admin_token)
+            .await
+            .body["public_key"],
+    );
+    let export = app
+        .client
+        .get(format!("{}/api/v1/audit/export", app.base))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cp: Checkpoint = serde_json::from_value(
+        app.get("/api/v1/audit/checkpoints/latest", &app.admin_token)
+            .await
+            .body,
+    )
+    .unwrap();
+    let first_line: serde_json::Value =
+        serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first_line["sequence"].as_u64().unwrap(),
+        first.tree_size,
+        "the export starts at the retention floor"
+    );
+    assert!(first_line["inclusion_proof"].is_array());
+    assert!(matches!(
+        verify_export(export.as_bytes(), &cp, &key).unwrap(),
+        ExportVerdict::Valid {
+            complete: false,
+            ..
+        }
+    ));
+    let v = app
+        .post("/api/v1/audit/verify", &app.admin_token, json!({}))
+        .await;
+    assert_eq!(v.body["valid"], true, "{}", v.body);
+}
+
 crate::both_backends!(
     changes_are_refused_when_the_audit_entry_cannot_be_written,
     proofs_from_the_api_verify_on_the_client,
@@ -614,4 +675,5 @@ crate::both_backends!(
     exports_stream_and_verify_offline,
     audit_entries_can_be_filtered_and_searched,
     compliance_reports_show_the_evidence_against_a_checkpoint,
+    exports_after_retention_pruning_still_verify,
 );

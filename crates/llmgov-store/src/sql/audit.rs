@@ -335,6 +335,71 @@ impl AuditStore for crate::SqlStore<Db> {
         .transpose()
     }
 
+    async fn audit_floor(&self, ws: WorkspaceId) -> R<(i64, Option<Vec<u8>>)> {
+        let row = sqlx::query("SELECT pruned_before, pruned_anchor FROM audit_heads WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        match row {
+            None => Ok((0, None)),
+            Some(r) => Ok((r.try_get("pruned_before").map_err(db_err)?, r.try_get("pruned_anchor").map_err(db_err)?)),
+        }
+    }
+
+    async fn first_audit_sequence_since(&self, ws: WorkspaceId, t: Timestamp) -> R<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(sequence) AS s FROM audit_log WHERE workspace_id = $1 AND timestamp >= $2")
+            .bind(ws.0)
+            .bind(t)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.try_get::<Option<i64>, _>("s").map_err(db_err)
+    }
+
+    async fn prune_audit(&self, ws: WorkspaceId, before: i64, audit: AuditDraft) -> R<u64> {
+        let mut tx = begin(&self.write).await?;
+        let head = sqlx::query("UPDATE audit_heads SET pruned_before = pruned_before WHERE workspace_id = $1 RETURNING pruned_before, next_sequence")
+            .bind(ws.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or(llmgov_core::CoreError::not_found("audit log"))?;
+        let floor: i64 = head.try_get("pruned_before").map_err(db_err)?;
+        let next: i64 = head.try_get("next_sequence").map_err(db_err)?;
+        if before <= floor {
+            return Ok(0);
+        }
+        if before > next {
+            return Err(llmgov_core::CoreError::invalid("before", "cannot prune past the end of the log"));
+        }
+        let anchor: Vec<u8> = sqlx::query("SELECT entry_hash FROM audit_log WHERE workspace_id = $1 AND sequence = $2")
+            .bind(ws.0)
+            .bind(before - 1)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .try_get("entry_hash")
+            .map_err(db_err)?;
+        sqlx::query("UPDATE audit_heads SET pruned_before = $2, pruned_anchor = $3 WHERE workspace_id = $1")
+            .bind(ws.0)
+            .bind(before)
+            .bind(anchor)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let deleted = sqlx::query("DELETE FROM audit_log WHERE workspace_id = $1 AND sequence < $2")
+            .bind(ws.0)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        append_in(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(deleted)
+    }
+
     async fn audit_range(&self, ws: WorkspaceId, from_sequence: i64, limit: i64) -> R<Vec<AuditEntry>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3")))
             .bind(ws.0)

@@ -412,7 +412,117 @@ async fn batched_appends_chain_and_tree_like_single_ones(fx: Fx) {
     );
 }
 
+async fn retention_prunes_up_to_a_checkpoint_and_the_rest_still_verifies(fx: Fx) {
+    use llmgov_core::audit::checkpoint::CheckpointSigner;
+    use llmgov_core::audit::{retention, tree, verify};
+    use llmgov_core::merkle;
+    let signer =
+        CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();
+    let keep = std::time::Duration::from_secs(3600);
+    assert_eq!(
+        retention::prune_expired(&*fx.store, fx.ws, keep)
+            .await
+            .unwrap(),
+        0,
+        "no checkpoint, nothing pruned"
+    );
+    for i in 0..10 {
+        fx.store
+            .append_audit(audit(fx.ws, "x.old").details(serde_json::json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    let cp = tree::checkpoint_now(&*fx.store, &signer, fx.ws)
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..5 {
+        fx.store
+            .append_audit(audit(fx.ws, "x.new").details(serde_json::json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        retention::prune_expired(&*fx.store, fx.ws, keep)
+            .await
+            .unwrap(),
+        0,
+        "nothing is an hour old"
+    );
+    // A retention of zero: everything is expired, but only entries up to the checkpoint go.
+    let deleted = retention::prune_expired(&*fx.store, fx.ws, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(deleted, cp.tree_size);
+    assert_eq!(
+        fx.store.audit_floor(fx.ws).await.unwrap().0,
+        cp.tree_size as i64
+    );
+    let kept = fx.store.audit_range(fx.ws, 0, 100).await.unwrap();
+    assert_eq!(kept[0].sequence, cp.tree_size as i64);
+    let report = verify::verify_workspace(&*fx.store, fx.ws).await.unwrap();
+    assert!(report.valid, "{report:?}");
+    // Kept entries are still provable against checkpoints old and new.
+    let now_cp = tree::checkpoint_now(&*fx.store, &signer, fx.ws)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = &kept[2];
+    let p = tree::inclusion_proof(&*fx.store, fx.ws, e.sequence as u64, now_cp.tree_size)
+        .await
+        .unwrap();
+    merkle::verify_inclusion(
+        e.sequence as u64,
+        now_cp.tree_size,
+        &merkle::leaf_hash(&e.entry_hash),
+        &p,
+        &now_cp.root().unwrap(),
+    )
+    .unwrap();
+    let c = tree::consistency_proof(&*fx.store, fx.ws, cp.tree_size, now_cp.tree_size)
+        .await
+        .unwrap();
+    merkle::verify_consistency(
+        cp.tree_size,
+        now_cp.tree_size,
+        &cp.root().unwrap(),
+        &now_cp.root().unwrap(),
+        &c,
+    )
+    .unwrap();
+    // The floor only covers pruned entries: kept ones still cannot be deleted.
+    assert!(
+        raw(
+            &fx.db,
+            &format!("DELETE FROM audit_log WHERE sequence = {}", e.sequence)
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        fx.store
+            .audit_range(fx.ws, 0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event_type == "audit.prune")
+    );
+    assert_eq!(
+        retention::prune_expired(&*fx.store, fx.ws, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        now_cp.tree_size - cp.tree_size
+    );
+    assert!(
+        verify::verify_workspace(&*fx.store, fx.ws)
+            .await
+            .unwrap()
+            .valid
+    );
+}
+
 crate::conformance!(
+    retention_prunes_up_to_a_checkpoint_and_the_rest_still_verifies,
     batched_appends_chain_and_tree_like_single_ones,
     the_merkle_tree_serves_heads_and_proofs_at_every_size,
     trees_of_older_logs_are_backfilled,
