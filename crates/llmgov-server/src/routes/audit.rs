@@ -109,6 +109,14 @@ impl AuditFilterFields {
                 "from must not be after to",
             ));
         }
+        if let (Some(f), Some(t)) = (from, to)
+            && t - f > chrono::Duration::days(36_525)
+        {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "the time range may span at most 100 years",
+            ));
+        }
         let short = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
             match v.filter(|v| !v.is_empty()) {
                 Some(v) if v.chars().count() > 256 => Err(ApiError::bad_request(
@@ -162,6 +170,11 @@ pub struct AuditListParams {
     pub to: Option<String>,
 }
 
+/// Timestamps outside this window are mistakes, not queries.
+fn plausible(t: chrono::DateTime<chrono::Utc>) -> bool {
+    (0..7_258_118_400).contains(&t.timestamp()) // 1970-01-01 to 2200-01-01
+}
+
 pub(crate) fn parse_time(
     field: &str,
     v: Option<&str>,
@@ -169,10 +182,13 @@ pub(crate) fn parse_time(
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&chrono::Utc))
+            .ok()
+            .filter(|t| plausible(*t))
+            .ok_or(())
             .map_err(|_| {
                 ApiError::bad_request(
                     "INVALID_QUERY",
-                    format!("{field} must be an RFC 3339 timestamp"),
+                    format!("{field} must be an RFC 3339 timestamp between 1970 and 2200"),
                 )
             })
     })

@@ -256,6 +256,9 @@ async fn invalid_ids_and_queries_are_400(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     for q in [
+        "from=0001-01-01T00:00:00Z",
+        "to=9999-12-31T00:00:00Z",
+        "from=1970-01-01T00:00:00Z&to=2199-01-01T00:00:00Z",
         "from=yesterday",
         "actor_id=me",
         "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
