@@ -1,7 +1,7 @@
 //! Audit append throughput with concurrent writers, and proof generation latency from stored
 //! tree nodes, on SQLite and PostgreSQL. Prints figures; asserts nothing about speed.
 //!
-//! `cargo bench -p llmgov-store --features testing --bench audit_append [-- WRITERS PER_WRITER]`
+//! `cargo bench -p llmgov-store --features testing --bench audit_append [-- WRITERS PER_WRITER BATCH]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,7 +65,7 @@ async fn main() {
             "{backend:?}: {total} single appends by {writers} concurrent writers: {:.0} entries/s (one transaction each)",
             total as f64 / secs
         );
-        let batch = 500usize;
+        let batch = args.get(2).copied().unwrap_or(500);
         let t = Instant::now();
         let mut tasks = Vec::new();
         for w in 0..writers {

@@ -110,6 +110,86 @@ fn push_text_search(qb: &mut sqlx::QueryBuilder<Db>, text: &str) {
         .push(")");
 }
 
+/// Bulk insert as arrays (`UNNEST`): 23 parameters per batch instead of 23 per entry, which
+/// PostgreSQL binds and plans far faster.
+async fn insert_entries(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    entries: &[llmgov_core::audit::AuditEntry],
+) -> Result<(), sqlx::Error> {
+    use llmgov_core::audit::ENTRY_FORMAT_VERSION;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&llmgov_core::audit::AuditEntry) -> Option<String>| {
+        entries.iter().map(f).collect::<Vec<Option<String>>>()
+    };
+    sqlx::query(
+        "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
+         actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
+         before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::int2[], $5::timestamptz[], $6::text[], $7::text[], \
+         $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
+         $17::text[], $18::text[], $19::text[], $20::bytea[], $21::bytea[], $22::bytea[], $23::bytea[])",
+    )
+    .bind(entries.iter().map(|e| e.workspace_id.0).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.sequence).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.id.0).collect::<Vec<_>>())
+    .bind(vec![ENTRY_FORMAT_VERSION as i16; entries.len()])
+    .bind(entries.iter().map(|e| e.timestamp).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.event_category.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.actor_id.map(|a| a.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.actor_type.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.action.clone()).collect::<Vec<_>>())
+    .bind(col(|e| e.resource_type.clone()))
+    .bind(col(|e| e.resource_id.clone()))
+    .bind(entries.iter().map(|e| e.status.clone()).collect::<Vec<_>>())
+    .bind(col(|e| e.request_id.clone()))
+    .bind(col(|e| e.session_id.clone()))
+    .bind(entries.iter().map(|e| e.details.clone()).collect::<Vec<_>>())
+    .bind(col(|e| e.before_state.clone()))
+    .bind(col(|e| e.after_state.clone()))
+    .bind(col(|e| e.personal.clone()))
+    .bind(entries.iter().map(|e| e.pii_salt.clone()).collect::<Vec<Option<Vec<u8>>>>())
+    .bind(entries.iter().map(|e| e.pii_digest.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.prev_hash.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.entry_hash.clone()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_nodes(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    ws: llmgov_core::ids::WorkspaceId,
+    nodes: &[(llmgov_core::merkle::NodeId, llmgov_core::merkle::Hash)],
+) -> Result<(), sqlx::Error> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO audit_tree_nodes (workspace_id, level, idx, hash) \
+         SELECT $1, * FROM UNNEST($2::int2[], $3::int8[], $4::bytea[])",
+    )
+    .bind(ws.0)
+    .bind(
+        nodes
+            .iter()
+            .map(|(id, _)| id.level as i16)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        nodes
+            .iter()
+            .map(|(id, _)| id.index as i64)
+            .collect::<Vec<_>>(),
+    )
+    .bind(nodes.iter().map(|(_, h)| h.to_vec()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

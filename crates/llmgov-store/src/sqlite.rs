@@ -73,6 +73,70 @@ fn push_text_search(qb: &mut sqlx::QueryBuilder<Db>, text: &str) {
         .push(")");
 }
 
+/// Rows per multi-row INSERT (SQLite allows 32,766 parameters; 23 per entry).
+const AUDIT_INSERT_CHUNK: usize = 1_000;
+
+async fn insert_entries(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    entries: &[llmgov_core::audit::AuditEntry],
+) -> Result<(), sqlx::Error> {
+    use llmgov_core::audit::ENTRY_FORMAT_VERSION;
+    for chunk in entries.chunks(AUDIT_INSERT_CHUNK) {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
+             actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
+             before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.workspace_id.0)
+                .push_bind(e.sequence)
+                .push_bind(e.id.0)
+                .push_bind(ENTRY_FORMAT_VERSION as i16)
+                .push_bind(e.timestamp)
+                .push_bind(e.event_type.clone())
+                .push_bind(e.event_category.clone())
+                .push_bind(e.actor_id.map(|a| a.0))
+                .push_bind(e.actor_type.clone())
+                .push_bind(e.action.clone())
+                .push_bind(e.resource_type.clone())
+                .push_bind(e.resource_id.clone())
+                .push_bind(e.status.clone())
+                .push_bind(e.request_id.clone())
+                .push_bind(e.session_id.clone())
+                .push_bind(e.details.clone())
+                .push_bind(e.before_state.clone())
+                .push_bind(e.after_state.clone())
+                .push_bind(e.personal.clone())
+                .push_bind(e.pii_salt.clone())
+                .push_bind(e.pii_digest.clone())
+                .push_bind(e.prev_hash.clone())
+                .push_bind(e.entry_hash.clone());
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_nodes(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    ws: llmgov_core::ids::WorkspaceId,
+    nodes: &[(llmgov_core::merkle::NodeId, llmgov_core::merkle::Hash)],
+) -> Result<(), sqlx::Error> {
+    for chunk in nodes.chunks(AUDIT_INSERT_CHUNK * 4) {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO audit_tree_nodes (workspace_id, level, idx, hash) ",
+        );
+        qb.push_values(chunk, |mut b, (id, hash)| {
+            b.push_bind(ws.0)
+                .push_bind(id.level as i16)
+                .push_bind(id.index as i64)
+                .push_bind(hash.to_vec());
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

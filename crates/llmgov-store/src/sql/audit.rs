@@ -8,9 +8,6 @@ async fn append_in(tx: &mut Tx<'_>, draft: AuditDraft) -> R<AuditEntry> {
     sealed.pop().ok_or(llmgov_core::CoreError::AuditUnavailable)
 }
 
-/// Rows per multi-row INSERT: 23 parameters each stays under PostgreSQL's 65,535 limit.
-const AUDIT_INSERT_CHUNK: usize = 1_000;
-
 /// Appends `drafts` (all of workspace `ws`) in order inside `tx`, claiming their sequence
 /// numbers with one update of the head row. One lock, one tree update and a few multi-row
 /// inserts per batch, however many entries it holds.
@@ -54,42 +51,8 @@ async fn append_many_in(tx: &mut Tx<'_>, ws: WorkspaceId, drafts: Vec<AuditDraft
         nodes.extend(frontier.append(e.sequence as u64, merkle::leaf_hash(&e.entry_hash)));
         entries.push(e);
     }
-    for chunk in entries.chunks(AUDIT_INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "INSERT INTO audit_log (workspace_id, sequence, id, format_version, timestamp, event_type, event_category, \
-             actor_id, actor_type, action, resource_type, resource_id, status, request_id, session_id, details, \
-             before_state, after_state, personal, pii_salt, pii_digest, prev_hash, entry_hash) ",
-        );
-        qb.push_values(chunk, |mut b, e| {
-            b.push_bind(e.workspace_id.0)
-                .push_bind(e.sequence)
-                .push_bind(e.id.0)
-                .push_bind(ENTRY_FORMAT_VERSION as i16)
-                .push_bind(e.timestamp)
-                .push_bind(e.event_type.clone())
-                .push_bind(e.event_category.clone())
-                .push_bind(e.actor_id.map(|a| a.0))
-                .push_bind(e.actor_type.clone())
-                .push_bind(e.action.clone())
-                .push_bind(e.resource_type.clone())
-                .push_bind(e.resource_id.clone())
-                .push_bind(e.status.clone())
-                .push_bind(e.request_id.clone())
-                .push_bind(e.session_id.clone())
-                .push_bind(e.details.clone())
-                .push_bind(e.before_state.clone())
-                .push_bind(e.after_state.clone())
-                .push_bind(e.personal.clone())
-                .push_bind(e.pii_salt.clone())
-                .push_bind(e.pii_digest.clone())
-                .push_bind(e.prev_hash.clone())
-                .push_bind(e.entry_hash.clone());
-        });
-        qb.build().execute(&mut **tx).await.map_err(audit_err)?;
-    }
-    for chunk in nodes.chunks(AUDIT_INSERT_CHUNK * 4) {
-        insert_nodes(tx, ws, chunk).await.map_err(audit_err)?;
-    }
+    insert_entries(tx, &entries).await.map_err(audit_err)?;
+    insert_nodes(tx, ws, &nodes).await.map_err(audit_err)?;
     sqlx::query("UPDATE audit_heads SET head_hash = $2, frontier = $3, tree_size = $4 WHERE workspace_id = $1")
         .bind(ws.0)
         .bind(prev.to_vec())
@@ -101,13 +64,6 @@ async fn append_many_in(tx: &mut Tx<'_>, ws: WorkspaceId, drafts: Vec<AuditDraft
     Ok(entries)
 }
 
-async fn insert_nodes(tx: &mut Tx<'_>, ws: WorkspaceId, nodes: &[(merkle::NodeId, merkle::Hash)]) -> Result<(), sqlx::Error> {
-    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree_nodes (workspace_id, level, idx, hash) ");
-    qb.push_values(nodes, |mut b, (id, hash)| {
-        b.push_bind(ws.0).push_bind(id.level as i16).push_bind(id.index as i64).push_bind(hash.to_vec());
-    });
-    qb.build().execute(&mut **tx).await.map(|_| ())
-}
 
 /// Builds the Merkle tree of logs written before the tree existed (migration 0002), in
 /// batches, holding each log's head row while it works.
@@ -154,9 +110,7 @@ async fn backfill_trees(pool: &sqlx::Pool<Db>) -> R<()> {
             if rows.is_empty() {
                 return Err(llmgov_core::CoreError::internal(format!("audit log of {ws} ends before its head")));
             }
-            for chunk in nodes.chunks(1000) {
-                insert_nodes(&mut tx, ws, chunk).await.map_err(db_err)?;
-            }
+            insert_nodes(&mut tx, ws, &nodes).await.map_err(db_err)?;
             sqlx::query("UPDATE audit_heads SET frontier = $2, tree_size = $3 WHERE workspace_id = $1")
                 .bind(ws.0)
                 .bind(frontier.to_bytes())
