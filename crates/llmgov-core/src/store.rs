@@ -274,6 +274,8 @@ pub trait AuditStore: Send + Sync {
     /// Every workspace that has an audit log, with its head: (next sequence, hash of the
     /// last entry).
     async fn audit_heads(&self) -> Result<Vec<(WorkspaceId, i64, Vec<u8>)>>;
+    /// One workspace's head: (next sequence, hash of the last entry), if it has a log.
+    async fn audit_head(&self, ws: WorkspaceId) -> Result<Option<(i64, Vec<u8>)>>;
     /// Where a log's kept part starts: (first kept sequence, the hash it chains from).
     /// `(0, None)` when nothing was pruned.
     async fn audit_floor(&self, ws: WorkspaceId) -> Result<(i64, Option<Vec<u8>>)>;

@@ -46,7 +46,7 @@ async fn main() {
             .collect();
         store.append_audit_batch(ws, drafts).await.unwrap();
         done += k;
-        if done % 500_000 == 0 || done == n {
+        if done.is_multiple_of(500_000) || done == n {
             eprintln!(
                 "{done} entries, {:.0}/s",
                 done as f64 / t.elapsed().as_secs_f64()

@@ -9,11 +9,9 @@ use crate::{CoreError, Result};
 /// Current number of leaves (entries) in the workspace's tree.
 pub async fn tree_size(store: &dyn Store, ws: WorkspaceId) -> Result<u64> {
     Ok(store
-        .audit_heads()
+        .audit_head(ws)
         .await?
-        .into_iter()
-        .find(|(w, _, _)| *w == ws)
-        .map(|(_, n, _)| n as u64)
+        .map(|(n, _)| n as u64)
         .unwrap_or(0))
 }
 

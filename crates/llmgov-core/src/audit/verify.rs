@@ -115,12 +115,7 @@ pub async fn verify_log(
 
 /// Verifies one workspace's log, reading its head first.
 pub async fn verify_workspace(store: &dyn Store, ws: WorkspaceId) -> Result<LogReport> {
-    let heads = store.audit_heads().await?;
-    let (len, head) = heads
-        .into_iter()
-        .find(|(w, _, _)| *w == ws)
-        .map(|(_, n, h)| (n, h))
-        .unwrap_or((0, vec![0; 32]));
+    let (len, head) = store.audit_head(ws).await?.unwrap_or((0, vec![0; 32]));
     verify_log(store, ws, len, &head).await
 }
 

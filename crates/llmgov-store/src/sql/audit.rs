@@ -289,6 +289,16 @@ impl AuditStore for crate::SqlStore<Db> {
         .transpose()
     }
 
+    async fn audit_head(&self, ws: WorkspaceId) -> R<Option<(i64, Vec<u8>)>> {
+        let row = sqlx::query("SELECT next_sequence, head_hash FROM audit_heads WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| Ok((r.try_get("next_sequence").map_err(db_err)?, r.try_get("head_hash").map_err(db_err)?)))
+            .transpose()
+    }
+
     async fn audit_floor(&self, ws: WorkspaceId) -> R<(i64, Option<Vec<u8>>)> {
         let row = sqlx::query("SELECT pruned_before, pruned_anchor FROM audit_heads WHERE workspace_id = $1")
             .bind(ws.0)
