@@ -21,6 +21,33 @@ pub fn decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Decodes `s` into `out` without allocating; `None` unless `s` is exactly `out.len()`
+/// bytes of hex.
+pub fn decode_into(s: &str, out: &mut [u8]) -> Option<()> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let s = s.as_bytes();
+    if s.len() != out.len() * 2 {
+        return None;
+    }
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(())
+}
+
+/// A 32-byte hash from its hex form.
+pub fn decode32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    decode_into(s, &mut out).map(|()| out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -30,6 +57,14 @@ mod tests {
         assert_eq!(super::decode("0001abff").unwrap(), b);
         for bad in ["0", "zz", "0g", "é0"] {
             assert!(super::decode(bad).is_none(), "{bad}");
+            assert!(super::decode_into(bad, &mut [0u8; 1]).is_none(), "{bad}");
         }
+        let mut out = [0u8; 4];
+        assert_eq!(super::decode_into("0001ABff", &mut out), Some(()));
+        assert_eq!(out, b);
+        assert!(
+            super::decode_into("0001ab", &mut out).is_none(),
+            "too short"
+        );
     }
 }

@@ -190,6 +190,25 @@ async fn insert_nodes(
     Ok(())
 }
 
+/// Tree nodes by id in one prepared statement: the lateral join makes each id a
+/// primary-key lookup whatever the planner estimates for the arrays.
+async fn select_nodes(
+    pool: &sqlx::Pool<Db>,
+    ws: llmgov_core::ids::WorkspaceId,
+    ids: &[llmgov_core::merkle::NodeId],
+) -> Result<Vec<DbRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT q.level, q.idx, n.hash FROM UNNEST($2::int2[], $3::int8[]) AS q(level, idx) \
+         CROSS JOIN LATERAL (SELECT hash FROM audit_tree_nodes t \
+         WHERE t.workspace_id = $1 AND t.level = q.level AND t.idx = q.idx) n",
+    )
+    .bind(ws.0)
+    .bind(ids.iter().map(|id| id.level as i16).collect::<Vec<_>>())
+    .bind(ids.iter().map(|id| id.index as i64).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

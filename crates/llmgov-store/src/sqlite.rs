@@ -137,6 +137,28 @@ async fn insert_nodes(
     Ok(())
 }
 
+/// Tree nodes by id: one primary-key lookup per node (`UNION ALL`); an `OR` chain makes
+/// SQLite scan.
+async fn select_nodes(
+    pool: &sqlx::Pool<Db>,
+    ws: llmgov_core::ids::WorkspaceId,
+    ids: &[llmgov_core::merkle::NodeId],
+) -> Result<Vec<DbRow>, sqlx::Error> {
+    let mut qb = sqlx::QueryBuilder::<Db>::new("");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push("SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = ")
+            .push_bind(ws.0)
+            .push(" AND level = ")
+            .push_bind(id.level as i16)
+            .push(" AND idx = ")
+            .push_bind(id.index as i64);
+    }
+    qb.build().fetch_all(pool).await
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");

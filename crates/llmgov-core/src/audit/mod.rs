@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod offline;
 pub mod report;
 pub mod retention;
 pub mod tree;
@@ -259,6 +260,64 @@ fn opt(h: &mut blake3::Hasher, v: Option<&str>) {
     }
 }
 
+/// Every field an entry's hash commits to, borrowed: what both the stored entry and a
+/// line of an export being verified hash through, so the two can never disagree.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryView<'a> {
+    pub prev_hash: &'a [u8],
+    pub workspace_id: WorkspaceId,
+    pub sequence: i64,
+    pub id: AuditEntryId,
+    pub timestamp: Timestamp,
+    pub event_type: &'a str,
+    pub event_category: &'a str,
+    pub actor_type: &'a str,
+    pub actor_id: Option<UserId>,
+    pub action: &'a str,
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub status: &'a str,
+    pub request_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub details: &'a str,
+    pub before_state: Option<&'a str>,
+    pub after_state: Option<&'a str>,
+    pub pii_digest: &'a [u8],
+}
+
+impl EntryView<'_> {
+    /// The entry hash (BLAKE3, domain-separated, every field length-prefixed).
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(ENTRY_DOMAIN);
+        field(&mut h, self.prev_hash);
+        field(&mut h, self.workspace_id.0.as_bytes());
+        h.update(&self.sequence.to_le_bytes());
+        field(&mut h, self.id.0.as_bytes());
+        h.update(&self.timestamp.timestamp_micros().to_le_bytes());
+        field(&mut h, self.event_type.as_bytes());
+        field(&mut h, self.event_category.as_bytes());
+        field(&mut h, self.actor_type.as_bytes());
+        let mut actor = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        opt(
+            &mut h,
+            self.actor_id
+                .map(|a| &*a.0.hyphenated().encode_lower(&mut actor)),
+        );
+        field(&mut h, self.action.as_bytes());
+        opt(&mut h, self.resource_type);
+        opt(&mut h, self.resource_id);
+        field(&mut h, self.status.as_bytes());
+        opt(&mut h, self.request_id);
+        opt(&mut h, self.session_id);
+        field(&mut h, self.details.as_bytes());
+        opt(&mut h, self.before_state);
+        opt(&mut h, self.after_state);
+        field(&mut h, self.pii_digest);
+        *h.finalize().as_bytes()
+    }
+}
+
 /// A sealed entry as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -294,28 +353,32 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     pub fn compute_hash(&self) -> [u8; 32] {
-        let mut h = blake3::Hasher::new();
-        h.update(ENTRY_DOMAIN);
-        field(&mut h, &self.prev_hash);
-        field(&mut h, self.workspace_id.0.as_bytes());
-        h.update(&self.sequence.to_le_bytes());
-        field(&mut h, self.id.0.as_bytes());
-        h.update(&self.timestamp.timestamp_micros().to_le_bytes());
-        field(&mut h, self.event_type.as_bytes());
-        field(&mut h, self.event_category.as_bytes());
-        field(&mut h, self.actor_type.as_bytes());
-        opt(&mut h, self.actor_id.map(|a| a.0.to_string()).as_deref());
-        field(&mut h, self.action.as_bytes());
-        opt(&mut h, self.resource_type.as_deref());
-        opt(&mut h, self.resource_id.as_deref());
-        field(&mut h, self.status.as_bytes());
-        opt(&mut h, self.request_id.as_deref());
-        opt(&mut h, self.session_id.as_deref());
-        field(&mut h, self.details.as_bytes());
-        opt(&mut h, self.before_state.as_deref());
-        opt(&mut h, self.after_state.as_deref());
-        field(&mut h, &self.pii_digest);
-        *h.finalize().as_bytes()
+        self.view().hash()
+    }
+
+    /// The hashed fields, borrowed.
+    pub fn view(&self) -> EntryView<'_> {
+        EntryView {
+            prev_hash: &self.prev_hash,
+            workspace_id: self.workspace_id,
+            sequence: self.sequence,
+            id: self.id,
+            timestamp: self.timestamp,
+            event_type: &self.event_type,
+            event_category: &self.event_category,
+            actor_type: &self.actor_type,
+            actor_id: self.actor_id,
+            action: &self.action,
+            resource_type: self.resource_type.as_deref(),
+            resource_id: self.resource_id.as_deref(),
+            status: &self.status,
+            request_id: self.request_id.as_deref(),
+            session_id: self.session_id.as_deref(),
+            details: &self.details,
+            before_state: self.before_state.as_deref(),
+            after_state: self.after_state.as_deref(),
+            pii_digest: &self.pii_digest,
+        }
     }
 
     /// Personal fields as a map (empty once erased).

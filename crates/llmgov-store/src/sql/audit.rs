@@ -229,20 +229,7 @@ impl AuditStore for crate::SqlStore<Db> {
     async fn audit_tree_nodes(&self, ws: WorkspaceId, ids: &[merkle::NodeId]) -> R<std::collections::HashMap<merkle::NodeId, merkle::Hash>> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(200) {
-            // One primary-key lookup per node (UNION ALL), which both planners index.
-            let mut qb = QueryBuilder::<Db>::new("");
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    qb.push(" UNION ALL ");
-                }
-                qb.push("SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = ")
-                    .push_bind(ws.0)
-                    .push(" AND level = ")
-                    .push_bind(id.level as i16)
-                    .push(" AND idx = ")
-                    .push_bind(id.index as i64);
-            }
-            for r in qb.build().fetch_all(&self.read).await.map_err(db_err)? {
+            for r in select_nodes(&self.read, ws, chunk).await.map_err(db_err)? {
                 let level: i16 = r.try_get("level").map_err(db_err)?;
                 let idx: i64 = r.try_get("idx").map_err(db_err)?;
                 let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;

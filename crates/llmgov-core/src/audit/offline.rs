@@ -1,0 +1,696 @@
+//! Offline verification of an export, which trusts nothing but a checkpoint and the
+//! checkpoint public key.
+//!
+//! A complete export (sequences 0 to the checkpoint's size − 1) is verified by replaying the
+//! hash chain and rebuilding the Merkle tree, whose head must equal the signed checkpoint.
+//! A filtered export carries an inclusion proof per entry against the checkpoint.
+//!
+//! Work is split in two stages. Everything about one line (parsing, its content and
+//! personal-data hashes, its leaf hash, its inclusion proof) is independent of the other
+//! lines and runs on several threads over batches of lines; what links lines (order, the
+//! hash chain, the tree frontier) runs on the calling thread in line order. Memory stays
+//! bounded: a few batches per thread in flight, the chain state and the tree's frontier.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::checkpoint::Checkpoint;
+use super::{EntryView, GENESIS_HASH, pii_digest};
+use crate::ids::{AuditEntryId, UserId, WorkspaceId};
+use crate::merkle::{self, Frontier, Hash};
+use crate::time::Timestamp;
+
+/// Result of an offline verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportVerdict {
+    /// Every line verified; `entries` lines, `complete` if they were the whole log.
+    Valid { entries: u64, complete: bool },
+    /// `line` is 1-based; `sequence` is the entry's if it could be read.
+    Invalid {
+        line: u64,
+        sequence: Option<i64>,
+        reason: String,
+    },
+    /// The checkpoint itself is not signed by the given key.
+    BadCheckpoint(String),
+}
+
+/// Verifies an export read from `input` against `checkpoint` and `public_key`, on as many
+/// threads as the machine has cores.
+pub fn verify_export(
+    input: impl BufRead,
+    checkpoint: &Checkpoint,
+    public_key: &[u8],
+) -> std::io::Result<ExportVerdict> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    verify_export_with(input, checkpoint, public_key, threads)
+}
+
+/// [`verify_export`] on `threads` threads (1: all on the calling thread).
+pub fn verify_export_with(
+    input: impl BufRead,
+    checkpoint: &Checkpoint,
+    public_key: &[u8],
+    threads: usize,
+) -> std::io::Result<ExportVerdict> {
+    verify(input, checkpoint, public_key, threads, BATCH_BYTES)
+}
+
+/// Bytes of export per unit of parallel work: large enough to amortise the hand-over.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued per worker; with the one being worked on, bounds memory per thread.
+const DEPTH: usize = 2;
+
+/// One exported line as read: strings borrowed from the line where it has no escapes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineRef<'a> {
+    sequence: i64,
+    id: AuditEntryId,
+    workspace_id: WorkspaceId,
+    timestamp: Timestamp,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    event_category: Cow<'a, str>,
+    actor_id: Option<UserId>,
+    #[serde(borrow)]
+    actor_type: Cow<'a, str>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    resource_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resource_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    details: &'a RawValue,
+    #[serde(borrow)]
+    before_state: Option<&'a RawValue>,
+    #[serde(borrow)]
+    after_state: Option<&'a RawValue>,
+    #[serde(borrow)]
+    personal: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pii_salt: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pii_digest: Cow<'a, str>,
+    #[serde(borrow)]
+    prev_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    entry_hash: Cow<'a, str>,
+    #[serde(default, borrow)]
+    inclusion_proof: Option<Vec<Cow<'a, str>>>,
+}
+
+/// A worker's batch queue and result queue.
+type Worker = (SyncSender<Vec<u8>>, Receiver<Vec<Line>>);
+
+/// What the sequential stage needs to know of one line.
+enum Line {
+    Blank,
+    /// The line cannot be read as an entry.
+    Unreadable {
+        sequence: Option<i64>,
+        reason: &'static str,
+    },
+    Entry(Facts),
+}
+
+struct Facts {
+    sequence: i64,
+    in_workspace: bool,
+    prev_hash: Hash,
+    entry_hash: Hash,
+    leaf: Hash,
+    /// Why the entry's own content or personal data does not match its hashes.
+    own: Option<&'static str>,
+    proof: Proof,
+}
+
+enum Proof {
+    Absent,
+    Valid,
+    Wrong,
+    Malformed,
+}
+
+/// Everything about one line that does not depend on the other lines.
+fn examine(text: &[u8], cp: &Checkpoint, root: &Hash) -> Line {
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Line::Blank;
+    }
+    let Ok(l) = serde_json::from_slice::<LineRef>(text) else {
+        return Line::Unreadable {
+            sequence: None,
+            reason: "not an export line",
+        };
+    };
+    let malformed = Line::Unreadable {
+        sequence: Some(l.sequence),
+        reason: "malformed hash field",
+    };
+    let (Some(prev_hash), Some(entry_hash), Some(digest)) = (
+        crate::hex::decode32(&l.prev_hash),
+        crate::hex::decode32(&l.entry_hash),
+        crate::hex::decode32(&l.pii_digest),
+    ) else {
+        return malformed;
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = match &l.pii_salt {
+        Some(s) if s.len() <= 2 * salt_buf.len() => {
+            let salt = &mut salt_buf[..s.len() / 2];
+            if crate::hex::decode_into(s, salt).is_none() {
+                return malformed;
+            }
+            Some(&*salt)
+        }
+        Some(_) => return malformed,
+        None => None,
+    };
+    let mut own = None;
+    if (l.personal.is_some() || salt.is_some()) && !personal_matches(l.personal, salt, &digest) {
+        own = Some("personal data does not match its digest");
+    }
+    let view = EntryView {
+        prev_hash: &prev_hash,
+        workspace_id: l.workspace_id,
+        sequence: l.sequence,
+        id: l.id,
+        timestamp: l.timestamp,
+        event_type: &l.event_type,
+        event_category: &l.event_category,
+        actor_type: &l.actor_type,
+        actor_id: l.actor_id,
+        action: &l.action,
+        resource_type: l.resource_type.as_deref(),
+        resource_id: l.resource_id.as_deref(),
+        status: &l.status,
+        request_id: l.request_id.as_deref(),
+        session_id: l.session_id.as_deref(),
+        details: l.details.get(),
+        before_state: l.before_state.map(RawValue::get),
+        after_state: l.after_state.map(RawValue::get),
+        pii_digest: &digest,
+    };
+    if own.is_none() && view.hash() != entry_hash {
+        own = Some("entry content does not match its hash");
+    }
+    let leaf = merkle::leaf_hash(&entry_hash);
+    let proof = match &l.inclusion_proof {
+        None => Proof::Absent,
+        Some(p) => match p
+            .iter()
+            .map(|h| crate::hex::decode32(h))
+            .collect::<Option<Vec<_>>>()
+        {
+            None => Proof::Malformed,
+            Some(_) if l.sequence < 0 => Proof::Wrong,
+            Some(path) => {
+                match merkle::verify_inclusion(l.sequence as u64, cp.tree_size, &leaf, &path, root)
+                {
+                    Ok(()) => Proof::Valid,
+                    Err(_) => Proof::Wrong,
+                }
+            }
+        },
+    };
+    Line::Entry(Facts {
+        sequence: l.sequence,
+        in_workspace: l.workspace_id == cp.workspace_id,
+        prev_hash,
+        entry_hash,
+        leaf,
+        own,
+        proof,
+    })
+}
+
+/// Personal data against its digest. The exporter writes the stored text as it is; a file
+/// whose object was re-serialised (spacing, key order) is checked in canonical form.
+fn personal_matches(personal: Option<&RawValue>, salt: Option<&[u8]>, digest: &Hash) -> bool {
+    if pii_digest(personal.map(RawValue::get), salt) == *digest {
+        return true;
+    }
+    let Some(raw) = personal else {
+        return false;
+    };
+    serde_json::from_str::<BTreeMap<String, String>>(raw.get())
+        .ok()
+        .and_then(|m| serde_json::to_string(&m).ok())
+        .is_some_and(|canonical| pii_digest(Some(&canonical), salt) == *digest)
+}
+
+fn examine_batch(batch: &[u8], cp: &Checkpoint, root: &Hash) -> Vec<Line> {
+    let batch = batch.strip_suffix(b"\n").unwrap_or(batch);
+    let mut start = 0;
+    let mut out = Vec::with_capacity(batch.len() / 512 + 1);
+    for end in memchr::memchr_iter(b'\n', batch).chain([batch.len()]) {
+        out.push(examine(&batch[start..end], cp, root));
+        start = end + 1;
+    }
+    out
+}
+
+/// Reads whole lines: `target` bytes and the rest of the line they end in, or what is left.
+fn next_batch(input: &mut impl BufRead, target: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::with_capacity(target + 4096);
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((!buf.is_empty()).then_some(buf));
+        }
+        if buf.len() < target {
+            let n = chunk.len().min(target - buf.len());
+            buf.extend_from_slice(&chunk[..n]);
+            input.consume(n);
+        } else if let Some(end) = memchr::memchr(b'\n', chunk) {
+            buf.extend_from_slice(&chunk[..=end]);
+            input.consume(end + 1);
+            return Ok(Some(buf));
+        } else {
+            let n = chunk.len();
+            buf.extend_from_slice(chunk);
+            input.consume(n);
+        }
+    }
+}
+
+/// The sequential stage: order, chain links and the tree, fed lines in order.
+struct Linker<'a> {
+    cp: &'a Checkpoint,
+    line: u64,
+    count: u64,
+    prev: Hash,
+    frontier: Frontier,
+    contiguous: bool,
+    all_proven: bool,
+    last_seq: Option<i64>,
+}
+
+impl Linker<'_> {
+    fn feed(&mut self, l: Line) -> Result<(), ExportVerdict> {
+        self.line += 1;
+        let bad = |sequence: Option<i64>, reason: &str| ExportVerdict::Invalid {
+            line: self.line,
+            sequence,
+            reason: reason.to_string(),
+        };
+        let f = match l {
+            Line::Blank => return Ok(()),
+            Line::Unreadable { sequence, reason } => return Err(bad(sequence, reason)),
+            Line::Entry(f) => f,
+        };
+        let seq = Some(f.sequence);
+        if !f.in_workspace {
+            return Err(bad(seq, "entry of another workspace"));
+        }
+        if f.sequence < 0 || f.sequence as u64 >= self.cp.tree_size {
+            return Err(bad(seq, "entry beyond the checkpoint"));
+        }
+        if self.last_seq.is_some_and(|s| f.sequence <= s) {
+            return Err(bad(seq, "entries out of order or repeated"));
+        }
+        self.contiguous &= f.sequence == self.count as i64;
+        if self.contiguous {
+            if f.prev_hash != self.prev {
+                return Err(bad(seq, "entry does not follow the entry before it"));
+            }
+            if let Some(reason) = f.own {
+                return Err(bad(seq, reason));
+            }
+            self.prev = f.entry_hash;
+            self.frontier.append(self.count, f.leaf);
+        } else if let Some(reason) = f.own {
+            return Err(bad(seq, reason));
+        }
+        match f.proof {
+            Proof::Valid => {}
+            Proof::Malformed => return Err(bad(seq, "malformed inclusion proof")),
+            Proof::Wrong => {
+                return Err(bad(seq, "inclusion proof does not lead to the checkpoint"));
+            }
+            Proof::Absent if !self.contiguous => {
+                return Err(bad(seq, "entry missing (gap) and no inclusion proof"));
+            }
+            Proof::Absent => self.all_proven = false,
+        }
+        self.last_seq = seq;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(self, root: &Hash) -> ExportVerdict {
+        let count = self.count;
+        let complete = self.contiguous && count == self.cp.tree_size;
+        // Lines without proofs are vouched for by the rebuilt tree, so the export must be whole.
+        if !self.all_proven && !complete {
+            return ExportVerdict::Invalid {
+                line: count + 1,
+                sequence: Some(count as i64),
+                reason: format!("export ends after {count} of {} entries", self.cp.tree_size),
+            };
+        }
+        if complete && self.frontier.root() != *root {
+            return ExportVerdict::Invalid {
+                line: count,
+                sequence: Some(count as i64 - 1),
+                reason: "the rebuilt tree does not match the checkpoint".into(),
+            };
+        }
+        ExportVerdict::Valid {
+            entries: count,
+            complete,
+        }
+    }
+}
+
+fn verify(
+    mut input: impl BufRead,
+    cp: &Checkpoint,
+    public_key: &[u8],
+    threads: usize,
+    batch_bytes: usize,
+) -> std::io::Result<ExportVerdict> {
+    if let Err(e) = cp.verify(public_key) {
+        return Ok(ExportVerdict::BadCheckpoint(e.to_string()));
+    }
+    let Ok(root) = cp.root() else {
+        return Ok(ExportVerdict::BadCheckpoint(
+            "root hash is malformed".into(),
+        ));
+    };
+    let mut linker = Linker {
+        cp,
+        line: 0,
+        count: 0,
+        prev: GENESIS_HASH,
+        frontier: Frontier::default(),
+        contiguous: true,
+        all_proven: true,
+        last_seq: None,
+    };
+    if threads <= 1 {
+        while let Some(batch) = next_batch(&mut input, batch_bytes)? {
+            for l in examine_batch(&batch, cp, &root) {
+                if let Err(v) = linker.feed(l) {
+                    return Ok(v);
+                }
+            }
+        }
+        return Ok(linker.finish(&root));
+    }
+    std::thread::scope(|s| {
+        // Batch i goes to worker i % threads, and results are taken back in the same
+        // round-robin order, so they arrive in line order without reordering.
+        let mut workers: Vec<Worker> = Vec::new();
+        for _ in 0..threads {
+            let (to_worker, batches) = sync_channel::<Vec<u8>>(DEPTH);
+            let (results, from_worker) = sync_channel::<Vec<Line>>(DEPTH);
+            s.spawn(move || {
+                for batch in batches {
+                    if results.send(examine_batch(&batch, cp, &root)).is_err() {
+                        break;
+                    }
+                }
+            });
+            workers.push((to_worker, from_worker));
+        }
+        let (mut sent, mut taken) = (0usize, 0usize);
+        // A worker only stops early if it panicked; its batches then never come back.
+        let failed = || std::io::Error::other("verification worker failed");
+        let take = |taken: &mut usize, linker: &mut Linker| {
+            let lines = workers[*taken % threads].1.recv().map_err(|_| failed())?;
+            *taken += 1;
+            Ok::<_, std::io::Error>(lines.into_iter().find_map(|l| linker.feed(l).err()))
+        };
+        while let Some(batch) = next_batch(&mut input, batch_bytes)? {
+            if sent - taken == threads * DEPTH
+                && let Some(v) = take(&mut taken, &mut linker)?
+            {
+                return Ok(v);
+            }
+            workers[sent % threads]
+                .0
+                .send(batch)
+                .map_err(|_| failed())?;
+            sent += 1;
+        }
+        while taken < sent {
+            if let Some(v) = take(&mut taken, &mut linker)? {
+                return Ok(v);
+            }
+        }
+        Ok(linker.finish(&root))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::checkpoint::CheckpointSigner;
+    use crate::audit::export::ExportLine;
+    use crate::audit::{AuditDraft, AuditEntry, RequestContext};
+
+    fn log(n: usize) -> (Vec<String>, Checkpoint, Vec<u8>) {
+        let ws = WorkspaceId::new();
+        let ctx = RequestContext {
+            client_addr: Some("203.0.113.9".into()),
+            ..Default::default()
+        };
+        let mut prev = GENESIS_HASH;
+        let entries: Vec<AuditEntry> = (0..n)
+            .map(|i| {
+                let e = AuditDraft::new(ws, &ctx, "users.create", "access_control")
+                    .details(serde_json::json!({"i": i, "nested": {"b": 1.5, "a": [true, null]}}))
+                    .seal(i as i64, prev, crate::time::now());
+                prev = e.entry_hash.clone().try_into().unwrap();
+                e
+            })
+            .collect();
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| merkle::leaf_hash(&e.entry_hash))
+            .collect();
+        let signer =
+            CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();
+        let cp = signer.sign(ws, n as u64, &merkle::root(&leaves), crate::time::now());
+        let lines = entries
+            .iter()
+            .map(|e| serde_json::to_string(&ExportLine::from_entry(e, None)).unwrap())
+            .collect();
+        (lines, cp, signer.public_key().to_vec())
+    }
+
+    /// Verifies on one thread and on several with tiny batches (so that lines cross batch
+    /// and worker boundaries), and checks that both give the same verdict.
+    fn verify(lines: &[String], cp: &Checkpoint, key: &[u8]) -> ExportVerdict {
+        let text = lines.join("\n");
+        let one = super::verify(text.as_bytes(), cp, key, 1, 64).unwrap();
+        for (threads, batch) in [(3, 1), (2, 700), (4, 1 << 20)] {
+            let many = super::verify(text.as_bytes(), cp, key, threads, batch).unwrap();
+            assert_eq!(one, many, "{threads} threads, batches of {batch} bytes");
+        }
+        one
+    }
+
+    fn bad_line(v: ExportVerdict) -> u64 {
+        match v {
+            ExportVerdict::Invalid { line, .. } => line,
+            other => panic!("expected an invalid export, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_export_verifies() {
+        let (lines, cp, key) = log(9);
+        assert_eq!(
+            verify(&lines, &cp, &key),
+            ExportVerdict::Valid {
+                entries: 9,
+                complete: true
+            }
+        );
+    }
+
+    #[test]
+    fn flipped_missing_duplicated_reordered_and_truncated_lines_are_named() {
+        let (lines, cp, key) = log(9);
+        let mut flipped = lines.clone();
+        flipped[4] = flipped[4].replace("users.create", "users.crEate");
+        assert_eq!(bad_line(verify(&flipped, &cp, &key)), 5);
+        let mut missing = lines.clone();
+        missing.remove(3);
+        assert_eq!(
+            bad_line(verify(&missing, &cp, &key)),
+            4,
+            "the line where entry 3 should be"
+        );
+        let mut dup = lines.clone();
+        dup.insert(6, lines[5].clone());
+        assert_eq!(bad_line(verify(&dup, &cp, &key)), 7);
+        let mut reordered = lines.clone();
+        reordered.swap(2, 3);
+        assert_eq!(bad_line(verify(&reordered, &cp, &key)), 3);
+        let truncated = lines[..7].to_vec();
+        assert_eq!(bad_line(verify(&truncated, &cp, &key)), 8);
+        let mut garbage = lines.clone();
+        garbage[0] = "{not json".into();
+        assert_eq!(bad_line(verify(&garbage, &cp, &key)), 1);
+        let mut personal = lines.clone();
+        personal[2] = personal[2].replace("203.0.113.9", "198.51.100.1");
+        assert_eq!(bad_line(verify(&personal, &cp, &key)), 3);
+    }
+
+    #[test]
+    fn a_rewritten_log_with_consistent_hashes_fails_against_the_checkpoint() {
+        // Someone rebuilt the whole chain after changing entry 2: every line is
+        // self-consistent, but the tree no longer matches the signed checkpoint.
+        let (lines, cp, key) = log(6);
+        let (other, _, _) = log(6);
+        let mut mixed: Vec<ExportLine> = other
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for l in &mut mixed {
+            l.workspace_id = cp.workspace_id;
+        }
+        let mixed: Vec<String> = mixed
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect();
+        assert!(matches!(
+            verify(&mixed, &cp, &key),
+            ExportVerdict::Invalid { .. }
+        ));
+        assert_eq!(
+            verify(&lines, &cp, &key),
+            ExportVerdict::Valid {
+                entries: 6,
+                complete: true
+            }
+        );
+    }
+
+    #[test]
+    fn filtered_exports_need_proofs_and_forged_checkpoints_are_refused() {
+        let (lines, cp, key) = log(10);
+        let parsed: Vec<ExportLine> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let leaves: Vec<Hash> = parsed
+            .iter()
+            .map(|l| merkle::leaf_hash(&l.to_entry().unwrap().entry_hash))
+            .collect();
+        let picked: Vec<String> = [2usize, 5, 9]
+            .iter()
+            .map(|&i| {
+                let mut l = parsed[i].clone();
+                l.inclusion_proof = Some(
+                    merkle::inclusion_proof(i, &leaves)
+                        .unwrap()
+                        .iter()
+                        .map(|h| crate::hex::encode(h))
+                        .collect(),
+                );
+                serde_json::to_string(&l).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            verify(&picked, &cp, &key),
+            ExportVerdict::Valid {
+                entries: 3,
+                complete: false
+            }
+        );
+        let mut wrong_proof: ExportLine = serde_json::from_str(&picked[1]).unwrap();
+        wrong_proof.inclusion_proof = Some(
+            merkle::inclusion_proof(4, &leaves)
+                .unwrap()
+                .iter()
+                .map(|h| crate::hex::encode(h))
+                .collect(),
+        );
+        let tampered = vec![
+            picked[0].clone(),
+            serde_json::to_string(&wrong_proof).unwrap(),
+        ];
+        assert_eq!(bad_line(verify(&tampered, &cp, &key)), 2);
+        let unproven = vec![lines[2].clone(), lines[5].clone()];
+        assert!(matches!(
+            verify(&unproven, &cp, &key),
+            ExportVerdict::Invalid { .. }
+        ));
+        let mut forged = cp.clone();
+        forged.tree_size = 9;
+        assert!(matches!(
+            verify(&lines, &forged, &key),
+            ExportVerdict::BadCheckpoint(_)
+        ));
+    }
+
+    #[test]
+    fn reformatted_lines_escapes_and_blank_lines_still_verify() {
+        let (lines, cp, key) = log(5);
+        let mut edited = lines.clone();
+        // Personal data written back with spaces: checked in canonical form.
+        edited[1] = edited[1].replace(
+            "\"personal\":{\"ip_address\":\"203.0.113.9\"}",
+            "\"personal\": { \"ip_address\" : \"203.0.113.9\" }",
+        );
+        assert_ne!(edited[1], lines[1], "the personal object is in the line");
+        // A string with an escape that means the same text is not borrowed, but verifies.
+        edited[2] = edited[2].replace("\"users.create\"", "\"users\\u002ecreate\"");
+        assert_ne!(edited[2], lines[2]);
+        edited[3].push('\r');
+        edited.insert(4, "   ".into());
+        assert_eq!(
+            verify(&edited, &cp, &key),
+            ExportVerdict::Valid {
+                entries: 5,
+                complete: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_reason_names_what_is_wrong() {
+        let (lines, cp, key) = log(6);
+        let reason = |v: ExportVerdict| match v {
+            ExportVerdict::Invalid { reason, .. } => reason,
+            other => panic!("expected an invalid export, got {other:?}"),
+        };
+        let mut content = lines.clone();
+        content[2] = content[2].replace("\"i\":2", "\"i\":7");
+        assert_eq!(
+            reason(verify(&content, &cp, &key)),
+            "entry content does not match its hash"
+        );
+        let mut hash = lines.clone();
+        let l: ExportLine = serde_json::from_str(&hash[3]).unwrap();
+        hash[3] = hash[3].replace(&l.prev_hash, &"ab".repeat(32));
+        assert_eq!(
+            reason(verify(&hash, &cp, &key)),
+            "entry does not follow the entry before it"
+        );
+        let mut short = lines.clone();
+        short[3] = short[3].replace(&l.prev_hash, "abcd");
+        assert_eq!(reason(verify(&short, &cp, &key)), "malformed hash field");
+        let mut extra = lines.clone();
+        extra[0] = extra[0].replacen('{', "{\"unknown\":1,", 1);
+        assert_eq!(reason(verify(&extra, &cp, &key)), "not an export line");
+    }
+}
