@@ -13,6 +13,14 @@ pub enum CoreError {
     /// The resource does not exist *in the caller's workspace* (other workspaces look the same).
     #[error("{resource} not found")]
     NotFound { resource: &'static str },
+    /// Well-formed input the domain cannot act on (a policy that does not compile, an
+    /// evaluation over its limits), with its own stable code and details.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: serde_json::Map<String, serde_json::Value>,
+    },
     /// A uniqueness rule or a concurrent change prevented the operation.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -68,6 +76,9 @@ impl CoreError {
             }
             CoreError::Throttled { retry_after_secs } => {
                 d.insert("retry_after_seconds".into(), (*retry_after_secs).into());
+            }
+            CoreError::Unprocessable { details, .. } => {
+                d.extend(details.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             _ => {}
         }

@@ -44,3 +44,6 @@ id_type!(UserId, "user_id");
 id_type!(RoleId, "role_id");
 id_type!(ApiKeyId, "api_key_id");
 id_type!(AuditEntryId, "audit_entry_id");
+id_type!(PolicyId, "policy_id");
+id_type!(ViolationId, "violation_id");
+id_type!(EvaluationId, "evaluation_id");

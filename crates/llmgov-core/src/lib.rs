@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod merkle;
 pub mod page;
+pub mod policy;
 pub mod store;
 pub mod time;
 

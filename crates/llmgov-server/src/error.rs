@@ -110,6 +110,9 @@ impl From<CoreError> for ApiError {
                 e.to_string(),
             ),
             CoreError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
+            CoreError::Unprocessable { code, message, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone())
+            }
             CoreError::Unauthenticated(m) => {
                 (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m.clone())
             }
