@@ -321,6 +321,7 @@ pub trait Store:
     + SigningKeyStore
     + IdempotencyStore
     + AuditStore
+    + crate::policy::store::PolicyStore
     + Send
     + Sync
     + 'static

@@ -56,6 +56,11 @@ permissions! {
     KeysDelete => Keys:Delete,
     SettingsUpdate => Settings:Update,
     AuditRead => Audit:Read,
+    PoliciesCreate => Policies:Create,
+    PoliciesRead => Policies:Read,
+    PoliciesUpdate => Policies:Update,
+    PoliciesDelete => Policies:Delete,
+    PoliciesExecute => Policies:Execute,
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {

@@ -54,6 +54,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ServerConfig>,
+    pub policies: Arc<llmgov_core::policy::service::PolicyService>,
 }
 
 impl AppState {
@@ -62,7 +63,14 @@ impl AppState {
         checkpoints: Arc<llmgov_core::audit::checkpoint::CheckpointSigner>,
         config: ServerConfig,
     ) -> Self {
+        let evaluator = Arc::new(llmgov_core::policy::engine::Evaluator::new(
+            llmgov_core::policy::engine::EvalLimits::default(),
+        ));
         Self {
+            policies: Arc::new(llmgov_core::policy::service::PolicyService::new(
+                identity.store().clone(),
+                evaluator,
+            )),
             store: identity.store().clone(),
             identity,
             checkpoints,

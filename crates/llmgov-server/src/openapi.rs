@@ -32,6 +32,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::audit::router())
         .merge(routes::audit_proofs::router())
         .merge(routes::audit_export::router())
+        .merge(routes::policies::router())
+        .merge(routes::policy_eval::router())
         .merge(routes::audit_report::router())
 }
 

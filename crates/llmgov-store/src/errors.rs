@@ -18,6 +18,11 @@ pub fn db_err(e: sqlx::Error) -> CoreError {
                     "ROLE_EXISTS",
                     "a role with that name already exists in this workspace",
                 )
+            } else if what.contains("policies") {
+                (
+                    "POLICY_EXISTS",
+                    "a policy with that name already exists in this workspace",
+                )
             } else if what.contains("memberships") {
                 (
                     "ALREADY_MEMBER",

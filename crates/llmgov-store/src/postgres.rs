@@ -218,3 +218,4 @@ include!("sql/api_keys.rs");
 include!("sql/signing_keys.rs");
 include!("sql/idempotency.rs");
 include!("sql/audit.rs");
+include!("sql/policies.rs");

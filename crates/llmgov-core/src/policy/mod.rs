@@ -2,6 +2,10 @@
 //! templates and the compliance controls they implement.
 
 pub mod compliance;
+pub mod engine;
+pub mod evaluate;
 pub mod model;
 pub mod rego;
+pub mod service;
+pub mod store;
 pub mod templates;

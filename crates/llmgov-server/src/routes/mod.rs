@@ -7,6 +7,8 @@ pub mod audit_proofs;
 pub mod audit_report;
 pub mod auth;
 pub mod health;
+pub mod policies;
+pub mod policy_eval;
 pub mod roles;
 pub mod users;
 pub mod workspaces;

@@ -9,5 +9,6 @@ mod audit;
 mod auth;
 mod bad_input;
 mod conventions;
+mod policies;
 mod route_permissions;
 mod users;

@@ -1,0 +1,297 @@
+//! Evaluations, dry runs, violations and compliance coverage.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::compliance;
+use super::engine::{Outcome, applicable, record_of, violations_of};
+use super::model::{Policy, PolicyFilter, PolicyStatus, Violation, ViolationStatus};
+use super::service::PolicyService;
+use crate::audit::{AuditDraft, RequestContext};
+use crate::identity::Principal;
+use crate::identity::optional_text;
+use crate::ids::{PolicyId, ViolationId};
+use crate::page::{Direction, ListQuery, SortKey};
+use crate::time::now;
+use crate::{CoreError, Result};
+
+/// Inputs replayed by a dry run when none are given, and the most accepted.
+pub const DRY_RUN_MAX_INPUTS: usize = 100;
+
+/// What a dry run reports per input.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DryRunItem {
+    pub index: usize,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DryRunReport {
+    pub inputs: usize,
+    /// Inputs that would have had at least one violation.
+    pub violating: usize,
+    pub items: Vec<DryRunItem>,
+}
+
+/// A move of a violation through its lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ViolationChange {
+    pub status: ViolationStatus,
+    pub notes: Option<String>,
+}
+
+/// One control's coverage.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ControlCoverage {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub covered: bool,
+    pub policies: Vec<CoveringPolicy>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CoveringPolicy {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: PolicyId,
+    pub name: String,
+    pub version: i32,
+    /// Evidence: evaluations that ran it, violations it found, those still open.
+    pub evaluations: i64,
+    pub violations: i64,
+    pub open_violations: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Coverage {
+    pub framework: &'static str,
+    pub name: &'static str,
+    pub controls_total: usize,
+    pub controls_covered: usize,
+    pub controls: Vec<ControlCoverage>,
+}
+
+impl PolicyService {
+    /// Platform facts for `data.platform`. Metrics (spend) join here once they exist.
+    fn facts(&self) -> Value {
+        json!({ "now": now().to_rfc3339() })
+    }
+
+    /// Evaluates one policy (any status) on `input`. Violations of an active policy are
+    /// recorded; evaluating a draft records nothing.
+    pub async fn evaluate_one(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        id: PolicyId,
+        input: Value,
+    ) -> Result<Outcome> {
+        let policy = self.store().get_policy(p.workspace_id, id).await?;
+        let record = policy.spec.status == PolicyStatus::Active;
+        self.evaluate_policies(p, ctx, vec![policy], input, record)
+            .await
+    }
+
+    /// The guardrail call: every active policy that applies, by priority, one decision.
+    pub async fn evaluate_all(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        input: Value,
+    ) -> Result<Outcome> {
+        self.evaluator().check_input(&input)?;
+        let policies = applicable(self.store().active_policies(p.workspace_id).await?, &input);
+        self.evaluate_policies(p, ctx, policies, input, true).await
+    }
+
+    async fn evaluate_policies(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        policies: Vec<Policy>,
+        input: Value,
+        record: bool,
+    ) -> Result<Outcome> {
+        let mut outcome = self
+            .evaluator()
+            .run(policies.clone(), input.clone(), self.facts())
+            .await?;
+        if record {
+            let violations = violations_of(p, &outcome, &policies, &input);
+            let (rec, audit) = record_of(p, ctx, &outcome, &input, violations.len());
+            self.store()
+                .record_evaluation(&rec, &violations, audit)
+                .await?;
+            outcome.evaluation_id = Some(rec.id);
+        }
+        Ok(outcome)
+    }
+
+    /// Evaluates a policy (typically a draft) against `inputs`, or the latest recorded
+    /// evaluation inputs, recording nothing.
+    pub async fn dry_run(
+        &self,
+        p: &Principal,
+        id: PolicyId,
+        inputs: Option<Vec<Value>>,
+        last: Option<usize>,
+    ) -> Result<DryRunReport> {
+        let policy = self.store().get_policy(p.workspace_id, id).await?;
+        let inputs = match inputs {
+            Some(i) if i.len() > DRY_RUN_MAX_INPUTS => {
+                return Err(CoreError::invalid(
+                    "inputs",
+                    format!("at most {DRY_RUN_MAX_INPUTS} inputs"),
+                ));
+            }
+            Some(i) => i,
+            None => {
+                let n = last.unwrap_or(20).clamp(1, DRY_RUN_MAX_INPUTS);
+                self.store()
+                    .recent_evaluation_inputs(p.workspace_id, n as i64)
+                    .await?
+                    .iter()
+                    .filter_map(|s| serde_json::from_str(s).ok())
+                    .collect()
+            }
+        };
+        let mut items = Vec::with_capacity(inputs.len());
+        for (index, input) in inputs.into_iter().enumerate() {
+            let outcome = self
+                .evaluator()
+                .run(vec![policy.clone()], input, self.facts())
+                .await
+                .map_err(|e| match e {
+                    CoreError::Invalid { message, .. } => {
+                        CoreError::invalid(format!("inputs[{index}]"), message)
+                    }
+                    other => other,
+                })?;
+            items.push(DryRunItem { index, outcome });
+        }
+        Ok(DryRunReport {
+            inputs: items.len(),
+            violating: items
+                .iter()
+                .filter(|i| !i.outcome.violations.is_empty())
+                .count(),
+            items,
+        })
+    }
+
+    pub async fn get_violation(&self, p: &Principal, id: ViolationId) -> Result<Violation> {
+        self.store().get_violation(p.workspace_id, id).await
+    }
+
+    /// Moves a violation along `open` → `acknowledged` → `resolved` | `false_positive`.
+    pub async fn change_violation(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        id: ViolationId,
+        change: ViolationChange,
+    ) -> Result<Violation> {
+        let before = self.store().get_violation(p.workspace_id, id).await?;
+        if !before.status.can_become(change.status) {
+            return Err(CoreError::conflict(
+                "VIOLATION_STATUS",
+                format!(
+                    "a violation cannot go from {} to {}",
+                    before.status, change.status
+                ),
+            ));
+        }
+        let notes = optional_text("notes", change.notes.as_deref(), 5000)?;
+        let mut after = before.clone();
+        after.status = change.status;
+        after.updated_at = Some(now());
+        if notes.is_some() {
+            after.resolution_notes = notes;
+        }
+        if matches!(
+            change.status,
+            ViolationStatus::Resolved | ViolationStatus::FalsePositive
+        ) {
+            after.resolved_by = Some(p.user_id);
+        }
+        let audit = AuditDraft::new(
+            p.workspace_id,
+            &p.context(ctx.clone()),
+            "violations.update",
+            "policy",
+        )
+        .resource("policy_violation", id)
+        .before(json!({"status": before.status}))
+        .after(json!({"status": after.status, "notes": after.resolution_notes}));
+        self.store()
+            .update_violation(&after, before.status, audit)
+            .await?;
+        Ok(after)
+    }
+
+    /// Which controls of `framework` active policies cover, with evidence.
+    pub async fn coverage(&self, p: &Principal, framework: &str) -> Result<Coverage> {
+        let fw = compliance::framework(framework).ok_or(CoreError::not_found("framework"))?;
+        let q = ListQuery {
+            page: 1,
+            limit: crate::page::MAX_LIMIT,
+            sort: vec![SortKey {
+                column: "priority",
+                direction: Direction::Desc,
+            }],
+        };
+        let filter = PolicyFilter {
+            status: Some(PolicyStatus::Active),
+            ..Default::default()
+        };
+        let mut active = Vec::new();
+        for page in 1.. {
+            let got = self
+                .store()
+                .list_policies(p.workspace_id, &filter, &ListQuery { page, ..q.clone() })
+                .await?;
+            let more = got.has_more;
+            active.extend(got.items);
+            if !more {
+                break;
+            }
+        }
+        let mut controls = Vec::new();
+        for c in fw.controls {
+            let mut policies = Vec::new();
+            for pol in active
+                .iter()
+                .filter(|x| x.spec.controls.iter().any(|id| id == c.id))
+            {
+                let e = self.store().policy_evidence(p.workspace_id, pol.id).await?;
+                policies.push(CoveringPolicy {
+                    id: pol.id,
+                    name: pol.spec.name.clone(),
+                    version: pol.version,
+                    evaluations: e.evaluations,
+                    violations: e.violations,
+                    open_violations: e.open_violations,
+                });
+            }
+            controls.push(ControlCoverage {
+                id: c.id,
+                title: c.title,
+                covered: !policies.is_empty(),
+                policies,
+            });
+        }
+        Ok(Coverage {
+            framework: fw.id,
+            name: fw.name,
+            controls_total: controls.len(),
+            controls_covered: controls.iter().filter(|c| c.covered).count(),
+            controls,
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! Policies: lifecycle, versions, evaluation, violations, templates and coverage.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const MODELS_REGO: &str = r#"package llmgov
+
+deny contains sprintf("model %s is not allowed", [input.model]) if {
+	not input.model in {"gpt-4o", "claude-sonnet-4"}
+}
+"#;
+
+fn policy_body(name: &str, status: &str, actions: Value) -> Value {
+    json!({
+        "name": name,
+        "policy_type": "model_lifecycle",
+        "status": status,
+        "definition": {"language": "rego", "source": MODELS_REGO},
+        "actions": actions,
+    })
+}
+
+async fn create(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/api/v1/policies", &app.admin_token, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+async fn a_policy_is_created_versioned_diffed_and_rolled_back(app: TestApp) {
+    let p = create(
+        &app,
+        policy_body("allowed models", "draft", json!([{"type": "block"}])),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap();
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["status"], "draft");
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/policies/{id}"),
+            Some(&app.admin_token),
+            Some(json!({"status": "active", "priority": 10, "change_summary": "go live"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["version"], 2);
+    let new_source = MODELS_REGO.replace("\"gpt-4o\", ", "");
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/policies/{id}"),
+            Some(&app.admin_token),
+            Some(json!({"definition": {"language": "rego", "source": new_source}, "expected_version": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["version"], 3);
+    // A stale expected version changes nothing.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/policies/{id}"),
+            Some(&app.admin_token),
+            Some(json!({"priority": 1, "expected_version": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let h = app
+        .get(&format!("/api/v1/policies/{id}/history"), &app.admin_token)
+        .await;
+    assert_eq!(h.body["total"], 3);
+    assert_eq!(h.body["items"][0]["version"], 3);
+    let d = app
+        .get(
+            &format!("/api/v1/policies/{id}/diff?from=2&to=3"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert_eq!(d.body["changed_fields"], json!(["definition"]));
+    assert!(
+        d.body["source_diff"]
+            .as_str()
+            .unwrap()
+            .contains("-\tnot input.model in {\"gpt-4o\"")
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/policies/{id}/rollback"),
+            &app.admin_token,
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["version"], 4);
+    assert_eq!(r.body["definition"]["source"], MODELS_REGO);
+    assert_eq!(r.body["status"], "active");
+    let r = app
+        .post(
+            &format!("/api/v1/policies/{id}/rollback"),
+            &app.admin_token,
+            json!({"version": 99}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Archive (DELETE) keeps the policy and its history.
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/policies/{id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "archived");
+    let events: Vec<String> = app
+        .audit_events("policies.update")
+        .await
+        .iter()
+        .map(|e| e["resource_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(events.iter().filter(|r| *r == id).count(), 4);
+}
+
+async fn invalid_rego_is_a_422_with_a_position_and_changes_nothing(app: TestApp) {
+    let r = app
+        .post(
+            "/api/v1/policies",
+            &app.admin_token,
+            json!({"name": "broken", "policy_type": "content", "definition": {"language": "rego", "source": "package llmgov\n\ndeny contains msg if {\n  msg := \n}\n"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_code(), "POLICY_INVALID");
+    assert!(
+        r.body["error"]["details"]["line"].as_u64().is_some(),
+        "{}",
+        r.body
+    );
+    for bad in [
+        json!({"name": "x", "policy_type": "nope", "definition": {"language": "rego", "source": MODELS_REGO}}),
+        json!({"name": "x", "policy_type": "content", "definition": {"language": "cel", "source": MODELS_REGO}}),
+        json!({"name": "x", "policy_type": "content", "definition": {"language": "rego", "source": MODELS_REGO}, "controls": ["made_up:1"]}),
+        json!({"name": "x", "policy_type": "content", "definition": {"language": "rego", "source": "x".repeat(70_000)}}),
+        json!({"name": "x", "policy_type": "content", "definition": {"language": "rego", "source": MODELS_REGO}, "actions": [{"type": "notify", "url": "ftp://x"}]}),
+    ] {
+        let r = app
+            .post("/api/v1/policies", &app.admin_token, bad.clone())
+            .await;
+        assert!(r.status.is_client_error(), "{bad}: {}", r.status);
+    }
+    let r = app.get("/api/v1/policies", &app.admin_token).await;
+    assert_eq!(r.body["total"], 0);
+    assert!(app.audit_events("policies.create").await.is_empty());
+}
+
+async fn the_guardrail_combines_applicable_policies_and_records_violations(app: TestApp) {
+    create(
+        &app,
+        policy_body("models", "active", json!([{"type": "block"}])),
+    )
+    .await;
+    let pii = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            json!({"template_id": "pii_in_prompt", "name": "pii", "status": "active"}),
+        )
+        .await;
+    assert_eq!(pii.status, StatusCode::CREATED, "{}", pii.body);
+    // A policy for another environment does not apply.
+    let mut other = policy_body("prod only", "active", json!([{"type": "block"}]));
+    other["definition"]["source"] = json!("package llmgov\ndeny contains \"always\" if true\n");
+    other["conditions"] = json!({"environments": ["production"]});
+    create(&app, other).await;
+    let (_, _, app_token) = app.user_with("guardrail", &["policy_manager"]).await;
+
+    let ok = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app_token,
+            json!({"input": {"model": "gpt-4o", "prompt": "hello", "environment": "staging"}}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["decision"], "allow");
+    assert_eq!(ok.body["results"].as_array().unwrap().len(), 2);
+
+    let redact = app
+        .post("/api/v1/policies/evaluate", &app_token, json!({"input": {"model": "gpt-4o", "prompt": "mail bob@example.com now", "environment": "staging"}}))
+        .await;
+    assert_eq!(redact.body["decision"], "redact", "{}", redact.body);
+    assert_eq!(redact.body["redacted"]["prompt"], "mail [REDACTED] now");
+
+    let deny = app
+        .post("/api/v1/policies/evaluate", &app_token, json!({"input": {"model": "llama", "prompt": "mail bob@example.com", "environment": "production"}}))
+        .await;
+    assert_eq!(deny.body["decision"], "deny", "{}", deny.body);
+    assert_eq!(deny.body["results"].as_array().unwrap().len(), 3);
+    let rules: Vec<&str> = deny.body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"deny") && rules.contains(&"deny_pii"),
+        "{rules:?}"
+    );
+
+    let v = app
+        .get("/api/v1/violations?severity=high", &app.admin_token)
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert_eq!(
+        v.body["total"], 2,
+        "model + always, both blocking: {}",
+        v.body
+    );
+    // Recorded violations never carry the prompt text.
+    assert!(!v.body.to_string().contains("bob@example.com"));
+    let all = app.get("/api/v1/violations", &app.admin_token).await;
+    assert_eq!(all.body["total"], 4, "{}", all.body);
+    let evals = app.audit_events("policies.evaluate").await;
+    assert_eq!(evals.len(), 3);
+
+    // Lifecycle: open → acknowledged → resolved; no way back.
+    let vid = v.body["items"][0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/violations/{vid}");
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"status": "acknowledged"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"status": "resolved", "notes": "model removed"})),
+        )
+        .await;
+    assert_eq!(r.body["status"], "resolved");
+    assert!(r.body["resolved_by"].is_string());
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"status": "open"})),
+        )
+        .await;
+    assert!(r.status.is_client_error());
+    let r = app
+        .get("/api/v1/violations?status=resolved", &app.admin_token)
+        .await;
+    assert_eq!(r.body["total"], 1);
+}
+
+async fn evaluation_limits_answer_clear_errors(app: TestApp) {
+    let mut slow = policy_body("slow", "active", json!([{"type": "block"}]));
+    slow["definition"]["source"] = json!(
+        "package llmgov\ndeny contains x if {\n some a in input.xs\n some b in input.xs\n some c in input.xs\n x := a + b + c\n x < 0\n}\n"
+    );
+    let p = create(&app, slow).await;
+    let xs: Vec<u32> = (0..1000).collect();
+    let r = app
+        .post(
+            &format!("/api/v1/policies/{}/evaluate", p["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"input": {"xs": xs}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_code(), "POLICY_EVALUATION_TIMEOUT");
+    let big = "x".repeat(300 * 1024);
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"prompt": big}}),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": [1, 2]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn dry_runs_replay_inputs_and_record_nothing(app: TestApp) {
+    create(&app, policy_body("models", "active", json!([]))).await;
+    for model in ["gpt-4o", "llama", "mistral"] {
+        let r = app
+            .post(
+                "/api/v1/policies/evaluate",
+                &app.admin_token,
+                json!({"input": {"model": model}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let violations = app.get("/api/v1/violations", &app.admin_token).await.body["total"].clone();
+    let mut draft = policy_body("only claude", "draft", json!([{"type": "block"}]));
+    draft["definition"]["source"] = json!(
+        "package llmgov\ndeny contains \"not claude\" if input.model != \"claude-sonnet-4\"\n"
+    );
+    let d = create(&app, draft).await;
+    let r = app
+        .post(
+            &format!("/api/v1/policies/{}/dry-run", d["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"last": 10}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["inputs"], 3);
+    assert_eq!(r.body["violating"], 3);
+    let r = app
+        .post(
+            &format!("/api/v1/policies/{}/dry-run", d["id"].as_str().unwrap()),
+            &app.admin_token,
+            json!({"inputs": [{"model": "claude-sonnet-4"}, {"model": "x"}]}),
+        )
+        .await;
+    assert_eq!(r.body["violating"], 1);
+    assert_eq!(
+        app.get("/api/v1/violations", &app.admin_token).await.body["total"],
+        violations
+    );
+}
+
+async fn templates_frameworks_and_coverage(app: TestApp) {
+    let t = app.get("/api/v1/policy-templates", &app.admin_token).await;
+    assert!(t.body["total"].as_i64().unwrap() >= 12);
+    let r = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            json!({"template_id": "nope", "name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            json!({"template_id": "cost_budget", "name": "budget", "parameters": {"limit": "ten"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            json!({"template_id": "ai_disclosure", "name": "disclose", "status": "active"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(
+        r.body["controls"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("eu_ai_act:art_50"))
+    );
+    let f = app
+        .get("/api/v1/compliance/frameworks", &app.admin_token)
+        .await;
+    assert_eq!(f.body["total"], 4);
+    let c = app
+        .get(
+            "/api/v1/compliance/frameworks/eu_ai_act/coverage",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    let art50 = c.body["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "eu_ai_act:art_50")
+        .unwrap()
+        .clone();
+    assert_eq!(art50["covered"], true);
+    assert!(c.body["controls_covered"].as_i64().unwrap() >= 2);
+    let c = app
+        .get(
+            "/api/v1/compliance/frameworks/sox/coverage",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::NOT_FOUND);
+    let l = app
+        .get(
+            "/api/v1/policies?control=eu_ai_act:art_50&status=active",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(l.body["total"], 1, "{}", l.body);
+    let s = app
+        .post(
+            "/api/v1/policies/search",
+            &app.admin_token,
+            json!({"text": "DISCL"}),
+        )
+        .await;
+    assert_eq!(s.body["total"], 1, "{}", s.body);
+}
+
+async fn policies_are_invisible_to_other_workspaces_and_viewers_cannot_write(app: TestApp) {
+    let p = create(&app, policy_body("models", "active", json!([]))).await;
+    let id = p["id"].as_str().unwrap();
+    let (_, _, viewer) = app.user_with("viewer2", &["viewer"]).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/policies/{id}"), &viewer)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = app
+        .post(
+            "/api/v1/policies",
+            &viewer,
+            policy_body("v", "draft", json!([])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post("/api/v1/policies/evaluate", &viewer, json!({"input": {}}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let ws = app
+        .post(
+            "/api/v1/workspaces",
+            &app.admin_token,
+            json!({"name": "Other"}),
+        )
+        .await;
+    let ws_b = ws.body["id"].as_str().unwrap();
+    let u = app
+        .post("/api/v1/users", &app.admin_token, json!({"email": "pb@example.com", "username": "policyb", "password": "User-password-123", "roles": ["admin"], "workspace_id": ws_b}))
+        .await;
+    assert_eq!(u.status, StatusCode::CREATED, "{}", u.body);
+    let other = app.login("pb@example.com", "User-password-123").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/policies/{id}"), &other)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("/api/v1/policies", &other).await.body["total"], 0);
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &other,
+            json!({"input": {"model": "llama"}}),
+        )
+        .await;
+    assert_eq!(
+        r.body["decision"], "allow",
+        "another workspace's policy must not apply"
+    );
+}
+
+crate::both_backends!(
+    a_policy_is_created_versioned_diffed_and_rolled_back,
+    invalid_rego_is_a_422_with_a_position_and_changes_nothing,
+    the_guardrail_combines_applicable_policies_and_records_violations,
+    evaluation_limits_answer_clear_errors,
+    dry_runs_replay_inputs_and_record_nothing,
+    templates_frameworks_and_coverage,
+    policies_are_invisible_to_other_workspaces_and_viewers_cannot_write,
+);

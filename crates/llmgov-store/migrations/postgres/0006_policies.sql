@@ -1,0 +1,66 @@
+-- Governance policies (seed 000 §4.1.1): current state, immutable versions, evaluations
+-- and violations. `spec` is the JSON of the versioned part (definition, conditions,
+-- actions, controls, ...); the columns beside it are copies for filtering and sorting.
+
+CREATE TABLE policies (
+    id             UUID PRIMARY KEY,
+    workspace_id   UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    description    TEXT,
+    policy_type    TEXT NOT NULL,
+    category       TEXT,
+    priority       INTEGER NOT NULL,
+    status         TEXT NOT NULL,
+    spec           TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    created_by     UUID,
+    created_at     TIMESTAMPTZ NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    CONSTRAINT policies_workspace_name_key UNIQUE (workspace_id, name)
+);
+CREATE INDEX policies_active_idx ON policies (workspace_id, status, priority DESC);
+
+CREATE TABLE policy_versions (
+    workspace_id   UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    policy_id      UUID NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
+    version        INTEGER NOT NULL,
+    spec           TEXT NOT NULL,
+    changed_by     UUID,
+    changed_at     TIMESTAMPTZ NOT NULL,
+    change_summary TEXT,
+    PRIMARY KEY (policy_id, version)
+);
+
+CREATE TABLE policy_evaluations (
+    id              UUID PRIMARY KEY,
+    workspace_id    UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    evaluated_at    TIMESTAMPTZ NOT NULL,
+    decision        TEXT NOT NULL,
+    policy_ids      TEXT NOT NULL,
+    violation_count BIGINT NOT NULL,
+    input           TEXT NOT NULL
+);
+CREATE INDEX policy_evaluations_recent_idx ON policy_evaluations (workspace_id, evaluated_at DESC);
+
+CREATE TABLE policy_violations (
+    id               UUID PRIMARY KEY,
+    workspace_id     UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    policy_id        UUID NOT NULL REFERENCES policies(id),
+    policy_version   INTEGER NOT NULL,
+    evaluation_id    UUID,
+    rule             TEXT NOT NULL,
+    message          TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    decision         TEXT NOT NULL,
+    resource_type    TEXT NOT NULL,
+    resource_id      TEXT,
+    details          TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    detected_at      TIMESTAMPTZ NOT NULL,
+    updated_at       TIMESTAMPTZ,
+    resolved_by      UUID,
+    resolution_notes TEXT
+);
+CREATE INDEX policy_violations_detected_idx ON policy_violations (workspace_id, detected_at DESC);
+CREATE INDEX policy_violations_policy_idx ON policy_violations (workspace_id, policy_id, detected_at DESC);
+CREATE INDEX policy_violations_status_idx ON policy_violations (workspace_id, status);
