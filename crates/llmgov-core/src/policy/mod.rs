@@ -1,6 +1,7 @@
 //! Governance policies: policy-as-code in Rego with versions, evaluation, violations,
 //! templates and the compliance controls they implement.
 
+pub mod bulk;
 pub mod compliance;
 pub mod engine;
 pub mod evaluate;

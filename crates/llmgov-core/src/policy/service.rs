@@ -116,6 +116,48 @@ pub struct FromTemplate {
     pub actions: Option<Vec<Action>>,
 }
 
+/// `spec` with the fields `patch` gives replaced.
+pub fn patched(spec: &PolicySpec, patch: PolicyPatch) -> PolicySpec {
+    let mut s = spec.clone();
+    if let Some(v) = patch.name {
+        s.name = v;
+    }
+    if let Some(v) = patch.policy_type {
+        s.policy_type = v;
+    }
+    if patch.description.is_some() {
+        s.description = patch.description;
+    }
+    if patch.category.is_some() {
+        s.category = patch.category;
+    }
+    if let Some(v) = patch.priority {
+        s.priority = v;
+    }
+    if let Some(v) = patch.status {
+        s.status = v;
+    }
+    if let Some(v) = patch.definition {
+        s.definition = v;
+    }
+    if let Some(v) = patch.conditions {
+        s.conditions = v;
+    }
+    if let Some(v) = patch.actions {
+        s.actions = v;
+    }
+    if patch.effective_from.is_some() {
+        s.effective_from = patch.effective_from;
+    }
+    if patch.effective_to.is_some() {
+        s.effective_to = patch.effective_to;
+    }
+    if let Some(v) = patch.controls {
+        s.controls = v;
+    }
+    s
+}
+
 /// Checks everything about a spec, compiling its Rego.
 pub fn validate_spec(s: &PolicySpec) -> Result<()> {
     let name = s.name.trim();
@@ -311,48 +353,12 @@ impl PolicyService {
                 format!("policy is at version {}, not {v}", before.version),
             ));
         }
-        let mut s = before.spec.clone();
-        if let Some(v) = patch.name {
-            s.name = v;
-        }
-        if let Some(v) = patch.policy_type {
-            s.policy_type = v;
-        }
-        if patch.description.is_some() {
-            s.description = patch.description;
-        }
-        if patch.category.is_some() {
-            s.category = patch.category;
-        }
-        if let Some(v) = patch.priority {
-            s.priority = v;
-        }
-        if let Some(v) = patch.status {
-            s.status = v;
-        }
-        if let Some(v) = patch.definition {
-            s.definition = v;
-        }
-        if let Some(v) = patch.conditions {
-            s.conditions = v;
-        }
-        if let Some(v) = patch.actions {
-            s.actions = v;
-        }
-        if patch.effective_from.is_some() {
-            s.effective_from = patch.effective_from;
-        }
-        if patch.effective_to.is_some() {
-            s.effective_to = patch.effective_to;
-        }
-        if let Some(v) = patch.controls {
-            s.controls = v;
-        }
+        let summary = patch.change_summary.clone();
+        let s = patched(&before.spec, patch);
         if s == before.spec {
             return Ok(before);
         }
-        self.save_change(p, ctx, &before, s, patch.change_summary)
-            .await
+        self.save_change(p, ctx, &before, s, summary).await
     }
 
     async fn save_change(

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use llmgov_core::ids::PolicyId;
+use llmgov_core::policy::bulk::BulkOp;
 use llmgov_core::policy::model::{Policy, PolicyFilter, PolicyStatus, PolicyType, PolicyVersion};
 use llmgov_core::policy::service::{FromTemplate, PolicyInput, PolicyPatch};
 use serde::{Deserialize, Serialize};
@@ -320,10 +321,54 @@ pub async fn create_policy_from_template(
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    /// 1 to 100 operations: `{"op": "create", "policy": {...}}`,
+    /// `{"op": "update", "id": "...", "changes": {...}}`, `{"op": "archive", "id": "..."}`.
+    pub operations: Vec<BulkOp>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkDto {
+    /// The policies as written, in operation order.
+    pub items: Vec<Policy>,
+    pub total: i64,
+}
+
+/// Create, change and archive many policies in one transaction: all or none. An invalid
+/// operation fails the request and names its index.
+#[utoipa::path(post, path = "/api/v1/policies/bulk", tag = "policies", request_body = BulkBody,
+    responses((status = 200, body = BulkDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["policies:update"])))]
+pub async fn bulk_policies(
+    Authz(p, _): Authz<perm::PoliciesUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<BulkBody>,
+) -> ApiResult<Json<BulkDto>> {
+    // Creating needs policies:create as well; archiving is an update here.
+    if b.operations
+        .iter()
+        .any(|o| matches!(o, BulkOp::Create { .. }))
+    {
+        p.require(llmgov_core::access::Permission::new(
+            llmgov_core::access::Resource::Policies,
+            llmgov_core::access::Action::Create,
+        ))?;
+    }
+    let items = s.policies.bulk(&p, &ctx, b.operations).await?;
+    Ok(Json(BulkDto {
+        total: items.len() as i64,
+        items,
+    }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_policies, create_policy))
         .routes(routes!(search_policies))
+        .routes(routes!(bulk_policies))
         .routes(routes!(create_policy_from_template))
         .routes(routes!(get_policy, put_policy, patch_policy, delete_policy))
         .routes(routes!(get_policy_history))

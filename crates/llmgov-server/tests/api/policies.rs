@@ -483,3 +483,61 @@ crate::both_backends!(
     templates_frameworks_and_coverage,
     policies_are_invisible_to_other_workspaces_and_viewers_cannot_write,
 );
+
+async fn bulk_applies_everything_or_nothing(app: TestApp) {
+    let a = create(&app, policy_body("a", "draft", json!([]))).await;
+    let a_id = a["id"].as_str().unwrap();
+    let ops = |bad: bool| {
+        json!({"operations": [
+            {"op": "create", "policy": policy_body("b", "active", json!([{"type": "block"}]))},
+            {"op": "update", "id": a_id, "changes": {"status": "active", "expected_version": 1}},
+            {"op": "create", "policy": {
+                "name": "c", "policy_type": "content",
+                "definition": {"language": "rego", "source": if bad { "package llmgov\ndeny contains" } else { MODELS_REGO }}
+            }},
+        ]})
+    };
+    let r = app
+        .post("/api/v1/policies/bulk", &app.admin_token, ops(true))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["operation"], 2, "{}", r.body);
+    let list = app.get("/api/v1/policies", &app.admin_token).await;
+    assert_eq!(list.body["total"], 1, "nothing applied");
+    assert_eq!(list.body["items"][0]["version"], 1);
+    let r = app
+        .post("/api/v1/policies/bulk", &app.admin_token, ops(false))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["total"], 3);
+    assert_eq!(r.body["items"][1]["status"], "active");
+    let r = app
+        .post(
+            "/api/v1/policies/bulk",
+            &app.admin_token,
+            json!({"operations": [{"op": "archive", "id": a_id}, {"op": "archive", "id": a_id}]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the same policy twice"
+    );
+    let r = app
+        .post(
+            "/api/v1/policies/bulk",
+            &app.admin_token,
+            json!({"operations": []}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let active = app
+        .get("/api/v1/policies?status=active", &app.admin_token)
+        .await;
+    assert_eq!(active.body["total"], 2, "a and b; c was created as a draft");
+}
+
+mod bulk {
+    crate::both_backends!(bulk_applies_everything_or_nothing);
+    use super::bulk_applies_everything_or_nothing;
+}
