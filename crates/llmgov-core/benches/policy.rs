@@ -18,7 +18,10 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(5_000);
     let limit = Duration::from_millis(100);
-    println!("{:<24} {:>10} {:>10} {:>10}   (target p99 < 1 ms)", "template", "p50 µs", "p99 µs", "max µs");
+    println!(
+        "{:<24} {:>10} {:>10} {:>10}   (target p99 < 1 ms)",
+        "template", "p50 µs", "p99 µs", "max µs"
+    );
     let mut worst = Duration::ZERO;
     for t in templates::all() {
         let source = t.render(&serde_json::Map::new()).unwrap();
@@ -47,6 +50,10 @@ fn main() {
     println!(
         "worst template p99: {:.1} µs (target < 1 ms: {})",
         worst.as_secs_f64() * 1e6,
-        if worst < Duration::from_millis(1) { "met" } else { "MISSED" }
+        if worst < Duration::from_millis(1) {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoreError {
     /// Input that does not parse or breaks a rule; `field` names the offending input.
     #[error("{message}")]

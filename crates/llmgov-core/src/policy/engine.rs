@@ -142,10 +142,11 @@ impl Evaluator {
     fn run_blocking(&self, policies: &[Policy], input: &Value, data: &Value) -> Result<Outcome> {
         let started = std::time::Instant::now();
         let mut results = Vec::with_capacity(policies.len());
+        let docs = rego::RegoDocs::new(input, data).map_err(CoreError::from)?;
         for p in policies {
             let compiled = self.compiled(p)?;
             let (violations, took) = compiled
-                .evaluate(input, data, self.limits.time)
+                .evaluate_docs(&docs, self.limits.time)
                 .map_err(|e| with_policy(e.into(), p))?;
             let decision = if violations.is_empty() {
                 Decision::Allow

@@ -125,10 +125,9 @@ impl PolicyService {
         if record {
             let violations = violations_of(p, &outcome, &policies, &input);
             let (rec, audit) = record_of(p, ctx, &outcome, &input, violations.len());
-            self.store()
-                .record_evaluation(&rec, &violations, audit)
-                .await?;
-            outcome.evaluation_id = Some(rec.id);
+            let id = rec.id;
+            self.recorder().record(rec, violations, audit).await?;
+            outcome.evaluation_id = Some(id);
         }
         Ok(outcome)
     }

@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod engine;
 pub mod evaluate;
 pub mod model;
+pub mod recorder;
 pub mod rego;
 pub mod service;
 pub mod store;

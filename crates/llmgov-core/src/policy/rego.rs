@@ -188,15 +188,26 @@ impl CompiledPolicy {
         data: &serde_json::Value,
         limit: Duration,
     ) -> Result<(Vec<RuleViolation>, Duration), EvalError> {
+        let doc = RegoDocs::new(input, data)?;
+        self.evaluate_docs(&doc, limit)
+    }
+
+    /// [`Self::evaluate`] with input and data already converted, so that several policies
+    /// evaluated on one input share the conversion.
+    pub fn evaluate_docs(
+        &self,
+        docs: &RegoDocs,
+        limit: Duration,
+    ) -> Result<(Vec<RuleViolation>, Duration), EvalError> {
         let started = Instant::now();
         let mut engine = self.engine.clone();
         engine.set_execution_timer_config(ExecutionTimerConfig {
             limit,
             check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).expect("non-zero"),
         });
-        engine.set_input(to_value(input)?);
+        engine.set_input(docs.input.clone());
         engine
-            .add_data(to_value(&serde_json::json!({ "platform": data }))?)
+            .add_data(docs.data.clone())
             .map_err(|e| EvalError::Failed(format!("platform data rejected: {e}")))?;
         let result = engine
             .eval_query(format!("data.{PACKAGE}"), false)
@@ -211,6 +222,21 @@ impl CompiledPolicy {
             None => serde_json::Value::Null,
         };
         Ok((violations(&doc), started.elapsed()))
+    }
+}
+
+/// An input document and the platform data as Rego values (cheap to clone).
+pub struct RegoDocs {
+    input: Value,
+    data: Value,
+}
+
+impl RegoDocs {
+    pub fn new(input: &serde_json::Value, platform: &serde_json::Value) -> Result<Self, EvalError> {
+        Ok(Self {
+            input: to_value(input)?,
+            data: to_value(&serde_json::json!({ "platform": platform }))?,
+        })
     }
 }
 

@@ -195,11 +195,20 @@ pub fn validate_spec(s: &PolicySpec) -> Result<()> {
 pub struct PolicyService {
     store: Arc<dyn Store>,
     evaluator: Arc<Evaluator>,
+    recorder: super::recorder::Recorder,
 }
 
 impl PolicyService {
     pub fn new(store: Arc<dyn Store>, evaluator: Arc<Evaluator>) -> Self {
-        Self { store, evaluator }
+        Self {
+            recorder: super::recorder::Recorder::new(Arc::clone(&store)),
+            store,
+            evaluator,
+        }
+    }
+
+    pub fn recorder(&self) -> &super::recorder::Recorder {
+        &self.recorder
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

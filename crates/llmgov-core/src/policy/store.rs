@@ -69,12 +69,13 @@ pub trait PolicyStore: Send + Sync {
         id: PolicyId,
         version: i32,
     ) -> Result<PolicyVersion>;
-    /// Stores an evaluation, the violations it produced and its audit entry together.
-    async fn record_evaluation(
+    /// Stores evaluations of workspace `ws`, the violations each produced and their audit
+    /// entries in one transaction (group commit of concurrent evaluations).
+    async fn record_evaluations(
         &self,
-        eval: &EvaluationRecord,
-        violations: &[Violation],
-        audit: AuditDraft,
+        ws: WorkspaceId,
+        items: &[(EvaluationRecord, Vec<Violation>)],
+        audit: Vec<AuditDraft>,
     ) -> Result<()>;
     /// Inputs of the latest evaluations, newest first.
     async fn recent_evaluation_inputs(&self, ws: WorkspaceId, limit: i64) -> Result<Vec<String>>;

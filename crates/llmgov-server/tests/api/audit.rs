@@ -6,7 +6,7 @@ use sqlx::Connection;
 
 use crate::helpers::*;
 
-async fn break_audit_inserts(app: &TestApp) {
+pub(crate) async fn break_audit_inserts(app: &TestApp) {
     match app.db.backend {
         llmgov_store::Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();

@@ -474,6 +474,31 @@ async fn policies_are_invisible_to_other_workspaces_and_viewers_cannot_write(app
     );
 }
 
+async fn an_evaluation_that_cannot_be_audited_is_refused(app: TestApp) {
+    create(
+        &app,
+        policy_body("models", "active", json!([{"type": "block"}])),
+    )
+    .await;
+    crate::audit::break_audit_inserts(&app).await;
+    // Several at once: they share a group commit, and every one of them must fail.
+    let calls = (0..4).map(|_| {
+        app.post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"model": "llama"}}),
+        )
+    });
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert_eq!(r.error_code(), "AUDIT_UNAVAILABLE");
+    }
+    assert_eq!(
+        app.get("/api/v1/violations", &app.admin_token).await.body["total"],
+        0
+    );
+}
+
 crate::both_backends!(
     a_policy_is_created_versioned_diffed_and_rolled_back,
     invalid_rego_is_a_422_with_a_position_and_changes_nothing,
@@ -482,6 +507,7 @@ crate::both_backends!(
     dry_runs_replay_inputs_and_record_nothing,
     templates_frameworks_and_coverage,
     policies_are_invisible_to_other_workspaces_and_viewers_cannot_write,
+    an_evaluation_that_cannot_be_audited_is_refused,
 );
 
 async fn bulk_applies_everything_or_nothing(app: TestApp) {

@@ -253,8 +253,12 @@ impl PolicyStore for crate::SqlStore<Db> {
         version_from_row(&row.ok_or(llmgov_core::CoreError::not_found("policy version"))?)
     }
 
-    async fn record_evaluation(&self, eval: &EvaluationRecord, violations: &[Violation], audit: AuditDraft) -> R<()> {
+    async fn record_evaluations(&self, ws: WorkspaceId, items: &[(EvaluationRecord, Vec<Violation>)], audit: Vec<AuditDraft>) -> R<()> {
         let mut tx = begin(&self.write).await?;
+        for (eval, violations) in items {
+        if eval.workspace_id != ws || violations.iter().any(|v| v.workspace_id != ws) {
+            return Err(llmgov_core::CoreError::internal("an evaluation batch spans workspaces"));
+        }
         sqlx::query("INSERT INTO policy_evaluations (id, workspace_id, evaluated_at, decision, policy_ids, violation_count, input) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(eval.id.0)
             .bind(eval.workspace_id.0)
@@ -289,7 +293,8 @@ impl PolicyStore for crate::SqlStore<Db> {
             .await
             .map_err(db_err)?;
         }
-        append_in(&mut tx, audit).await?;
+        }
+        append_many_in(&mut tx, ws, audit).await?;
         commit(tx).await
     }
 
