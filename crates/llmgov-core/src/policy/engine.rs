@@ -315,6 +315,13 @@ pub fn record_of(
         policy_ids: outcome.results.iter().map(|r| r.policy_id).collect(),
         violation_count: violations as i64,
         input: input.to_string(),
+        team: text_field(input, "team"),
+        user: text_field(input, "user"),
+        cost: input
+            .get("cost")
+            .and_then(Value::as_f64)
+            .filter(|c| c.is_finite() && *c >= 0.0)
+            .unwrap_or(0.0),
     };
     let audit = AuditDraft::new(
         p.workspace_id,
@@ -329,4 +336,13 @@ pub fn record_of(
         "violations": violations,
     }));
     (record, audit)
+}
+
+/// A short string field of the input (ids of teams and users), if present.
+pub fn text_field(input: &Value, key: &str) -> Option<String> {
+    input
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .map(String::from)
 }

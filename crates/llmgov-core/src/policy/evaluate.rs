@@ -4,9 +4,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::compliance;
-use super::engine::{Outcome, applicable, record_of, violations_of};
+use chrono::Datelike;
+
+use super::engine::{Outcome, applicable, record_of, text_field, violations_of};
 use super::model::{Policy, PolicyFilter, PolicyStatus, Violation, ViolationStatus};
 use super::service::PolicyService;
+use super::store::SpendScope;
 use crate::audit::{AuditDraft, RequestContext};
 use crate::identity::Principal;
 use crate::identity::optional_text;
@@ -78,9 +81,46 @@ pub struct Coverage {
 }
 
 impl PolicyService {
-    /// Platform facts for `data.platform`. Metrics (spend) join here once they exist.
-    fn facts(&self) -> Value {
-        json!({ "now": now().to_rfc3339() })
+    /// Platform facts for `data.platform`: `now`, and, when a policy reads spend, the
+    /// spend of the call's team and user today and this month (UTC), as
+    /// `spend.team.<team>.day|month` and `spend.user.<user>.day|month`. Spend is the sum of
+    /// the `cost` reported with recorded guardrail calls.
+    async fn facts(&self, p: &Principal, policies: &[Policy], input: &Value) -> Result<Value> {
+        let at = now();
+        let mut facts = json!({ "now": at.to_rfc3339() });
+        if !policies
+            .iter()
+            .any(|x| x.spec.definition.source.contains("spend"))
+        {
+            return Ok(facts);
+        }
+        let day = at
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let month = at
+            .date_naive()
+            .with_day(1)
+            .expect("the first exists")
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let mut spend = serde_json::Map::new();
+        for (scope, key, name) in [
+            (SpendScope::Team, "team", "team"),
+            (SpendScope::User, "user", "user"),
+        ] {
+            let Some(id) = text_field(input, key) else {
+                continue;
+            };
+            let store = self.store();
+            let d = store.spend_since(p.workspace_id, scope, &id, day).await?;
+            let m = store.spend_since(p.workspace_id, scope, &id, month).await?;
+            spend.insert(name.into(), json!({ id: {"day": d, "month": m} }));
+        }
+        facts["spend"] = Value::Object(spend);
+        Ok(facts)
     }
 
     /// Evaluates one policy (any status) on `input`. Violations of an active policy are
@@ -118,9 +158,10 @@ impl PolicyService {
         input: Value,
         record: bool,
     ) -> Result<Outcome> {
+        let facts = self.facts(p, &policies, &input).await?;
         let mut outcome = self
             .evaluator()
-            .run(policies.clone(), input.clone(), self.facts())
+            .run(policies.clone(), input.clone(), facts)
             .await?;
         if record {
             let violations = violations_of(p, &outcome, &policies, &input);
@@ -161,10 +202,12 @@ impl PolicyService {
             }
         };
         let mut items = Vec::with_capacity(inputs.len());
+        let single = std::slice::from_ref(&policy);
         for (index, input) in inputs.into_iter().enumerate() {
+            let facts = self.facts(p, single, &input).await?;
             let outcome = self
                 .evaluator()
-                .run(vec![policy.clone()], input, self.facts())
+                .run(vec![policy.clone()], input, facts)
                 .await
                 .map_err(|e| match e {
                     CoreError::Invalid { message, .. } => {

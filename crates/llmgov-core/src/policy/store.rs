@@ -32,6 +32,17 @@ pub struct EvaluationRecord {
     pub violation_count: i64,
     /// The input document (JSON).
     pub input: String,
+    /// The call's `team`, `user` and `cost` (0 when absent): what spend facts add up.
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub cost: f64,
+}
+
+/// Whose spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendScope {
+    Team,
+    User,
 }
 
 /// Evidence of one policy for compliance coverage.
@@ -93,6 +104,14 @@ pub trait PolicyStore: Send + Sync {
         from: ViolationStatus,
         audit: AuditDraft,
     ) -> Result<()>;
+    /// Sum of the `cost` of evaluations of `id` (a team or user) since `since`.
+    async fn spend_since(
+        &self,
+        ws: WorkspaceId,
+        scope: SpendScope,
+        id: &str,
+        since: Timestamp,
+    ) -> Result<f64>;
     /// Evaluation and violation counts of a policy.
     async fn policy_evidence(&self, ws: WorkspaceId, id: PolicyId) -> Result<PolicyEvidence>;
 }

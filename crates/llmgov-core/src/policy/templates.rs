@@ -223,7 +223,7 @@ pub fn all() -> Vec<Template> {
         Template {
             id: "cost_budget",
             name: "Cost budget per team or user",
-            description: "Blocks requests once the team's (or user's) spend in the day or month reaches the limit, a limit of 0 included. Spend comes from the platform's metrics as `data.platform.spend.<scope>.<id>.<period>`, so callers need not compute it.",
+            description: "Blocks requests once the team's (or user's) spend in the day or month reaches the limit, a limit of 0 included. Spend is the platform's own figure, `data.platform.spend.<scope>.<id>.<period>`: the sum of the `cost` reported with the guardrail calls recorded for that team or user in the UTC day or month, so callers need not compute it.",
             policy_type: PolicyType::Cost,
             category: "cost_control",
             actions: vec![

@@ -499,6 +499,57 @@ async fn an_evaluation_that_cannot_be_audited_is_refused(app: TestApp) {
     );
 }
 
+async fn a_cost_budget_blocks_from_the_platform_s_own_spend_figures(app: TestApp) {
+    let budget = |name: &str, limit: f64| {
+        json!({"template_id": "cost_budget", "name": name, "status": "active",
+               "parameters": {"scope": "team", "period": "day", "limit": limit}})
+    };
+    let r = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            budget("team budget", 1.0),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let call = |team: &str, cost: f64| {
+        app.post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"team": team, "model": "gpt-4o", "cost": cost}}),
+        )
+    };
+    // Post-call evaluations report what each call cost; the budget adds them up.
+    assert_eq!(call("search", 0.4).await.body["decision"], "allow");
+    assert_eq!(call("search", 0.4).await.body["decision"], "allow");
+    assert_eq!(
+        call("search", 0.4).await.body["decision"],
+        "allow",
+        "0.8 spent, under 1.0"
+    );
+    let over = call("search", 0.0).await;
+    assert_eq!(over.body["decision"], "deny", "1.2 spent: {}", over.body);
+    assert_eq!(
+        over.body["violations"][0]["details"]["limit"].as_f64(),
+        Some(1.0)
+    );
+    assert_eq!(
+        call("research", 0.0).await.body["decision"],
+        "allow",
+        "another team's spend"
+    );
+    // A limit of 0 blocks before anything is spent.
+    let r = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            budget("frozen", 0.0),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(call("newteam", 0.0).await.body["decision"], "deny");
+}
+
 crate::both_backends!(
     a_policy_is_created_versioned_diffed_and_rolled_back,
     invalid_rego_is_a_422_with_a_position_and_changes_nothing,
@@ -508,6 +559,7 @@ crate::both_backends!(
     templates_frameworks_and_coverage,
     policies_are_invisible_to_other_workspaces_and_viewers_cannot_write,
     an_evaluation_that_cannot_be_audited_is_refused,
+    a_cost_budget_blocks_from_the_platform_s_own_spend_figures,
 );
 
 async fn bulk_applies_everything_or_nothing(app: TestApp) {

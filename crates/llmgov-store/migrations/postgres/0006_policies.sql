@@ -38,9 +38,15 @@ CREATE TABLE policy_evaluations (
     decision        TEXT NOT NULL,
     policy_ids      TEXT NOT NULL,
     violation_count BIGINT NOT NULL,
-    input           TEXT NOT NULL
+    input           TEXT NOT NULL,
+    -- Who spent what, from the call's `team`, `user` and `cost`: the platform's spend facts.
+    team            TEXT,
+    user_ref        TEXT,
+    cost            DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX policy_evaluations_recent_idx ON policy_evaluations (workspace_id, evaluated_at DESC);
+CREATE INDEX policy_evaluations_team_idx ON policy_evaluations (workspace_id, team, evaluated_at) WHERE team IS NOT NULL;
+CREATE INDEX policy_evaluations_user_idx ON policy_evaluations (workspace_id, user_ref, evaluated_at) WHERE user_ref IS NOT NULL;
 
 CREATE TABLE policy_violations (
     id               UUID PRIMARY KEY,

@@ -2,7 +2,7 @@
 
 use llmgov_core::ids::{PolicyId, ViolationId};
 use llmgov_core::policy::model::{Decision, Policy, PolicyFilter, PolicySpec, PolicyVersion, Severity, Violation, ViolationFilter, ViolationStatus};
-use llmgov_core::policy::store::{EvaluationRecord, PolicyEvidence, PolicyStore, PolicyWrite};
+use llmgov_core::policy::store::{EvaluationRecord, PolicyEvidence, PolicyStore, PolicyWrite, SpendScope};
 
 fn spec_of(r: &DbRow) -> R<PolicySpec> {
     serde_json::from_str(&text(r, "spec")?).map_err(llmgov_core::CoreError::internal)
@@ -259,7 +259,7 @@ impl PolicyStore for crate::SqlStore<Db> {
         if eval.workspace_id != ws || violations.iter().any(|v| v.workspace_id != ws) {
             return Err(llmgov_core::CoreError::internal("an evaluation batch spans workspaces"));
         }
-        sqlx::query("INSERT INTO policy_evaluations (id, workspace_id, evaluated_at, decision, policy_ids, violation_count, input) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO policy_evaluations (id, workspace_id, evaluated_at, decision, policy_ids, violation_count, input, team, user_ref, cost) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(eval.id.0)
             .bind(eval.workspace_id.0)
             .bind(eval.at)
@@ -267,6 +267,9 @@ impl PolicyStore for crate::SqlStore<Db> {
             .bind(serde_json::to_string(&eval.policy_ids).expect("ids serialize"))
             .bind(eval.violation_count)
             .bind(&eval.input)
+            .bind(&eval.team)
+            .bind(&eval.user)
+            .bind(eval.cost)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -349,6 +352,21 @@ impl PolicyStore for crate::SqlStore<Db> {
         }
         append_in(&mut tx, audit).await?;
         commit(tx).await
+    }
+
+    async fn spend_since(&self, ws: WorkspaceId, scope: SpendScope, id: &str, since: Timestamp) -> R<f64> {
+        let sql = match scope {
+            SpendScope::Team => "SELECT COALESCE(SUM(cost), 0.0) AS spent FROM policy_evaluations WHERE workspace_id = $1 AND team = $2 AND evaluated_at >= $3",
+            SpendScope::User => "SELECT COALESCE(SUM(cost), 0.0) AS spent FROM policy_evaluations WHERE workspace_id = $1 AND user_ref = $2 AND evaluated_at >= $3",
+        };
+        let row = sqlx::query(sql)
+        .bind(ws.0)
+        .bind(id)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.try_get::<f64, _>("spent").map_err(db_err)
     }
 
     async fn policy_evidence(&self, ws: WorkspaceId, id: PolicyId) -> R<PolicyEvidence> {
