@@ -11,63 +11,21 @@
 # Note: server and wrk share this machine's cores, as they would on a small host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/services.sh
-ensure_rust
-command -v wrk >/dev/null || apt_install wrk
-ensure_postgres
-
-DURATION=${1:-10}
-CONNS=64
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/llmgov-target}
-cargo build --release --locked -p llmgov >&2
-BIN=$CARGO_TARGET_DIR/release/llmgov
-PORT=18181
-BASE=http://127.0.0.1:$PORT
-WORK=$(mktemp -d)
-SERVER_PID=
-
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-    drop_test_databases
-}
-trap cleanup EXIT
-
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-
-# wrk output -> "rps p50_ms p99_ms"
-parse_wrk() {
-    python3 -c '
-import re, sys
-out = sys.stdin.read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-if errors: sys.exit("non-2xx responses during the run: " + errors.group(1))
-print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
-'
-}
+BASE=http://127.0.0.1:18181
+. scripts/bench-common.sh
 
 run_backend() {
     local name=$1 url=$2
-    LLMGOV_LOG=warn LLMGOV_ADMIN_PASSWORD=Bench-password-123 LLMGOV_DATABASE__URL=$url \
-        "$BIN" serve --data-dir "$WORK/$name" --listen 127.0.0.1:$PORT >/dev/null 2>&1 &
-    SERVER_PID=$!
-    wait_for 30 "llmgov ($name)" curl -sf $BASE/health/ready
+    start_server "$name" "$url"
     local token user
-    token=$(curl -sf -XPOST $BASE/api/v1/auth/login -H 'content-type: application/json' \
-        -d '{"email":"admin@llmgov.local","password":"Bench-password-123"}' | json_field '["access_token"]')
+    token=$(admin_token)
     user=$(curl -sf $BASE/api/v1/auth/me -H "authorization: Bearer $token" | json_field '["user"]["id"]')
     # Warm up both routes, then measure.
     wrk -t2 -c$CONNS -d2s $BASE/health/live >/dev/null
     local trivial auth
     trivial=$(wrk -t2 -c$CONNS -d${DURATION}s --latency $BASE/health/live | parse_wrk)
     auth=$(wrk -t2 -c$CONNS -d${DURATION}s --latency -H "authorization: Bearer $token" $BASE/api/v1/users/$user | parse_wrk)
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    stop_server
     python3 - "$name" $trivial $auth <<'PY'
 import sys
 name, t_rps, t50, t99, a_rps, a50, a99 = sys.argv[1], *map(float, sys.argv[2:])
@@ -79,10 +37,7 @@ print(f"{name:9} ratio auth/trivial {ratio:.2f} (target >= 0.50: {'met' if ratio
 PY
 }
 
-PG_DB=llmgov_t_bench_$$
-psql "$LLMGOV_TEST_PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
-# Loopback: no TLS between llmgov and PostgreSQL (production connections should use TLS).
-PG_URL="${LLMGOV_TEST_PG_URL%/*}/$PG_DB?sslmode=disable"
+PG_URL=$(bench_pg_url)
 
 echo "llmgov auth benchmark: wrk -t2 -c$CONNS, ${DURATION}s per route, $(nproc) cores"
 run_backend sqlite "sqlite://$WORK/sqlite.db"

@@ -10,55 +10,14 @@
 # Usage: scripts/bench-policy.sh [seconds-per-route, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/services.sh
-ensure_rust
-command -v wrk >/dev/null || apt_install wrk
-ensure_postgres
-
-DURATION=${1:-10}
-CONNS=64
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/llmgov-target}
-cargo build --release --locked -p llmgov >&2
-BIN=$CARGO_TARGET_DIR/release/llmgov
-PORT=18182
-BASE=http://127.0.0.1:$PORT
-WORK=$(mktemp -d)
-SERVER_PID=
-
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-    drop_test_databases
-}
-trap cleanup EXIT
-
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-
-parse_wrk() {
-    python3 -c '
-import re, sys
-out = sys.stdin.read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-if errors: sys.exit("non-2xx responses during the run: " + errors.group(1))
-print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
-'
-}
+BASE=http://127.0.0.1:18182
+. scripts/bench-common.sh
 
 run_backend() {
     local name=$1 url=$2
-    LLMGOV_LOG=warn LLMGOV_ADMIN_PASSWORD=Bench-password-123 LLMGOV_DATABASE__URL=$url \
-        "$BIN" serve --data-dir "$WORK/$name" --listen 127.0.0.1:$PORT >/dev/null 2>&1 &
-    SERVER_PID=$!
-    wait_for 30 "llmgov ($name)" curl -sf $BASE/health/ready
+    start_server "$name" "$url"
     local token
-    token=$(curl -sf -XPOST $BASE/api/v1/auth/login -H 'content-type: application/json' \
-        -d '{"email":"admin@llmgov.local","password":"Bench-password-123"}' | json_field '["access_token"]')
+    token=$(admin_token)
     local templates
     templates=$(curl -sf $BASE/api/v1/policy-templates -H "authorization: Bearer $token" \
         | python3 -c 'import json,sys; print(" ".join(t["id"] for t in json.load(sys.stdin)["items"]))')
@@ -89,7 +48,7 @@ LUA
     local trivial eval
     trivial=$(wrk -t2 -c$CONNS -d${DURATION}s --latency $BASE/health/live | parse_wrk)
     eval=$(wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$WORK/evaluate.lua" $BASE/api/v1/policies/evaluate | parse_wrk)
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    stop_server
     python3 - "$name" $trivial $eval <<'PY'
 import sys
 name, t_rps, t50, t99, e_rps, e50, e99 = sys.argv[1], *map(float, sys.argv[2:])
@@ -99,9 +58,7 @@ print(f"{name:9} ratio evaluate/trivial {e_rps / t_rps:.3f}")
 PY
 }
 
-PG_DB=llmgov_t_bench_$$
-psql "$LLMGOV_TEST_PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
-PG_URL="${LLMGOV_TEST_PG_URL%/*}/$PG_DB?sslmode=disable"
+PG_URL=$(bench_pg_url)
 
 echo "llmgov guardrail benchmark: wrk -t2 -c$CONNS, ${DURATION}s per route, $(nproc) cores"
 run_backend sqlite "sqlite://$WORK/sqlite.db"
