@@ -4,8 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::compliance;
-use chrono::Datelike;
-
 use super::engine::{Outcome, applicable, record_of, text_field, violations_of};
 use super::model::{Policy, PolicyFilter, PolicyStatus, Violation, ViolationStatus};
 use super::service::PolicyService;
@@ -94,18 +92,7 @@ impl PolicyService {
         {
             return Ok(facts);
         }
-        let day = at
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc();
-        let month = at
-            .date_naive()
-            .with_day(1)
-            .expect("the first exists")
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc();
+        let today = at.date_naive();
         let mut spend = serde_json::Map::new();
         for (scope, key, name) in [
             (SpendScope::Team, "team", "team"),
@@ -114,9 +101,10 @@ impl PolicyService {
             let Some(id) = text_field(input, key) else {
                 continue;
             };
-            let store = self.store();
-            let d = store.spend_since(p.workspace_id, scope, &id, day).await?;
-            let m = store.spend_since(p.workspace_id, scope, &id, month).await?;
+            let (d, m) = self
+                .store()
+                .spend(p.workspace_id, scope, &id, today)
+                .await?;
             spend.insert(name.into(), json!({ id: {"day": d, "month": m} }));
         }
         facts["spend"] = Value::Object(spend);

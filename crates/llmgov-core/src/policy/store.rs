@@ -39,10 +39,19 @@ pub struct EvaluationRecord {
 }
 
 /// Whose spend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SpendScope {
     Team,
     User,
+}
+
+impl SpendScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpendScope::Team => "team",
+            SpendScope::User => "user",
+        }
+    }
 }
 
 /// Evidence of one policy for compliance coverage.
@@ -104,14 +113,14 @@ pub trait PolicyStore: Send + Sync {
         from: ViolationStatus,
         audit: AuditDraft,
     ) -> Result<()>;
-    /// Sum of the `cost` of evaluations of `id` (a team or user) since `since`.
-    async fn spend_since(
+    /// Spend of `id` (a team or user): on `day` and in its month up to and including it.
+    async fn spend(
         &self,
         ws: WorkspaceId,
         scope: SpendScope,
         id: &str,
-        since: Timestamp,
-    ) -> Result<f64>;
+        day: chrono::NaiveDate,
+    ) -> Result<(f64, f64)>;
     /// Evaluation and violation counts of a policy.
     async fn policy_evidence(&self, ws: WorkspaceId, id: PolicyId) -> Result<PolicyEvidence>;
 }

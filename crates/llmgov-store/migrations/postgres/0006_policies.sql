@@ -45,8 +45,17 @@ CREATE TABLE policy_evaluations (
     cost            DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX policy_evaluations_recent_idx ON policy_evaluations (workspace_id, evaluated_at DESC);
-CREATE INDEX policy_evaluations_team_idx ON policy_evaluations (workspace_id, team, evaluated_at) WHERE team IS NOT NULL;
-CREATE INDEX policy_evaluations_user_idx ON policy_evaluations (workspace_id, user_ref, evaluated_at) WHERE user_ref IS NOT NULL;
+
+-- Spend per team and per user per UTC day (`day` is YYYY-MM-DD), added to as guardrail calls
+-- are recorded, so that a budget reads one row for the day and at most 31 for the month.
+CREATE TABLE policy_spend (
+    workspace_id   UUID NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    scope          TEXT NOT NULL,
+    subject        TEXT NOT NULL,
+    day            TEXT NOT NULL,
+    cost           DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (workspace_id, scope, subject, day)
+);
 
 CREATE TABLE policy_violations (
     id               UUID PRIMARY KEY,

@@ -1,5 +1,7 @@
 // Policies, versions, evaluations and violations.
 
+use chrono::Datelike;
+
 use llmgov_core::ids::{PolicyId, ViolationId};
 use llmgov_core::policy::model::{Decision, Policy, PolicyFilter, PolicySpec, PolicyVersion, Severity, Violation, ViolationFilter, ViolationStatus};
 use llmgov_core::policy::store::{EvaluationRecord, PolicyEvidence, PolicyStore, PolicyWrite, SpendScope};
@@ -256,46 +258,70 @@ impl PolicyStore for crate::SqlStore<Db> {
     async fn record_evaluations(&self, ws: WorkspaceId, items: &[(EvaluationRecord, Vec<Violation>)], audit: Vec<AuditDraft>) -> R<()> {
         let mut tx = begin(&self.write).await?;
         for (eval, violations) in items {
-        if eval.workspace_id != ws || violations.iter().any(|v| v.workspace_id != ws) {
-            return Err(llmgov_core::CoreError::internal("an evaluation batch spans workspaces"));
+            if eval.workspace_id != ws || violations.iter().any(|v| v.workspace_id != ws) {
+                return Err(llmgov_core::CoreError::internal("an evaluation batch spans workspaces"));
+            }
+            sqlx::query("INSERT INTO policy_evaluations (id, workspace_id, evaluated_at, decision, policy_ids, violation_count, input, team, user_ref, cost) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(eval.id.0)
+                .bind(eval.workspace_id.0)
+                .bind(eval.at)
+                .bind(eval.decision.as_str())
+                .bind(serde_json::to_string(&eval.policy_ids).expect("ids serialize"))
+                .bind(eval.violation_count)
+                .bind(&eval.input)
+                .bind(&eval.team)
+                .bind(&eval.user)
+                .bind(eval.cost)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for v in violations {
+                sqlx::query(
+                    "INSERT INTO policy_violations (id, workspace_id, policy_id, policy_version, evaluation_id, rule, message, severity, decision, resource_type, resource_id, details, status, detected_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(v.id.0)
+                .bind(v.workspace_id.0)
+                .bind(v.policy_id.0)
+                .bind(v.policy_version)
+                .bind(eval.id.0)
+                .bind(&v.rule)
+                .bind(&v.message)
+                .bind(v.severity.as_str())
+                .bind(v.decision.as_str())
+                .bind(&v.resource_type)
+                .bind(&v.resource_id)
+                .bind(v.details.to_string())
+                .bind(v.status.as_str())
+                .bind(v.detected_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
         }
-        sqlx::query("INSERT INTO policy_evaluations (id, workspace_id, evaluated_at, decision, policy_ids, violation_count, input, team, user_ref, cost) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(eval.id.0)
-            .bind(eval.workspace_id.0)
-            .bind(eval.at)
-            .bind(eval.decision.as_str())
-            .bind(serde_json::to_string(&eval.policy_ids).expect("ids serialize"))
-            .bind(eval.violation_count)
-            .bind(&eval.input)
-            .bind(&eval.team)
-            .bind(&eval.user)
-            .bind(eval.cost)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        for v in violations {
+        // Spend, summed over the batch first: one row update per team or user and day.
+        let mut spend: std::collections::BTreeMap<(SpendScope, &str, String), f64> = std::collections::BTreeMap::new();
+        for (e, _) in items.iter().filter(|(e, _)| e.cost > 0.0) {
+            let day = e.at.date_naive().to_string();
+            for (scope, who) in [(SpendScope::Team, &e.team), (SpendScope::User, &e.user)] {
+                if let Some(who) = who {
+                    *spend.entry((scope, who.as_str(), day.clone())).or_default() += e.cost;
+                }
+            }
+        }
+        for ((scope, who, day), cost) in spend {
             sqlx::query(
-                "INSERT INTO policy_violations (id, workspace_id, policy_id, policy_version, evaluation_id, rule, message, severity, decision, resource_type, resource_id, details, status, detected_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                "INSERT INTO policy_spend (workspace_id, scope, subject, day, cost) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (workspace_id, scope, subject, day) DO UPDATE SET cost = policy_spend.cost + excluded.cost",
             )
-            .bind(v.id.0)
-            .bind(v.workspace_id.0)
-            .bind(v.policy_id.0)
-            .bind(v.policy_version)
-            .bind(eval.id.0)
-            .bind(&v.rule)
-            .bind(&v.message)
-            .bind(v.severity.as_str())
-            .bind(v.decision.as_str())
-            .bind(&v.resource_type)
-            .bind(&v.resource_id)
-            .bind(v.details.to_string())
-            .bind(v.status.as_str())
-            .bind(v.detected_at)
+            .bind(ws.0)
+            .bind(scope.as_str())
+            .bind(who)
+            .bind(day)
+            .bind(cost)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        }
         }
         append_many_in(&mut tx, ws, audit).await?;
         commit(tx).await
@@ -354,19 +380,21 @@ impl PolicyStore for crate::SqlStore<Db> {
         commit(tx).await
     }
 
-    async fn spend_since(&self, ws: WorkspaceId, scope: SpendScope, id: &str, since: Timestamp) -> R<f64> {
-        let sql = match scope {
-            SpendScope::Team => "SELECT COALESCE(SUM(cost), 0.0) AS spent FROM policy_evaluations WHERE workspace_id = $1 AND team = $2 AND evaluated_at >= $3",
-            SpendScope::User => "SELECT COALESCE(SUM(cost), 0.0) AS spent FROM policy_evaluations WHERE workspace_id = $1 AND user_ref = $2 AND evaluated_at >= $3",
-        };
-        let row = sqlx::query(sql)
+    async fn spend(&self, ws: WorkspaceId, scope: SpendScope, id: &str, day: chrono::NaiveDate) -> R<(f64, f64)> {
+        let first = day.with_day(1).unwrap_or(day);
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(cost), 0.0) AS month, COALESCE(SUM(CASE WHEN day = $4 THEN cost ELSE 0.0 END), 0.0) AS today \
+             FROM policy_spend WHERE workspace_id = $1 AND scope = $2 AND subject = $3 AND day >= $5 AND day <= $4",
+        )
         .bind(ws.0)
+        .bind(scope.as_str())
         .bind(id)
-        .bind(since)
+        .bind(day.to_string())
+        .bind(first.to_string())
         .fetch_one(&self.read)
         .await
         .map_err(db_err)?;
-        row.try_get::<f64, _>("spent").map_err(db_err)
+        Ok((row.try_get("today").map_err(db_err)?, row.try_get("month").map_err(db_err)?))
     }
 
     async fn policy_evidence(&self, ws: WorkspaceId, id: PolicyId) -> R<PolicyEvidence> {
