@@ -12,6 +12,7 @@ pub mod hex;
 pub mod identity;
 pub mod ids;
 pub mod merkle;
+pub mod outbox;
 pub mod page;
 pub mod policy;
 pub mod store;

@@ -322,6 +322,7 @@ pub trait Store:
     + IdempotencyStore
     + AuditStore
     + crate::policy::store::PolicyStore
+    + crate::outbox::OutboxStore
     + Send
     + Sync
     + 'static

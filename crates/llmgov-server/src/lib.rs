@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -209,6 +209,12 @@ async fn select_nodes(
     .await
 }
 
+/// Claims due outbox messages; `SKIP LOCKED` lets several instances dispatch at once
+/// without taking the same message.
+const OUTBOX_CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE id IN \
+    (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+    RETURNING *";
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");
@@ -219,3 +225,4 @@ include!("sql/signing_keys.rs");
 include!("sql/idempotency.rs");
 include!("sql/audit.rs");
 include!("sql/policies.rs");
+include!("sql/outbox.rs");

@@ -159,6 +159,11 @@ async fn select_nodes(
     qb.build().fetch_all(pool).await
 }
 
+/// Claims due outbox messages (SQLite serialises writers, so no row locks are needed).
+const OUTBOX_CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE id IN \
+    (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
+    RETURNING *";
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");
@@ -169,3 +174,4 @@ include!("sql/signing_keys.rs");
 include!("sql/idempotency.rs");
 include!("sql/audit.rs");
 include!("sql/policies.rs");
+include!("sql/outbox.rs");

@@ -137,6 +137,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
         Duration::from_secs(cfg.audit.retention_days.max(1) * 86_400),
     );
     spawn_key_reloader(identity);
+    llmgov_server::webhooks::spawn_outbox_dispatcher(&state, Duration::from_secs(5));
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.store.backend(), "llmgov listening");

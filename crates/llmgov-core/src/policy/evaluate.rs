@@ -155,7 +155,10 @@ impl PolicyService {
             let violations = violations_of(p, &outcome, &policies, &input);
             let (rec, audit) = record_of(p, ctx, &outcome, &input, violations.len());
             let id = rec.id;
-            self.recorder().record(rec, violations, audit).await?;
+            let outbox = notifications(p, &outcome, &policies, id);
+            self.recorder()
+                .record(rec, violations, audit, outbox)
+                .await?;
             outcome.evaluation_id = Some(id);
         }
         Ok(outcome)
@@ -324,4 +327,43 @@ impl PolicyService {
             controls,
         })
     }
+}
+
+/// One webhook message per `notify` action of each policy that found violations. The body
+/// names the policy and the violations; never the prompt or response text.
+fn notifications(
+    p: &Principal,
+    outcome: &Outcome,
+    policies: &[Policy],
+    evaluation: crate::ids::EvaluationId,
+) -> Vec<crate::outbox::OutboxMessage> {
+    let mut out = Vec::new();
+    for r in outcome.results.iter().filter(|r| !r.violations.is_empty()) {
+        let Some(policy) = policies.iter().find(|x| x.id == r.policy_id) else {
+            continue;
+        };
+        for action in &policy.spec.actions {
+            if let super::model::Action::Notify { url } = action {
+                let payload = json!({
+                    "topic": "policy.violation",
+                    "workspace_id": p.workspace_id,
+                    "evaluation_id": evaluation,
+                    "policy": {"id": r.policy_id, "name": r.policy_name, "version": r.version},
+                    "decision": r.decision,
+                    "severity": policy.spec.severity(),
+                    "violations": r.violations.iter().map(|v| json!({
+                        "rule": v.rule, "message": v.message, "severity": v.severity,
+                    })).collect::<Vec<_>>(),
+                    "occurred_at": now(),
+                });
+                out.push(crate::outbox::OutboxMessage::new(
+                    p.workspace_id,
+                    "policy.violation",
+                    url,
+                    &payload,
+                ));
+            }
+        }
+    }
+    out
 }

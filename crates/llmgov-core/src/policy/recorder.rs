@@ -14,6 +14,7 @@ use super::model::Violation;
 use super::store::EvaluationRecord;
 use crate::audit::AuditDraft;
 use crate::ids::WorkspaceId;
+use crate::outbox::{OutboxMessage, Wakeup};
 use crate::store::Store;
 use crate::{CoreError, Result};
 
@@ -26,19 +27,22 @@ struct Job {
     record: EvaluationRecord,
     violations: Vec<Violation>,
     audit: AuditDraft,
+    outbox: Vec<OutboxMessage>,
     done: oneshot::Sender<Result<()>>,
 }
 
 /// Hands evaluation records to the writer task, started on first use.
 pub struct Recorder {
     store: Arc<dyn Store>,
+    wakeup: Arc<Wakeup>,
     queue: OnceLock<mpsc::Sender<Job>>,
 }
 
 impl Recorder {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, wakeup: Arc<Wakeup>) -> Self {
         Self {
             store,
+            wakeup,
             queue: OnceLock::new(),
         }
     }
@@ -46,7 +50,11 @@ impl Recorder {
     fn sender(&self) -> &mpsc::Sender<Job> {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_loop(Arc::clone(&self.store), rx));
+            tokio::spawn(write_loop(
+                Arc::clone(&self.store),
+                Arc::clone(&self.wakeup),
+                rx,
+            ));
             tx
         })
     }
@@ -57,6 +65,7 @@ impl Recorder {
         record: EvaluationRecord,
         violations: Vec<Violation>,
         audit: AuditDraft,
+        outbox: Vec<OutboxMessage>,
     ) -> Result<()> {
         let (done, wait) = oneshot::channel();
         self.sender()
@@ -64,6 +73,7 @@ impl Recorder {
                 record,
                 violations,
                 audit,
+                outbox,
                 done,
             })
             .await
@@ -72,7 +82,7 @@ impl Recorder {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn write_loop(store: Arc<dyn Store>, wakeup: Arc<Wakeup>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut by_ws: BTreeMap<WorkspaceId, Vec<Job>> = BTreeMap::new();
@@ -83,12 +93,17 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             let mut items = Vec::with_capacity(jobs.len());
             let mut audits = Vec::with_capacity(jobs.len());
             let mut waiting = Vec::with_capacity(jobs.len());
+            let mut outbox = Vec::new();
             for j in jobs {
                 items.push((j.record, j.violations));
                 audits.push(j.audit);
+                outbox.extend(j.outbox);
                 waiting.push(j.done);
             }
-            let result = store.record_evaluations(ws, &items, audits).await;
+            let result = store.record_evaluations(ws, &items, audits, &outbox).await;
+            if result.is_ok() && !outbox.is_empty() {
+                wakeup.wake();
+            }
             for w in waiting {
                 let _ = w.send(result.clone());
             }

@@ -196,15 +196,23 @@ pub struct PolicyService {
     store: Arc<dyn Store>,
     evaluator: Arc<Evaluator>,
     recorder: super::recorder::Recorder,
+    wakeup: Arc<crate::outbox::Wakeup>,
 }
 
 impl PolicyService {
     pub fn new(store: Arc<dyn Store>, evaluator: Arc<Evaluator>) -> Self {
+        let wakeup = Arc::new(crate::outbox::Wakeup::default());
         Self {
-            recorder: super::recorder::Recorder::new(Arc::clone(&store)),
+            recorder: super::recorder::Recorder::new(Arc::clone(&store), Arc::clone(&wakeup)),
             store,
             evaluator,
+            wakeup,
         }
+    }
+
+    /// Woken when an evaluation has added outbox messages (webhooks of `notify` actions).
+    pub fn outbox_wakeup(&self) -> &Arc<crate::outbox::Wakeup> {
+        &self.wakeup
     }
 
     pub fn recorder(&self) -> &super::recorder::Recorder {

@@ -96,6 +96,7 @@ pub trait PolicyStore: Send + Sync {
         ws: WorkspaceId,
         items: &[(EvaluationRecord, Vec<Violation>)],
         audit: Vec<AuditDraft>,
+        outbox: &[crate::outbox::OutboxMessage],
     ) -> Result<()>;
     /// Inputs of the latest evaluations, newest first.
     async fn recent_evaluation_inputs(&self, ws: WorkspaceId, limit: i64) -> Result<Vec<String>>;

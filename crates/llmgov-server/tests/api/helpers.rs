@@ -62,7 +62,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         &llmgov_core::audit::checkpoint::CheckpointSigner::generate_pkcs8().unwrap(),
     )
     .unwrap();
-    let app = llmgov_server::app(AppState::new(identity, Arc::new(signer), config));
+    let state = AppState::new(identity, Arc::new(signer), config);
+    llmgov_server::webhooks::spawn_outbox_dispatcher(&state, std::time::Duration::from_secs(1));
+    let app = llmgov_server::app(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(llmgov_server::serve(listener, app, std::future::pending()));

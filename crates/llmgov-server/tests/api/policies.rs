@@ -550,6 +550,69 @@ async fn a_cost_budget_blocks_from_the_platform_s_own_spend_figures(app: TestApp
     assert_eq!(call("newteam", 0.0).await.body["decision"], "deny");
 }
 
+async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: TestApp) {
+    // A webhook receiver on a random port that hands each request to the test.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, Value)>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send((headers, body));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/hook?token=s3cret",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let p = create(
+        &app,
+        policy_body(
+            "notified",
+            "active",
+            json!([{"type": "block"}, {"type": "notify", "url": url}]),
+        ),
+    )
+    .await;
+    let allowed = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"model": "gpt-4o"}}),
+        )
+        .await;
+    assert_eq!(allowed.body["decision"], "allow");
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"model": "llama", "prompt": "secret plans"}}),
+        )
+        .await;
+    assert_eq!(r.body["decision"], "deny");
+    let (headers, body) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the webhook is called")
+        .unwrap();
+    assert_eq!(headers["x-llmgov-topic"], "policy.violation");
+    assert!(headers.contains_key("x-llmgov-message-id"));
+    assert_eq!(body["policy"]["id"], p["id"]);
+    assert_eq!(body["evaluation_id"], r.body["evaluation_id"]);
+    assert_eq!(body["violations"][0]["rule"], "deny");
+    assert!(
+        !body.to_string().contains("secret plans"),
+        "no prompt text in webhooks"
+    );
+    assert!(rx.try_recv().is_err(), "the allowed call sent nothing");
+}
+
 crate::both_backends!(
     a_policy_is_created_versioned_diffed_and_rolled_back,
     invalid_rego_is_a_422_with_a_position_and_changes_nothing,
@@ -560,6 +623,7 @@ crate::both_backends!(
     policies_are_invisible_to_other_workspaces_and_viewers_cannot_write,
     an_evaluation_that_cannot_be_audited_is_refused,
     a_cost_budget_blocks_from_the_platform_s_own_spend_figures,
+    notify_actions_call_their_webhook_after_the_evaluation_commits,
 );
 
 async fn bulk_applies_everything_or_nothing(app: TestApp) {

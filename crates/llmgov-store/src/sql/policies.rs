@@ -255,7 +255,7 @@ impl PolicyStore for crate::SqlStore<Db> {
         version_from_row(&row.ok_or(llmgov_core::CoreError::not_found("policy version"))?)
     }
 
-    async fn record_evaluations(&self, ws: WorkspaceId, items: &[(EvaluationRecord, Vec<Violation>)], audit: Vec<AuditDraft>) -> R<()> {
+    async fn record_evaluations(&self, ws: WorkspaceId, items: &[(EvaluationRecord, Vec<Violation>)], audit: Vec<AuditDraft>, outbox: &[llmgov_core::outbox::OutboxMessage]) -> R<()> {
         let mut tx = begin(&self.write).await?;
         for (eval, violations) in items {
             if eval.workspace_id != ws || violations.iter().any(|v| v.workspace_id != ws) {
@@ -322,6 +322,9 @@ impl PolicyStore for crate::SqlStore<Db> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        }
+        for m in outbox {
+            insert_outbox(&mut tx, m).await?;
         }
         append_many_in(&mut tx, ws, audit).await?;
         commit(tx).await

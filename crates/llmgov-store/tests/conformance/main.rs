@@ -127,4 +127,5 @@ macro_rules! conformance {
 
 mod audit;
 mod identity;
+mod outbox;
 mod sessions;
