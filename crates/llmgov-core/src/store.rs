@@ -323,6 +323,7 @@ pub trait Store:
     + AuditStore
     + crate::policy::store::PolicyStore
     + crate::outbox::OutboxStore
+    + crate::policy::facts::FactStore
     + Send
     + Sync
     + 'static

@@ -34,6 +34,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::audit_export::router())
         .merge(routes::policies::router())
         .merge(routes::policy_eval::router())
+        .merge(routes::policy_facts::router())
         .merge(routes::audit_report::router())
 }
 

@@ -175,3 +175,4 @@ include!("sql/idempotency.rs");
 include!("sql/audit.rs");
 include!("sql/policies.rs");
 include!("sql/outbox.rs");
+include!("sql/facts.rs");

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::compliance;
 use super::engine::{Outcome, applicable, record_of, text_field, violations_of};
+use super::facts::FactKind;
 use super::model::{Policy, PolicyFilter, PolicyStatus, Violation, ViolationStatus};
 use super::service::PolicyService;
 use super::store::SpendScope;
@@ -62,10 +63,12 @@ pub struct CoveringPolicy {
     pub id: PolicyId,
     pub name: String,
     pub version: i32,
-    /// Evidence: evaluations that ran it, violations it found, those still open.
+    /// Evidence: evaluations that ran it, violations it found, those still open, and the
+    /// audit entries of its changes.
     pub evaluations: i64,
     pub violations: i64,
     pub open_violations: i64,
+    pub audit_entries: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,17 +82,29 @@ pub struct Coverage {
 }
 
 impl PolicyService {
-    /// Platform facts for `data.platform`: `now`, and, when a policy reads spend, the
+    /// Platform facts for `data.platform`: `now`; the facts of the model and dataset the
+    /// input names (`models.<model>`, `datasets.<dataset>`) when a policy reads them; and,
+    /// when a policy reads spend, the
     /// spend of the call's team and user today and this month (UTC), as
     /// `spend.team.<team>.day|month` and `spend.user.<user>.day|month`. Spend is the sum of
     /// the `cost` reported with recorded guardrail calls.
     async fn facts(&self, p: &Principal, policies: &[Policy], input: &Value) -> Result<Value> {
         let at = now();
         let mut facts = json!({ "now": at.to_rfc3339() });
-        if !policies
-            .iter()
-            .any(|x| x.spec.definition.source.contains("spend"))
-        {
+        let reads = |word: &str| {
+            policies
+                .iter()
+                .any(|x| x.spec.definition.source.contains(word))
+        };
+        for kind in [FactKind::Model, FactKind::Dataset] {
+            let (key, _) = kind.platform_key();
+            if reads(key)
+                && let Some(found) = self.facts_for(p, kind, input).await?
+            {
+                facts[key] = found;
+            }
+        }
+        if !reads("spend") {
             return Ok(facts);
         }
         let today = at.date_naive();
@@ -303,6 +318,21 @@ impl PolicyService {
                 .filter(|x| x.spec.controls.iter().any(|id| id == c.id))
             {
                 let e = self.store().policy_evidence(p.workspace_id, pol.id).await?;
+                let filter = crate::store::AuditFilter {
+                    resource_type: Some("policy".into()),
+                    resource_id: Some(pol.id.to_string()),
+                    ..Default::default()
+                };
+                let one = ListQuery {
+                    page: 1,
+                    limit: 1,
+                    sort: vec![],
+                };
+                let audit = self
+                    .store()
+                    .list_audit(p.workspace_id, &filter, &one)
+                    .await?
+                    .total;
                 policies.push(CoveringPolicy {
                     id: pol.id,
                     name: pol.spec.name.clone(),
@@ -310,6 +340,7 @@ impl PolicyService {
                     evaluations: e.evaluations,
                     violations: e.violations,
                     open_violations: e.open_violations,
+                    audit_entries: audit,
                 });
             }
             controls.push(ControlCoverage {

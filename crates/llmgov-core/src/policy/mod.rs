@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod compliance;
 pub mod engine;
 pub mod evaluate;
+pub mod facts;
 pub mod model;
 pub mod recorder;
 pub mod rego;

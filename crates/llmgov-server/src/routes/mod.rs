@@ -9,6 +9,7 @@ pub mod auth;
 pub mod health;
 pub mod policies;
 pub mod policy_eval;
+pub mod policy_facts;
 pub mod roles;
 pub mod users;
 pub mod workspaces;

@@ -394,6 +394,10 @@ async fn templates_frameworks_and_coverage(app: TestApp) {
         .unwrap()
         .clone();
     assert_eq!(art50["covered"], true);
+    assert_eq!(
+        art50["policies"][0]["audit_entries"], 1,
+        "its creation: {art50}"
+    );
     assert!(c.body["controls_covered"].as_i64().unwrap() >= 2);
     let c = app
         .get(
@@ -613,6 +617,146 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
     assert!(rx.try_recv().is_err(), "the allowed call sent nothing");
 }
 
+async fn policies_read_registered_model_and_dataset_facts(app: TestApp) {
+    for (t, name) in [
+        ("model_evaluation_gate", "deploy gate"),
+        ("anonymized_export", "anonymize first"),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/policies/from-template",
+                &app.admin_token,
+                json!({"template_id": t, "name": name, "status": "active"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let put = |path: &'static str, facts: Value| {
+        app.call(
+            Method::PUT,
+            path,
+            Some(&app.admin_token),
+            Some(json!({"facts": facts})),
+        )
+    };
+    let r = put(
+        "/api/v1/policy-facts/models/support-bot-v4",
+        json!({"evaluation_score": 0.62}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let deploy = json!({"input": {"event_type": "model.deploy", "model": "support-bot-v4"}});
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            deploy.clone(),
+        )
+        .await;
+    assert_eq!(r.body["decision"], "deny", "score 0.62 < 0.8: {}", r.body);
+    put(
+        "/api/v1/policy-facts/models/support-bot-v4",
+        json!({"evaluation_score": 0.93}),
+    )
+    .await;
+    let r = app
+        .post("/api/v1/policies/evaluate", &app.admin_token, deploy)
+        .await;
+    assert_eq!(r.body["decision"], "allow", "{}", r.body);
+    let export = json!({"input": {"event_type": "dataset.export", "dataset": "chats"}});
+    assert_eq!(
+        app.post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            export.clone()
+        )
+        .await
+        .body["decision"],
+        "deny"
+    );
+    put(
+        "/api/v1/policy-facts/datasets/chats",
+        json!({"anonymized": true}),
+    )
+    .await;
+    assert_eq!(
+        app.post("/api/v1/policies/evaluate", &app.admin_token, export)
+            .await
+            .body["decision"],
+        "allow"
+    );
+    let l = app
+        .get("/api/v1/policy-facts/models", &app.admin_token)
+        .await;
+    assert_eq!(l.body["total"], 1);
+    assert_eq!(
+        l.body["items"][0]["facts"]["evaluation_score"].as_f64(),
+        Some(0.93)
+    );
+    assert_eq!(
+        put("/api/v1/policy-facts/models/x", json!([1]))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        put("/api/v1/policy-facts/widgets/x", json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let (_, _, viewer) = app.user_with("factviewer", &["viewer"]).await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/policy-facts/models/x",
+            Some(&viewer),
+            Some(json!({"facts": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .call(
+            Method::DELETE,
+            "/api/v1/policy-facts/datasets/chats",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.audit_events("policy_facts.update").await.len(), 3);
+}
+
+async fn the_guardrail_call_is_idempotent(app: TestApp) {
+    create(
+        &app,
+        policy_body("models", "active", json!([{"type": "block"}])),
+    )
+    .await;
+    let call = || async {
+        let r = app
+            .client
+            .post(format!("{}/api/v1/policies/evaluate", app.base))
+            .bearer_auth(&app.admin_token)
+            .header("idempotency-key", "req-42")
+            .json(&json!({"input": {"model": "llama"}}))
+            .send()
+            .await
+            .unwrap();
+        TestApp::read(r).await
+    };
+    let first = call().await;
+    let second = call().await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["evaluation_id"], second.body["evaluation_id"]);
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        app.get("/api/v1/violations", &app.admin_token).await.body["total"],
+        1,
+        "recorded once"
+    );
+}
+
 crate::both_backends!(
     a_policy_is_created_versioned_diffed_and_rolled_back,
     invalid_rego_is_a_422_with_a_position_and_changes_nothing,
@@ -624,6 +768,8 @@ crate::both_backends!(
     an_evaluation_that_cannot_be_audited_is_refused,
     a_cost_budget_blocks_from_the_platform_s_own_spend_figures,
     notify_actions_call_their_webhook_after_the_evaluation_commits,
+    policies_read_registered_model_and_dataset_facts,
+    the_guardrail_call_is_idempotent,
 );
 
 async fn bulk_applies_everything_or_nothing(app: TestApp) {
