@@ -346,3 +346,49 @@ pub fn text_field(input: &Value, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty() && s.len() <= 200)
         .map(String::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_must_be_objects_within_the_size_limit() {
+        let e = Evaluator::new(EvalLimits {
+            time: Duration::from_millis(50),
+            max_input_bytes: 1024,
+        });
+        assert!(e.check_input(&json!({"prompt": "short"})).is_ok());
+        assert!(matches!(
+            e.check_input(&json!([1, 2])),
+            Err(CoreError::Invalid { .. })
+        ));
+        match e.check_input(&json!({"prompt": "x".repeat(2000)})) {
+            Err(CoreError::Unprocessable { code, details, .. }) => {
+                assert_eq!(code, "POLICY_INPUT_TOO_LARGE");
+                assert_eq!(details["limit_bytes"], 1024);
+            }
+            other => panic!("expected a size error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_longest_matches_first() {
+        let r = PolicyResult {
+            policy_id: PolicyId::new(),
+            policy_name: "p".into(),
+            version: 1,
+            decision: Decision::Redact,
+            violations: vec![RuleViolation {
+                rule: "deny_pii".into(),
+                message: "m".into(),
+                severity: None,
+                matches: vec!["bob".into(), "bob@example.com".into()],
+                details: serde_json::Map::new(),
+            }],
+            duration_us: 0,
+        };
+        let out = redact(&json!({"prompt": "mail bob@example.com", "n": 1}), &[r]);
+        assert_eq!(out["prompt"], "mail [REDACTED]");
+        assert!(!out.contains_key("n"));
+    }
+}
