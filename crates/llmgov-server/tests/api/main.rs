@@ -10,5 +10,6 @@ mod auth;
 mod bad_input;
 mod conventions;
 mod policies;
+mod policy_eval;
 mod route_permissions;
 mod users;
