@@ -345,9 +345,10 @@ impl PolicyService {
     ) -> Result<Policy> {
         let before = self.store.get_policy(p.workspace_id, id).await?;
         let template = before.spec.template_id.clone();
+        // A PUT without a status keeps the current one; an explicit status is honoured.
+        let keep_status = input.status.is_none();
         let (mut spec, summary) = input.into_spec(template);
-        if spec.status == PolicyStatus::Draft && before.spec.status != PolicyStatus::Draft {
-            // A PUT without a status keeps the current one.
+        if keep_status {
             spec.status = before.spec.status;
         }
         self.save_change(p, ctx, &before, spec, summary).await
@@ -472,9 +473,8 @@ impl PolicyService {
     ) -> Result<Policy> {
         let template_id = req.template_id.clone();
         let input = self.template_spec(req)?;
-        let (mut spec, summary) = input.into_spec(Some(template_id));
+        let (spec, summary) = input.into_spec(Some(template_id));
         validate_spec(&spec)?;
-        spec.template_id = spec.template_id.take();
         let w = Self::new_policy(p, spec, summary);
         let audit = Self::write_audit(p, ctx, &w);
         self.store
