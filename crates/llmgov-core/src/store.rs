@@ -324,6 +324,7 @@ pub trait Store:
     + crate::policy::store::PolicyStore
     + crate::outbox::OutboxStore
     + crate::policy::facts::FactStore
+    + crate::metrics::store::MetricStore
     + Send
     + Sync
     + 'static

@@ -50,6 +50,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     pub(crate) read: sqlx::Pool<DB>,
     pub(crate) write: sqlx::Pool<DB>,
     pub(crate) users: Arc<cache::UserCache>,
+    /// Days whose metric point partition is known to exist (PostgreSQL).
+    pub(crate) partitions: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

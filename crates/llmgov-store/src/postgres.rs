@@ -30,6 +30,7 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
             users,
+            partitions: Default::default(),
         })
     }
 
@@ -215,6 +216,143 @@ const OUTBOX_CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_atte
     (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
+async fn insert_points(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    points: &[llmgov_core::metrics::store::RawPoint],
+) -> Result<(), sqlx::Error> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO metric_points (series_id, ts, value) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::float8[])")
+        .bind(points.iter().map(|p| p.series_id).collect::<Vec<_>>())
+        .bind(points.iter().map(|p| p.ts).collect::<Vec<_>>())
+        .bind(points.iter().map(|p| p.value).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Rollup rows: (series, resolution code, bucket, stats).
+async fn insert_rollups(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[(i64, i16, i64, &llmgov_core::metrics::rollup::Stats)],
+    compacted: bool,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO metric_rollups (series_id, resolution, bucket, value_count, value_sum, value_min, value_max, value_m2, sketch, compacted) \
+         SELECT *, $10 FROM UNNEST($1::int8[], $2::int2[], $3::int8[], $4::int8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::bytea[])",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.count as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.sum).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.min).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.max).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.m2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.sketch.encode()).collect::<Vec<_>>())
+    .bind(compacted)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Name of the partition of `day` (days since the epoch): `metric_points_pYYYYMMDD`.
+fn partition_name(day: i64) -> Option<String> {
+    let d = chrono::DateTime::from_timestamp(day * 86_400, 0)?;
+    Some(format!("metric_points_p{}", d.format("%Y%m%d")))
+}
+
+/// Creates the day partitions of `days` that this process has not seen yet. Several
+/// instances may race to create one: whoever loses finds it there.
+async fn ensure_point_partitions(
+    store: &PgStore,
+    days: &std::collections::BTreeSet<i64>,
+) -> llmgov_core::Result<()> {
+    use llmgov_core::metrics::rollup::DAY;
+    let missing: Vec<i64> = {
+        let known = store.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        days.iter()
+            .copied()
+            .filter(|d| !known.contains(d))
+            .collect()
+    };
+    for day in missing {
+        let name =
+            partition_name(day).ok_or_else(|| CoreError::invalid("timestamp", "out of range"))?;
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF metric_points FOR VALUES FROM ({}) TO ({})",
+            day * DAY,
+            (day + 1) * DAY
+        );
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+            .execute(&store.write)
+            .await
+        {
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+                .bind(&name)
+                .fetch_one(&store.write)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Err(db_err(e));
+            }
+        }
+        store
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(day);
+    }
+    Ok(())
+}
+
+/// Drops the day partitions that end at or before `before`; returns (points, partitions).
+async fn prune_raw_points(store: &PgStore, before: i64) -> llmgov_core::Result<(u64, u64)> {
+    use llmgov_core::metrics::rollup::DAY;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'metric_points'::regclass ORDER BY 1",
+    )
+    .fetch_all(&store.write)
+    .await
+    .map_err(db_err)?;
+    let (mut points, mut dropped) = (0u64, 0u64);
+    for name in names {
+        let Some(day) = name
+            .strip_prefix("metric_points_p")
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp() / 86_400)
+        else {
+            continue;
+        };
+        if (day + 1) * DAY > before {
+            continue;
+        }
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {name}")))
+                .fetch_one(&store.write)
+                .await
+                .map_err(db_err)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+            .execute(&store.write)
+            .await
+            .map_err(db_err)?;
+        store
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&day);
+        points += n as u64;
+        dropped += 1;
+    }
+    Ok((points, dropped))
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");
@@ -227,3 +365,4 @@ include!("sql/audit.rs");
 include!("sql/policies.rs");
 include!("sql/outbox.rs");
 include!("sql/facts.rs");
+include!("sql/metrics.rs");

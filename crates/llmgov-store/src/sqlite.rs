@@ -41,7 +41,12 @@ impl SqliteStore {
             !cfg.user_cache_ttl.is_zero(),
             cfg.user_cache_ttl,
         ));
-        Ok(Self { read, write, users })
+        Ok(Self {
+            read,
+            write,
+            users,
+            partitions: Default::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), CoreError> {
@@ -164,6 +169,69 @@ const OUTBOX_CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_atte
     (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
     RETURNING *";
 
+/// Raw metric points per multi-row INSERT (3 parameters each).
+const POINT_INSERT_CHUNK: usize = 10_000;
+
+async fn insert_points(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    points: &[llmgov_core::metrics::store::RawPoint],
+) -> Result<(), sqlx::Error> {
+    for chunk in points.chunks(POINT_INSERT_CHUNK) {
+        let mut qb =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO metric_points (series_id, ts, value) ");
+        qb.push_values(chunk, |mut b, p| {
+            b.push_bind(p.series_id).push_bind(p.ts).push_bind(p.value);
+        });
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Rollup rows: (series, resolution code, bucket, stats).
+async fn insert_rollups(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[(i64, i16, i64, &llmgov_core::metrics::rollup::Stats)],
+    compacted: bool,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(3_000) {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO metric_rollups (series_id, resolution, bucket, value_count, value_sum, value_min, value_max, value_m2, sketch, compacted) ",
+        );
+        qb.push_values(chunk, |mut b, (series, res, bucket, s)| {
+            b.push_bind(*series)
+                .push_bind(*res)
+                .push_bind(*bucket)
+                .push_bind(s.count as i64)
+                .push_bind(s.sum)
+                .push_bind(s.min)
+                .push_bind(s.max)
+                .push_bind(s.m2)
+                .push_bind(s.sketch.encode())
+                .push_bind(compacted);
+        });
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// SQLite keeps points in one table: nothing to create.
+async fn ensure_point_partitions(
+    _store: &SqliteStore,
+    _days: &std::collections::BTreeSet<i64>,
+) -> llmgov_core::Result<()> {
+    Ok(())
+}
+
+/// Deletes raw points before `before`; returns (points, partitions dropped).
+async fn prune_raw_points(store: &SqliteStore, before: i64) -> llmgov_core::Result<(u64, u64)> {
+    let r = sqlx::query("DELETE FROM metric_points WHERE ts < $1")
+        .bind(before)
+        .execute(&store.write)
+        .await
+        .map_err(db_err)?;
+    Ok((r.rows_affected(), 0))
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");
@@ -176,3 +244,4 @@ include!("sql/audit.rs");
 include!("sql/policies.rs");
 include!("sql/outbox.rs");
 include!("sql/facts.rs");
+include!("sql/metrics.rs");

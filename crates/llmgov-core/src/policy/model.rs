@@ -12,38 +12,6 @@ pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
 /// Values per condition list.
 const MAX_CONDITION_VALUES: usize = 200;
 
-macro_rules! str_enum {
-    ($(#[$doc:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(s: &str) -> Result<Self, CoreError> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(CoreError::invalid(
-                        $field,
-                        format!(concat!($field, " must be one of: {}"),
-                            [$($text),+].join(", ")),
-                    )),
-                }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 str_enum!(
     /// What a policy governs.
     PolicyType, "policy_type" {

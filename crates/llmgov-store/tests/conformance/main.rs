@@ -127,5 +127,6 @@ macro_rules! conformance {
 
 mod audit;
 mod identity;
+mod metrics;
 mod outbox;
 mod sessions;

@@ -1,0 +1,177 @@
+//! The metrics service: ingest, retention and compaction. Queries are in [`super::query`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::model::{MAX_BATCH_POINTS, Point, PointError, parse_point};
+use super::store::MetricsPruned;
+use super::writer::Writer;
+use crate::ids::WorkspaceId;
+use crate::store::Store;
+use crate::time::{Timestamp, now, to_micros};
+use crate::{CoreError, Result};
+
+/// Retention of metric data (seed 000 §4.1.2: raw 90 days, hourly 1 year).
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub raw_retention: Duration,
+    pub hourly_retention: Duration,
+    pub daily_retention: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            raw_retention: Duration::from_secs(90 * DAY),
+            hourly_retention: Duration::from_secs(365 * DAY),
+            daily_retention: Duration::from_secs(5 * 365 * DAY),
+        }
+    }
+}
+
+/// The outcome of an ingest call.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub rejected: usize,
+    /// One entry per refused point, by index in the batch.
+    pub errors: Vec<PointError>,
+}
+
+pub struct MetricService {
+    store: Arc<dyn Store>,
+    writer: Writer,
+    config: MetricsConfig,
+    /// Points stored by this instance, for the live stream (subscribers may lag and miss).
+    points: tokio::sync::broadcast::Sender<Arc<(WorkspaceId, Vec<(i64, Point)>)>>,
+}
+
+impl MetricService {
+    pub fn new(store: Arc<dyn Store>, config: MetricsConfig) -> Self {
+        Self {
+            writer: Writer::new(Arc::clone(&store)),
+            store,
+            config,
+            points: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &MetricsConfig {
+        &self.config
+    }
+
+    /// Stored points as they are committed by this instance.
+    pub fn subscribe(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<(WorkspaceId, Vec<(i64, Point)>)>> {
+        self.points.subscribe()
+    }
+
+    /// The oldest timestamp raw data is kept for.
+    pub fn raw_horizon(&self, at: Timestamp) -> Timestamp {
+        at - chrono::Duration::from_std(self.config.raw_retention).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Validates and stores a batch of points given as JSON values. Valid points are kept
+    /// and refused ones reported, unless `all_or_nothing` (then any refusal stores nothing).
+    /// A batch of which no point is valid is an error.
+    pub async fn ingest(
+        &self,
+        ws: WorkspaceId,
+        points: &[serde_json::Value],
+        all_or_nothing: bool,
+    ) -> Result<IngestReport> {
+        if points.is_empty() || points.len() > MAX_BATCH_POINTS {
+            return Err(CoreError::invalid(
+                "points",
+                format!("a batch holds 1 to {MAX_BATCH_POINTS} points"),
+            ));
+        }
+        let at = now();
+        let oldest = self.raw_horizon(at);
+        let mut valid = Vec::with_capacity(points.len());
+        let mut errors = Vec::new();
+        for (index, v) in points.iter().enumerate() {
+            match parse_point(v, at, oldest) {
+                Ok(p) => valid.push((index, p)),
+                Err((field, message)) => errors.push(PointError {
+                    index,
+                    field,
+                    message,
+                }),
+            }
+        }
+        if valid.is_empty() || (all_or_nothing && !errors.is_empty()) {
+            return Err(rejected(errors));
+        }
+        let written = self.writer.write(ws, valid).await?;
+        errors.extend(written.rejected);
+        errors.sort_by_key(|e| e.index);
+        if written.stored.is_empty() {
+            return Err(rejected(errors));
+        }
+        let accepted = written.stored.len();
+        let _ = self.points.send(Arc::new((ws, written.stored)));
+        Ok(IngestReport {
+            accepted,
+            rejected: errors.len(),
+            errors,
+        })
+    }
+
+    /// Merges rollup rows and applies retention once.
+    pub async fn maintain(&self) -> Result<MetricsPruned> {
+        while self.store.compact_rollups(1_000).await? == 1_000 {}
+        let at = now();
+        let before = |d: Duration| {
+            to_micros(at - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+        };
+        self.store
+            .prune_metrics(
+                before(self.config.raw_retention),
+                before(self.config.hourly_retention),
+                before(self.config.daily_retention),
+            )
+            .await
+    }
+
+    /// Runs [`MetricService::maintain`] every `every` until the task is dropped.
+    pub async fn run_maintenance(self: Arc<Self>, every: Duration) {
+        loop {
+            match self.maintain().await {
+                Ok(p) if p != MetricsPruned::default() => {
+                    tracing::info!(
+                        raw_points = p.raw_points,
+                        rollups = p.rollups,
+                        partitions = p.partitions,
+                        "metrics retention applied"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "metrics maintenance"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+fn rejected(errors: Vec<PointError>) -> CoreError {
+    let mut details = serde_json::Map::new();
+    details.insert(
+        "errors".into(),
+        serde_json::to_value(&errors).unwrap_or_default(),
+    );
+    CoreError::Unprocessable {
+        code: "METRICS_REJECTED",
+        message: format!("{} point(s) refused; nothing was stored", errors.len()),
+        details,
+    }
+}

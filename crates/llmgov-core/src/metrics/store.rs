@@ -1,0 +1,100 @@
+//! Storage of metric definitions, series, raw points and rollups.
+
+use async_trait::async_trait;
+
+use super::model::{MetricInfo, MetricType, Series, SeriesLabels};
+use super::rollup::{Resolution, Stats};
+use crate::Result;
+use crate::ids::WorkspaceId;
+
+/// A raw point as stored: its series and microseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawPoint {
+    pub series_id: i64,
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// A partial rollup of one series over one bucket. Writers only ever add such rows (so
+/// writers on several instances never wait for each other); compaction later merges the
+/// rows of a bucket into one, and readers merge whatever rows they find.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupDelta {
+    pub series_id: i64,
+    pub resolution: Resolution,
+    pub bucket: i64,
+    pub stats: Stats,
+}
+
+/// A metric name's type and unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDef {
+    pub name: String,
+    pub metric_type: MetricType,
+    pub unit: Option<String>,
+}
+
+/// A series to find or create.
+#[derive(Debug, Clone)]
+pub struct SeriesSpec<'a> {
+    pub metric_name: &'a str,
+    pub labels: &'a SeriesLabels,
+    pub key: [u8; 32],
+}
+
+/// What retention removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsPruned {
+    pub raw_points: u64,
+    pub rollups: u64,
+    /// PostgreSQL partitions dropped whole.
+    pub partitions: u64,
+}
+
+#[async_trait]
+pub trait MetricStore: Send + Sync {
+    /// Defines the metric names among `defs` that are not defined yet (a name's first point
+    /// fixes its type and unit) and returns the definitions of every name in `defs`.
+    async fn define_metrics(&self, ws: WorkspaceId, defs: &[MetricDef]) -> Result<Vec<MetricDef>>;
+    /// Ids of the given series (in order), creating the missing ones.
+    async fn ensure_series(&self, ws: WorkspaceId, series: &[SeriesSpec<'_>]) -> Result<Vec<i64>>;
+    /// Stores raw points and their rollup deltas in one transaction. Series ids must come
+    /// from [`MetricStore::ensure_series`] of the same workspace.
+    async fn write_points(&self, points: &[RawPoint], deltas: &[RollupDelta]) -> Result<()>;
+
+    /// Every metric of a workspace with its series count and label keys.
+    async fn list_metrics(&self, ws: WorkspaceId) -> Result<Vec<MetricInfo>>;
+    async fn get_metric(&self, ws: WorkspaceId, name: &str) -> Result<Option<MetricDef>>;
+    /// The series of one metric.
+    async fn list_series(&self, ws: WorkspaceId, metric_name: &str) -> Result<Vec<Series>>;
+    /// Raw points of a metric's series with `from <= ts < to`, at most `limit`.
+    async fn read_raw(
+        &self,
+        ws: WorkspaceId,
+        metric_name: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<RawPoint>>;
+    /// Rollup rows of a metric at `resolution` with `from <= bucket < to`: (series, bucket,
+    /// stats), several rows per bucket until compaction merges them.
+    async fn read_rollups(
+        &self,
+        ws: WorkspaceId,
+        metric_name: &str,
+        resolution: Resolution,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64, Stats)>>;
+
+    /// Merges the rows of up to `limit` buckets that have several; returns how many buckets.
+    async fn compact_rollups(&self, limit: i64) -> Result<usize>;
+    /// Deletes raw points before `raw_before`, hourly rollups before `hourly_before` and
+    /// daily rollups before `daily_before` (microseconds since the epoch).
+    async fn prune_metrics(
+        &self,
+        raw_before: i64,
+        hourly_before: i64,
+        daily_before: i64,
+    ) -> Result<MetricsPruned>;
+}

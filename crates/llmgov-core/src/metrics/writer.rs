@@ -1,0 +1,235 @@
+//! Group commit of ingested points. Ingest calls hand their validated points to one writer
+//! task per process, which takes whatever has queued meanwhile, resolves metric
+//! definitions and series (cached: both are immutable once created), and stores the raw
+//! points with their hourly and daily rollup deltas in one transaction. Each caller is
+//! answered after its points are committed, with the points refused for contradicting their
+//! metric's definition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::model::{Point, PointError};
+use super::rollup::{Resolution, Stats, floor_to};
+use super::store::{MetricDef, RawPoint, RollupDelta, SeriesSpec};
+use crate::ids::WorkspaceId;
+use crate::store::Store;
+use crate::time::to_micros;
+use crate::{CoreError, Result};
+
+/// Most points in one transaction.
+const MAX_POINTS: usize = 50_000;
+/// Ingest calls waiting for the writer before callers wait to queue.
+const QUEUE: usize = 256;
+/// Cached series ids and definitions kept before the caches are emptied.
+const CACHE_LIMIT: usize = 200_000;
+
+/// A batch's points after the writer: where each was refused, and what was stored.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub rejected: Vec<PointError>,
+    /// The stored points with their series ids (for the live stream).
+    pub stored: Vec<(i64, Point)>,
+}
+
+struct Job {
+    ws: WorkspaceId,
+    /// Points with their index in the caller's batch.
+    points: Vec<(usize, Point)>,
+    done: oneshot::Sender<Result<Written>>,
+}
+
+pub struct Writer {
+    store: Arc<dyn Store>,
+    queue: OnceLock<mpsc::Sender<Job>>,
+}
+
+impl Writer {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// Stores `points` (each with its index in the caller's batch); returns once committed.
+    pub async fn write(&self, ws: WorkspaceId, points: Vec<(usize, Point)>) -> Result<Written> {
+        if points.is_empty() {
+            return Ok(Written::default());
+        }
+        let (done, wait) = oneshot::channel();
+        let unavailable = || CoreError::Unavailable("metrics writer stopped".into());
+        self.queue
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(write_loop(Arc::clone(&self.store), rx));
+                tx
+            })
+            .send(Job { ws, points, done })
+            .await
+            .map_err(|_| unavailable())?;
+        wait.await.map_err(|_| unavailable())?
+    }
+}
+
+#[derive(Default)]
+struct Caches {
+    defs: HashMap<(WorkspaceId, String), MetricDef>,
+    series: HashMap<(WorkspaceId, [u8; 32]), i64>,
+}
+
+async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let mut caches = Caches::default();
+    let mut jobs: Vec<Job> = Vec::new();
+    while rx.recv_many(&mut jobs, QUEUE).await > 0 {
+        while let Some(batch) = take_batch(&mut jobs) {
+            let results = commit(&*store, &mut caches, &batch).await;
+            for (job, result) in batch.into_iter().zip(results) {
+                let _ = job.done.send(result);
+            }
+        }
+        if caches.series.len() + caches.defs.len() > CACHE_LIMIT {
+            caches = Caches::default();
+        }
+    }
+}
+
+/// Takes queued jobs up to [`MAX_POINTS`] points (at least one job).
+fn take_batch(jobs: &mut Vec<Job>) -> Option<Vec<Job>> {
+    if jobs.is_empty() {
+        return None;
+    }
+    let mut n = 0;
+    let mut k = 0;
+    while k < jobs.len() && (k == 0 || n + jobs[k].points.len() <= MAX_POINTS) {
+        n += jobs[k].points.len();
+        k += 1;
+    }
+    Some(jobs.drain(..k).collect())
+}
+
+/// Commits several jobs in one transaction; returns each job's outcome.
+async fn commit(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Vec<Result<Written>> {
+    match prepare(store, caches, jobs).await {
+        Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+        Ok((raw, deltas, written)) => match store.write_points(&raw, &deltas).await {
+            Ok(()) => written.into_iter().map(Ok).collect(),
+            Err(e) => {
+                // A failed transaction may have created series that a retry will find again.
+                *caches = Caches::default();
+                jobs.iter().map(|_| Err(e.clone())).collect()
+            }
+        },
+    }
+}
+
+type Prepared = (Vec<RawPoint>, Vec<RollupDelta>, Vec<Written>);
+
+async fn prepare(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Result<Prepared> {
+    // Metric definitions: the first point of an unknown name defines it.
+    let mut by_ws: BTreeMap<WorkspaceId, Vec<MetricDef>> = BTreeMap::new();
+    for j in jobs {
+        for (_, p) in &j.points {
+            let key = (j.ws, p.metric_name.clone());
+            let list = by_ws.entry(j.ws).or_default();
+            if !caches.defs.contains_key(&key) && !list.iter().any(|d| d.name == p.metric_name) {
+                list.push(MetricDef {
+                    name: p.metric_name.clone(),
+                    metric_type: p.metric_type,
+                    unit: p.unit.clone(),
+                });
+            }
+        }
+    }
+    for (ws, defs) in by_ws {
+        if !defs.is_empty() {
+            for d in store.define_metrics(ws, &defs).await? {
+                caches.defs.insert((ws, d.name.clone()), d);
+            }
+        }
+    }
+    // Refuse points that contradict their definition; find or create series of the rest.
+    let mut written: Vec<Written> = Vec::with_capacity(jobs.len());
+    let mut accepted: Vec<(usize, WorkspaceId, [u8; 32], &Point)> = Vec::new();
+    for (ji, j) in jobs.iter().enumerate() {
+        let mut w = Written::default();
+        for (index, p) in &j.points {
+            let def = caches
+                .defs
+                .get(&(j.ws, p.metric_name.clone()))
+                .ok_or_else(|| CoreError::Internal("metric definition missing".into()))?;
+            if def.metric_type != p.metric_type {
+                w.rejected.push(PointError {
+                    index: *index,
+                    field: "metric_type".into(),
+                    message: format!(
+                        "{} is a {}, not a {}",
+                        p.metric_name, def.metric_type, p.metric_type
+                    ),
+                });
+            } else if p.unit.is_some() && p.unit != def.unit {
+                w.rejected.push(PointError {
+                    index: *index,
+                    field: "unit".into(),
+                    message: format!(
+                        "{} is measured in {}",
+                        p.metric_name,
+                        def.unit.as_deref().unwrap_or("no unit")
+                    ),
+                });
+            } else {
+                accepted.push((ji, j.ws, p.series.key(&p.metric_name), p));
+            }
+        }
+        written.push(w);
+    }
+    let mut missing: BTreeMap<WorkspaceId, Vec<SeriesSpec<'_>>> = BTreeMap::new();
+    for (_, ws, key, p) in &accepted {
+        if !caches.series.contains_key(&(*ws, *key)) {
+            let list = missing.entry(*ws).or_default();
+            if !list.iter().any(|s| s.key == *key) {
+                list.push(SeriesSpec {
+                    metric_name: &p.metric_name,
+                    labels: &p.series,
+                    key: *key,
+                });
+            }
+        }
+    }
+    for (ws, specs) in missing {
+        let ids = store.ensure_series(ws, &specs).await?;
+        for (s, id) in specs.iter().zip(ids) {
+            caches.series.insert((ws, s.key), id);
+        }
+    }
+    // Raw points and rollup deltas.
+    let mut raw = Vec::with_capacity(accepted.len());
+    let mut rollups: BTreeMap<(i64, Resolution, i64), Stats> = BTreeMap::new();
+    for (ji, ws, key, p) in accepted {
+        let series_id = caches.series[&(ws, key)];
+        let ts = to_micros(p.timestamp);
+        raw.push(RawPoint {
+            series_id,
+            ts,
+            value: p.value,
+        });
+        for r in [Resolution::Hour, Resolution::Day] {
+            rollups
+                .entry((series_id, r, floor_to(ts, r.micros())))
+                .or_default()
+                .add(p.value);
+        }
+        written[ji].stored.push((series_id, p.clone()));
+    }
+    let deltas = rollups
+        .into_iter()
+        .map(|((series_id, resolution, bucket), stats)| RollupDelta {
+            series_id,
+            resolution,
+            bucket,
+            stats,
+        })
+        .collect();
+    Ok((raw, deltas, written))
+}

@@ -1,0 +1,309 @@
+//! Metrics: ingest, rollups, queries against exact answers, compaction and retention.
+
+use std::sync::Arc;
+
+use llmgov_core::metrics::model::Dimension;
+use llmgov_core::metrics::query::{MetricQuery, SeriesFilter};
+use llmgov_core::metrics::rollup::{Aggregation, DAY, HOUR, floor_to};
+use llmgov_core::metrics::{MetricService, MetricsConfig};
+use llmgov_core::time::{Timestamp, from_micros, now, to_micros};
+use serde_json::{Value, json};
+
+use crate::Fx;
+
+fn service(fx: &Fx) -> MetricService {
+    MetricService::new(Arc::clone(&fx.store), MetricsConfig::default())
+}
+
+fn point(t: Timestamp, model: &str, v: f64) -> Value {
+    json!({"timestamp": t.to_rfc3339(), "metric_name": "llm.latency", "metric_type": "histogram",
+           "value": v, "unit": "ms", "resource_type": "model", "resource_id": model, "tags": {"model": model, "team": "search"}})
+}
+
+/// Points every 7 minutes over the last ~3 days for two models; returns them as (time,
+/// model, value).
+fn history(end: Timestamp) -> Vec<(Timestamp, &'static str, f64)> {
+    let mut out = Vec::new();
+    let mut t = end - chrono::Duration::days(3);
+    let mut i = 0u64;
+    while t < end {
+        for (m, base) in [("gpt-4o", 100.0), ("claude", 300.0)] {
+            i += 1;
+            out.push((t, m, base + ((i * 7919) % 997) as f64));
+        }
+        t += chrono::Duration::minutes(7);
+    }
+    out
+}
+
+async fn ingest_all(svc: &MetricService, fx: &Fx, pts: &[(Timestamp, &str, f64)]) {
+    for chunk in pts.chunks(700) {
+        let batch: Vec<Value> = chunk.iter().map(|(t, m, v)| point(*t, m, *v)).collect();
+        let r = svc.ingest(fx.ws, &batch, false).await.unwrap();
+        assert_eq!((r.accepted, r.rejected), (chunk.len(), 0));
+    }
+}
+
+fn query(start: Timestamp, end: Timestamp, aggs: &str) -> MetricQuery {
+    MetricQuery {
+        metric_name: "llm.latency".into(),
+        start,
+        end,
+        filter: SeriesFilter::default(),
+        group_by: vec![Dimension::parse("tag:model").unwrap()],
+        aggregations: Aggregation::parse_list(aggs).unwrap(),
+    }
+}
+
+fn exact_quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(q * (v.len() - 1) as f64).floor() as usize]
+}
+
+async fn aggregates_from_rollups_match_exact_answers(fx: Fx) {
+    let svc = service(&fx);
+    let end = now();
+    let pts = history(end);
+    ingest_all(&svc, &fx, &pts).await;
+    // A range with ragged edges: 2 days and a few hours, starting mid-hour.
+    let start = from_micros(floor_to(to_micros(end), DAY) - 2 * DAY + HOUR / 3);
+    let stop = from_micros(to_micros(end) - HOUR / 4);
+    for compacted in [false, true] {
+        if compacted {
+            svc.maintain().await.unwrap();
+        }
+        let r = svc
+            .aggregates(
+                fx.ws,
+                &query(start, stop, "count,sum,min,max,avg,p50,p95,p99"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.groups.len(), 2);
+        assert!(
+            r.sources.daily_rollups > 0 && r.sources.hourly_rollups > 0 && r.sources.raw_points > 0,
+            "{:?}",
+            r.sources
+        );
+        assert!(
+            r.sources.raw_points < 60,
+            "only the edges are raw: {:?}",
+            r.sources
+        );
+        for g in &r.groups {
+            let model = g.key["model"].clone().unwrap();
+            let vals: Vec<f64> = pts
+                .iter()
+                .filter(|(t, m, _)| *m == model && *t >= start && *t < stop)
+                .map(|(_, _, v)| *v)
+                .collect();
+            let v = |k: &str| g.values[k].unwrap();
+            assert_eq!(v("count") as usize, vals.len());
+            assert!((v("sum") - vals.iter().sum::<f64>()).abs() < 1e-6);
+            assert_eq!(v("min"), vals.iter().copied().fold(f64::INFINITY, f64::min));
+            assert_eq!(
+                v("max"),
+                vals.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            );
+            for (k, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+                let exact = exact_quantile(vals.clone(), q);
+                assert!(
+                    ((v(k) - exact) / exact).abs() <= 0.0101,
+                    "{model} {k}: {} vs {exact}",
+                    v(k)
+                );
+            }
+        }
+    }
+}
+
+async fn timeseries_buckets_cover_the_range(fx: Fx) {
+    let svc = service(&fx);
+    let end = now();
+    let pts = history(end);
+    ingest_all(&svc, &fx, &pts).await;
+    let start = from_micros(floor_to(to_micros(end), HOUR) - 6 * HOUR);
+    let mut q = query(start, end, "count,avg");
+    q.group_by.clear();
+    let r = svc.timeseries(fx.ws, &q, HOUR).await.unwrap();
+    assert_eq!(r.series.len(), 1);
+    let buckets = &r.series[0].points;
+    assert_eq!(buckets.len(), 7, "6 whole hours and the current one");
+    assert_eq!(buckets[0].bucket, start);
+    let total: f64 = buckets.iter().map(|b| b.values["count"].unwrap()).sum();
+    let expected = pts
+        .iter()
+        .filter(|(t, _, _)| *t >= start && *t < end)
+        .count();
+    assert_eq!(total as usize, expected);
+    // Too many buckets is refused.
+    assert!(svc.timeseries(fx.ws, &q, 1_000_000).await.is_err());
+}
+
+async fn points_contradicting_their_metric_are_refused(fx: Fx) {
+    let svc = service(&fx);
+    let t = now();
+    let mut gauge = point(t, "gpt-4o", 1.0);
+    gauge["metric_type"] = json!("gauge");
+    let mut seconds = point(t, "gpt-4o", 1.0);
+    seconds["unit"] = json!("s");
+    let batch = vec![
+        point(t, "gpt-4o", 5.0),
+        gauge,
+        json!({"value": "NaN"}),
+        seconds,
+    ];
+    let r = svc.ingest(fx.ws, &batch, false).await.unwrap();
+    assert_eq!((r.accepted, r.rejected), (1, 3));
+    let idx: Vec<(usize, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.index, e.field.as_str()))
+        .collect();
+    assert_eq!(idx, vec![(1, "metric_type"), (2, "timestamp"), (3, "unit")]);
+    // All or nothing: one bad point stores nothing.
+    let err = svc
+        .ingest(fx.ws, &[point(t, "gpt-4o", 6.0), json!({})], true)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        llmgov_core::CoreError::Unprocessable {
+            code: "METRICS_REJECTED",
+            ..
+        }
+    ));
+    let r = svc
+        .aggregates(
+            fx.ws,
+            &query(
+                t - chrono::Duration::minutes(1),
+                now() + chrono::Duration::seconds(1),
+                "count",
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.groups[0].values["count"], Some(1.0));
+}
+
+async fn metrics_of_another_workspace_are_invisible(fx: Fx) {
+    let svc = service(&fx);
+    let other = crate::new_workspace(&fx, "other").await;
+    let t = now();
+    svc.ingest(fx.ws, &[point(t, "gpt-4o", 5.0)], false)
+        .await
+        .unwrap();
+    assert!(fx.store.list_metrics(other).await.unwrap().is_empty());
+    assert!(
+        fx.store
+            .list_series(other, "llm.latency")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let q = query(
+        t - chrono::Duration::minutes(1),
+        now() + chrono::Duration::seconds(1),
+        "count",
+    );
+    assert!(matches!(
+        svc.aggregates(other, &q).await,
+        Err(llmgov_core::CoreError::NotFound { .. })
+    ));
+    // The same metric name in the other workspace is its own.
+    let mut g = point(t, "gpt-4o", 1.0);
+    g["metric_type"] = json!("gauge");
+    assert_eq!(svc.ingest(other, &[g], false).await.unwrap().accepted, 1);
+    let listed = fx.store.list_metrics(fx.ws).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].tag_keys, vec!["model", "team"]);
+    assert_eq!(listed[0].series, 1);
+}
+
+async fn concurrent_compaction_neither_loses_nor_doubles(fx: Fx) {
+    let svc = Arc::new(service(&fx));
+    let end = now();
+    let pts = history(end);
+    ingest_all(&svc, &fx, &pts).await;
+    let a = tokio::spawn({
+        let s = Arc::clone(&fx.store);
+        async move { s.compact_rollups(50).await }
+    });
+    let b = tokio::spawn({
+        let s = Arc::clone(&fx.store);
+        async move { s.compact_rollups(50).await }
+    });
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    svc.maintain().await.unwrap();
+    let start = end - chrono::Duration::days(4);
+    let r = svc
+        .aggregates(
+            fx.ws,
+            &query(start, end + chrono::Duration::seconds(1), "count"),
+        )
+        .await
+        .unwrap();
+    let total: f64 = r.groups.iter().map(|g| g.values["count"].unwrap()).sum();
+    assert_eq!(total as usize, pts.len());
+}
+
+async fn retention_removes_old_points_and_rollups(fx: Fx) {
+    let svc = service(&fx);
+    let end = now();
+    let pts = history(end);
+    ingest_all(&svc, &fx, &pts).await;
+    let far = to_micros(end) + 2 * DAY;
+    // Keep rollups, drop every raw point.
+    let pruned = fx.store.prune_metrics(far, 0, 0).await.unwrap();
+    assert_eq!(pruned.raw_points as usize, pts.len());
+    if fx.db.backend == llmgov_store::Backend::Postgres {
+        assert!(pruned.partitions >= 3, "{pruned:?}");
+    }
+    assert!(
+        fx.store
+            .read_raw(fx.ws, "llm.latency", 0, far, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Whole days are still answered from rollups.
+    let day0 = from_micros(floor_to(to_micros(end), DAY) - DAY);
+    let r = svc
+        .aggregates(
+            fx.ws,
+            &query(day0, from_micros(to_micros(day0) + DAY), "count"),
+        )
+        .await
+        .unwrap();
+    assert!(r.groups.iter().all(|g| g.values["count"].unwrap() > 0.0));
+    // Then the rollups go too.
+    let pruned = fx.store.prune_metrics(far, far, far).await.unwrap();
+    assert!(pruned.rollups > 0);
+    let r = svc
+        .aggregates(
+            fx.ws,
+            &query(day0, from_micros(to_micros(day0) + DAY), "count"),
+        )
+        .await
+        .unwrap();
+    assert!(r.groups.iter().all(|g| g.values["count"] == Some(0.0)) || r.groups.is_empty());
+    // Ingest still works after partitions were dropped.
+    assert_eq!(
+        svc.ingest(fx.ws, &[point(now(), "gpt-4o", 1.0)], false)
+            .await
+            .unwrap()
+            .accepted,
+        1
+    );
+}
+
+crate::conformance!(
+    aggregates_from_rollups_match_exact_answers,
+    timeseries_buckets_cover_the_range,
+    points_contradicting_their_metric_are_refused,
+    metrics_of_another_workspace_are_invisible,
+    concurrent_compaction_neither_loses_nor_doubles,
+    retention_removes_old_points_and_rollups,
+);
