@@ -61,6 +61,10 @@ permissions! {
     PoliciesUpdate => Policies:Update,
     PoliciesDelete => Policies:Delete,
     PoliciesExecute => Policies:Execute,
+    MetricsCreate => Metrics:Create,
+    MetricsRead => Metrics:Read,
+    MetricsUpdate => Metrics:Update,
+    MetricsDelete => Metrics:Delete,
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {

@@ -56,6 +56,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ServerConfig>,
     pub policies: Arc<llmgov_core::policy::service::PolicyService>,
+    /// LLM metrics (ingest, rollups, queries); `metrics` above is the server's own.
+    pub metric_service: Arc<llmgov_core::metrics::MetricService>,
 }
 
 impl AppState {
@@ -71,6 +73,10 @@ impl AppState {
             policies: Arc::new(llmgov_core::policy::service::PolicyService::new(
                 identity.store().clone(),
                 evaluator,
+            )),
+            metric_service: Arc::new(llmgov_core::metrics::MetricService::new(
+                identity.store().clone(),
+                llmgov_core::metrics::MetricsConfig::default(),
             )),
             store: identity.store().clone(),
             identity,

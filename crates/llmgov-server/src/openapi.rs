@@ -36,6 +36,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::policy_eval::router())
         .merge(routes::policy_facts::router())
         .merge(routes::audit_report::router())
+        .merge(routes::metrics::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

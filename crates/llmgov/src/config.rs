@@ -22,7 +22,21 @@ pub struct Config {
     pub database: DatabaseSection,
     pub auth: AuthSection,
     pub audit: AuditSection,
+    pub metrics: MetricsSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Raw points older than this are dropped (seed: 90 days).
+    pub raw_retention_days: u64,
+    /// Hourly rollups older than this are dropped (seed: 1 year).
+    pub hourly_retention_days: u64,
+    /// Daily rollups older than this are dropped.
+    pub daily_retention_days: u64,
+    /// Seconds between rollup compaction and retention runs.
+    pub maintenance_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +126,12 @@ impl Default for Config {
                 checkpoint_key_file: None,
                 checkpoint_interval_secs: 300,
                 retention_days: 2557,
+            },
+            metrics: MetricsSection {
+                raw_retention_days: 90,
+                hourly_retention_days: 365,
+                daily_retention_days: 1825,
+                maintenance_interval_secs: 60,
             },
             log: LogSection {
                 format: "json".into(),

@@ -171,7 +171,11 @@ impl MetricService {
         q.check()?;
         let (from, to) = (to_micros(q.start), to_micros(q.end));
         let def = self.definition(ws, &q.metric_name).await?;
-        let (stats, sources) = self.collect(ws, q, &vec![(from, plan(from, to))]).await?;
+        let (mut stats, sources) = self.collect(ws, q, &vec![(from, plan(from, to))]).await?;
+        if q.group_by.is_empty() && stats.is_empty() {
+            // Ungrouped: one answer even without data (count 0, no average).
+            stats.insert((vec![], 0), Stats::default());
+        }
         let groups = stats
             .into_iter()
             .map(|((key, _), s)| Group {
@@ -206,6 +210,9 @@ impl MetricService {
             by_group
                 .entry(key)
                 .or_insert_with(|| vec![Stats::default(); buckets.len()])[b] = s;
+        }
+        if q.group_by.is_empty() && by_group.is_empty() {
+            by_group.insert(vec![], vec![Stats::default(); buckets.len()]);
         }
         let series = by_group
             .into_iter()

@@ -7,6 +7,7 @@ pub mod audit_proofs;
 pub mod audit_report;
 pub mod auth;
 pub mod health;
+pub mod metrics;
 pub mod policies;
 pub mod policy_eval;
 pub mod policy_facts;

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod conventions;
+mod metrics;
 mod policies;
 mod policy_eval;
 mod route_permissions;
