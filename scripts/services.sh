@@ -59,3 +59,22 @@ ensure_rust() {
         return 1
     fi
 }
+
+# The OpenTelemetry Python SDK and its OTLP/HTTP exporter (from PyPI), in a venv kept outside
+# the clone as a cache. The OTLP tests run scripts/otel_genai_spans.py with it.
+OTEL_PYTHON_PACKAGES="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2"
+ensure_otel_python() {
+    local venv=${LLMGOV_VENV:-${HOME:-/root}/.cache/llmgov-venv}
+    local stamp="$venv/.llmgov-packages"
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$OTEL_PYTHON_PACKAGES" ]; then
+        if ! python3 -m venv --help >/dev/null 2>&1; then
+            apt_install python3-venv
+        fi
+        log "installing the OpenTelemetry Python SDK into $venv"
+        python3 -m venv "$venv"
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install -q --disable-pip-version-check $OTEL_PYTHON_PACKAGES
+        echo "$OTEL_PYTHON_PACKAGES" >"$stamp"
+    fi
+    export LLMGOV_TEST_PYTHON="$venv/bin/python"
+}

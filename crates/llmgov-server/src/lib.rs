@@ -8,6 +8,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod otlp;
 pub mod routes;
 pub mod webhooks;
 

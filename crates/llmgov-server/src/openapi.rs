@@ -37,6 +37,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::policy_facts::router())
         .merge(routes::audit_report::router())
         .merge(routes::metrics::router())
+        .merge(crate::otlp::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

@@ -138,6 +138,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             raw_retention: days(cfg.metrics.raw_retention_days),
             hourly_retention: days(cfg.metrics.hourly_retention_days),
             daily_retention: days(cfg.metrics.daily_retention_days),
+            prices: cfg.metrics.prices.clone(),
         },
     ));
     tokio::spawn(

@@ -19,6 +19,8 @@ pub struct MetricsConfig {
     pub raw_retention: Duration,
     pub hourly_retention: Duration,
     pub daily_retention: Duration,
+    /// Model prices for the cost of GenAI calls received over OTLP.
+    pub prices: Vec<super::genai::ModelPrice>,
 }
 
 impl Default for MetricsConfig {
@@ -28,6 +30,7 @@ impl Default for MetricsConfig {
             raw_retention: Duration::from_secs(90 * DAY),
             hourly_retention: Duration::from_secs(365 * DAY),
             daily_retention: Duration::from_secs(5 * 365 * DAY),
+            prices: super::genai::default_prices(),
         }
     }
 }

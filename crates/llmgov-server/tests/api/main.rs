@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod conventions;
 mod metrics;
+mod otlp;
 mod policies;
 mod policy_eval;
 mod route_permissions;
