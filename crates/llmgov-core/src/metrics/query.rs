@@ -314,15 +314,21 @@ impl MetricService {
                     }
                 }
             } else {
-                for (series, bucket, s) in store.read_rollups(ws, &q.metric_name, r, lo, hi).await?
-                {
-                    if let (Some(key), Some(b)) = (groups.get(&series), locate(bucket, r)) {
-                        match r {
-                            Resolution::Hour => sources.hourly_rollups += 1,
-                            _ => sources.daily_rollups += 1,
-                        }
-                        out.entry((key.clone(), b)).or_default().merge(&s);
-                    }
+                let mut used = 0usize;
+                store
+                    .fold_rollups(ws, &q.metric_name, r, lo, hi, &mut |row| {
+                        let (Some(key), Some(b)) =
+                            (groups.get(&row.series_id), locate(row.bucket, r))
+                        else {
+                            return Ok(());
+                        };
+                        used += 1;
+                        out.entry((key.clone(), b)).or_default().merge_row(&row)
+                    })
+                    .await?;
+                match r {
+                    Resolution::Hour => sources.hourly_rollups += used,
+                    _ => sources.daily_rollups += used,
                 }
             }
         }

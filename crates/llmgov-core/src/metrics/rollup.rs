@@ -51,21 +51,37 @@ impl Stats {
     }
 
     pub fn merge(&mut self, o: &Stats) {
-        if o.count == 0 {
+        self.merge_moments(o.count, o.sum, o.min, o.max, o.m2);
+        self.sketch.merge(&o.sketch);
+    }
+
+    fn merge_moments(&mut self, count: u64, sum: f64, min: f64, max: f64, m2: f64) {
+        if count == 0 {
             return;
         }
         if self.count == 0 {
-            *self = o.clone();
+            (self.count, self.sum, self.min, self.max, self.m2) = (count, sum, min, max, m2);
             return;
         }
-        let (na, nb) = (self.count as f64, o.count as f64);
-        let delta = o.sum / nb - self.sum / na;
-        self.m2 += o.m2 + delta * delta * na * nb / (na + nb);
-        self.count += o.count;
-        self.sum += o.sum;
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
-        self.sketch.merge(&o.sketch);
+        let (na, nb) = (self.count as f64, count as f64);
+        let delta = sum / nb - self.sum / na;
+        self.m2 += m2 + delta * delta * na * nb / (na + nb);
+        self.count += count;
+        self.sum += sum;
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
+    }
+
+    /// Merges a stored rollup row, decoding its sketch straight into this one's.
+    pub fn merge_row(&mut self, r: &super::store::RollupRow<'_>) -> crate::Result<()> {
+        if r.count <= 0 {
+            return Ok(());
+        }
+        self.sketch
+            .merge_encoded(r.sketch)
+            .ok_or_else(|| CoreError::Internal("a stored rollup sketch does not decode".into()))?;
+        self.merge_moments(r.count as u64, r.sum, r.min, r.max, r.m2);
+        Ok(())
     }
 
     /// The value of one aggregation, `None` when it has no value (no points).

@@ -15,8 +15,6 @@
 //! that, the lowest buckets are folded together (the high quantiles, which matter for latency
 //! and cost, stay exact to α).
 
-use std::collections::BTreeMap;
-
 /// α: relative error of every quantile.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 /// Buckets kept per sign before the lowest are folded together.
@@ -31,39 +29,74 @@ fn gamma_ln() -> f64 {
     gamma.ln()
 }
 
-/// Bucket counts of one sign, by index.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Bucket counts of one sign: `counts[k]` is the count of bucket `offset + k` (dense, so
+/// adding and merging are array operations, not tree inserts).
+#[derive(Debug, Clone, Default)]
 struct Store {
-    bins: BTreeMap<i32, u64>,
+    offset: i32,
+    counts: Vec<u64>,
+}
+
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        self.bins().eq(other.bins())
+    }
 }
 
 impl Store {
-    fn add(&mut self, index: i32, count: u64) {
-        *self.bins.entry(index).or_insert(0) += count;
-        if self.bins.len() > MAX_BUCKETS {
-            self.collapse_lowest();
-        }
+    /// Non-empty buckets, lowest index first.
+    fn bins(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, c)| (self.offset + k as i32, *c))
     }
 
-    /// Folds the two lowest buckets into the higher of them.
-    fn collapse_lowest(&mut self) {
-        while self.bins.len() > MAX_BUCKETS {
-            let (lo, c) = self.bins.pop_first().expect("non-empty");
-            let (&next, _) = self.bins.first_key_value().expect("more than one bucket");
-            debug_assert!(next > lo);
-            *self.bins.get_mut(&next).expect("present") += c;
+    fn len(&self) -> usize {
+        self.bins().count()
+    }
+
+    fn add(&mut self, index: i32, count: u64) {
+        if self.counts.is_empty() {
+            self.offset = index;
+            self.counts.push(count);
+            return;
         }
+        if index < self.offset {
+            // Indices are bounded (|index| < 36,000 for finite values), and so is the growth.
+            let grow = (self.offset - index) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = index;
+        }
+        let k = (index - self.offset) as usize;
+        if k >= self.counts.len() {
+            self.counts.resize(k + 1, 0);
+        }
+        self.counts[k] += count;
+        self.collapse();
+    }
+
+    /// Folds the lowest buckets into the lowest one kept until at most [`MAX_BUCKETS`] span.
+    fn collapse(&mut self) {
+        if self.counts.len() <= MAX_BUCKETS {
+            return;
+        }
+        let excess = self.counts.len() - MAX_BUCKETS;
+        let folded: u64 = self.counts[..=excess].iter().sum();
+        self.counts.drain(..excess);
+        self.counts[0] = folded;
+        self.offset += excess as i32;
     }
 
     fn merge(&mut self, other: &Store) {
-        for (&i, &c) in &other.bins {
-            *self.bins.entry(i).or_insert(0) += c;
+        for (i, c) in other.bins() {
+            self.add(i, c);
         }
-        self.collapse_lowest();
     }
 
     fn total(&self) -> u64 {
-        self.bins.values().sum()
+        self.counts.iter().sum()
     }
 }
 
@@ -121,7 +154,7 @@ impl Sketch {
         let rank = (q * (n - 1) as f64).floor() as u64;
         let mut seen = 0u64;
         // Negative values, most negative (largest index) first.
-        for (&i, &c) in self.negative.bins.iter().rev() {
+        for (i, c) in self.negative.bins().rev() {
             seen += c;
             if seen > rank {
                 return Some(-value(i));
@@ -131,27 +164,26 @@ impl Sketch {
         if seen > rank {
             return Some(0.0);
         }
-        for (&i, &c) in &self.positive.bins {
+        for (i, c) in self.positive.bins() {
             seen += c;
             if seen > rank {
                 return Some(value(i));
             }
         }
         // Unreachable when counts add up; the largest bucket is the safe answer.
-        self.positive.bins.last_key_value().map(|(&i, _)| value(i))
+        self.positive.bins().next_back().map(|(i, _)| value(i))
     }
 
     /// Compact binary form: a format byte, the zero count, then each sign's buckets as
     /// (index delta, count) varints.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(8 + 4 * (self.positive.bins.len() + self.negative.bins.len()));
+        let mut out = Vec::with_capacity(8 + 4 * (self.positive.len() + self.negative.len()));
         out.push(FORMAT);
         put_varint(&mut out, self.zero);
         for store in [&self.positive, &self.negative] {
-            put_varint(&mut out, store.bins.len() as u64);
+            put_varint(&mut out, store.len() as u64);
             let mut prev = 0i64;
-            for (&i, &c) in &store.bins {
+            for (i, c) in store.bins() {
                 put_varint(&mut out, zigzag(i as i64 - prev));
                 put_varint(&mut out, c);
                 prev = i as i64;
@@ -162,29 +194,45 @@ impl Sketch {
 
     /// Reads [`Sketch::encode`]'s form; `None` if the bytes are not one.
     pub fn decode(bytes: &[u8]) -> Option<Sketch> {
+        let mut s = Sketch::default();
+        s.merge_encoded(bytes)?;
+        Some(s)
+    }
+
+    /// Adds the values of an encoded sketch without building it (the fast path of queries,
+    /// which merge many stored sketches). `None`, and nothing added, if the bytes are not a
+    /// sketch.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut parsed: [Vec<(i32, u64)>; 2] = [Vec::new(), Vec::new()];
         let (&format, mut rest) = bytes.split_first()?;
         if format != FORMAT {
             return None;
         }
-        let mut s = Sketch {
-            zero: get_varint(&mut rest)?,
-            ..Default::default()
-        };
-        for store in [&mut s.positive, &mut s.negative] {
+        let zero = get_varint(&mut rest)?;
+        for bins in &mut parsed {
             let n = get_varint(&mut rest)?;
             if n > (MAX_BUCKETS as u64) {
                 return None;
             }
+            bins.reserve(n as usize);
             let mut prev = 0i64;
             for _ in 0..n {
                 let i = prev.checked_add(unzigzag(get_varint(&mut rest)?))?;
-                let index = i32::try_from(i).ok()?;
-                let c = get_varint(&mut rest)?;
-                store.bins.insert(index, c);
+                bins.push((i32::try_from(i).ok()?, get_varint(&mut rest)?));
                 prev = i;
             }
         }
-        rest.is_empty().then_some(s)
+        if !rest.is_empty() {
+            return None;
+        }
+        self.zero += zero;
+        let [pos, neg] = parsed;
+        for (store, bins) in [(&mut self.positive, pos), (&mut self.negative, neg)] {
+            for (i, c) in bins {
+                store.add(i, c);
+            }
+        }
+        Some(())
     }
 }
 
@@ -328,7 +376,7 @@ mod tests {
         let mut s = Sketch::new();
         let mut v: Vec<f64> = (0..6_000).map(|i| 1.03f64.powi(i - 3_000)).collect();
         v.iter().for_each(|&x| s.add(x));
-        assert!(s.positive.bins.len() <= MAX_BUCKETS);
+        assert!(s.positive.counts.len() <= MAX_BUCKETS);
         v.sort_by(f64::total_cmp);
         assert_within(s.quantile(0.99).unwrap(), exact(&v, 0.99));
         assert_eq!(s.count(), 6_000);

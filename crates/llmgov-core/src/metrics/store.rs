@@ -26,6 +26,19 @@ pub struct RollupDelta {
     pub stats: Stats,
 }
 
+/// A stored rollup row as read, its sketch still encoded.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupRow<'a> {
+    pub series_id: i64,
+    pub bucket: i64,
+    pub count: i64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub m2: f64,
+    pub sketch: &'a [u8],
+}
+
 /// A metric name's type and unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricDef {
@@ -76,16 +89,18 @@ pub trait MetricStore: Send + Sync {
         to: i64,
         limit: i64,
     ) -> Result<Vec<RawPoint>>;
-    /// Rollup rows of a metric at `resolution` with `from <= bucket < to`: (series, bucket,
-    /// stats), several rows per bucket until compaction merges them.
-    async fn read_rollups(
+    /// Hands each rollup row of a metric at `resolution` with `from <= bucket < to` to `f`
+    /// as it is read (several rows per bucket until compaction merges them); rows are not
+    /// collected, so memory does not grow with the range. Returns how many rows were read.
+    async fn fold_rollups(
         &self,
         ws: WorkspaceId,
         metric_name: &str,
         resolution: Resolution,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(i64, i64, Stats)>>;
+        f: &mut (dyn for<'r> FnMut(RollupRow<'r>) -> Result<()> + Send),
+    ) -> Result<usize>;
 
     /// Merges the rows of up to `limit` buckets that have several; returns how many buckets.
     async fn compact_rollups(&self, limit: i64) -> Result<usize>;

@@ -4,7 +4,7 @@
 use llmgov_core::metrics::model::{MetricInfo, MetricType, Series, SeriesLabels};
 use llmgov_core::metrics::rollup::{Resolution, Stats};
 use llmgov_core::metrics::sketch::Sketch;
-use llmgov_core::metrics::store::{MetricDef, MetricStore, MetricsPruned, RawPoint, RollupDelta, SeriesSpec};
+use llmgov_core::metrics::store::{MetricDef, MetricStore, MetricsPruned, RawPoint, RollupDelta, RollupRow, SeriesSpec};
 
 fn metric_def_from_row(r: &DbRow) -> R<MetricDef> {
     Ok(MetricDef {
@@ -103,7 +103,11 @@ impl MetricStore for crate::SqlStore<Db> {
     async fn write_points(&self, points: &[RawPoint], deltas: &[RollupDelta]) -> R<()> {
         ensure_point_partitions(self, &point_days(points)).await?;
         let mut tx = self.write.begin().await.map_err(db_err)?;
-        insert_points(&mut tx, points).await.map_err(db_err)?;
+        if let Err(e) = insert_points(&mut tx, points).await {
+            // Perhaps a partition this process knew of was dropped elsewhere: look again next time.
+            self.partitions.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            return Err(db_err(e));
+        }
         let rows: Vec<(i64, i16, i64, &Stats)> = deltas
             .iter()
             .map(|d| (d.series_id, d.resolution.code(), d.bucket, &d.stats))
@@ -194,8 +198,17 @@ impl MetricStore for crate::SqlStore<Db> {
             .collect()
     }
 
-    async fn read_rollups(&self, ws: WorkspaceId, metric_name: &str, resolution: Resolution, from: i64, to: i64) -> R<Vec<(i64, i64, Stats)>> {
-        let rows = sqlx::query(
+    async fn fold_rollups(
+        &self,
+        ws: WorkspaceId,
+        metric_name: &str,
+        resolution: Resolution,
+        from: i64,
+        to: i64,
+        f: &mut (dyn for<'r> FnMut(RollupRow<'r>) -> R<()> + Send),
+    ) -> R<usize> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
             "SELECT r.series_id, r.bucket, r.value_count, r.value_sum, r.value_min, r.value_max, r.value_m2, r.sketch \
              FROM metric_rollups r JOIN metric_series s ON s.id = r.series_id \
              WHERE s.workspace_id = $1 AND s.metric_name = $2 AND r.resolution = $3 AND r.bucket >= $4 AND r.bucket < $5",
@@ -205,12 +218,22 @@ impl MetricStore for crate::SqlStore<Db> {
         .bind(resolution.code())
         .bind(from)
         .bind(to)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("series_id").map_err(db_err)?, r.try_get("bucket").map_err(db_err)?, rollup_stats_from_row(r)?)))
-            .collect()
+        .fetch(&self.read);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await.map_err(db_err)? {
+            f(RollupRow {
+                series_id: r.try_get(0).map_err(db_err)?,
+                bucket: r.try_get(1).map_err(db_err)?,
+                count: r.try_get(2).map_err(db_err)?,
+                sum: r.try_get(3).map_err(db_err)?,
+                min: r.try_get(4).map_err(db_err)?,
+                max: r.try_get(5).map_err(db_err)?,
+                m2: r.try_get(6).map_err(db_err)?,
+                sketch: r.try_get(7).map_err(db_err)?,
+            })?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn compact_rollups(&self, limit: i64) -> R<usize> {
