@@ -285,21 +285,14 @@ impl MetricService {
                 .any(|s| s.resolution == r && s.from <= t && t < s.to)
                 .then_some(b)
         };
-        for r in [Resolution::Raw, Resolution::Hour, Resolution::Day] {
-            let segs = buckets
-                .iter()
-                .flat_map(|(_, s)| s)
-                .filter(|s| s.resolution == r);
-            let (Some(lo), Some(hi)) =
-                (segs.clone().map(|s| s.from).min(), segs.map(|s| s.to).max())
-            else {
-                continue;
-            };
+        let mut raw_read = 0i64;
+        for (r, lo, hi) in runs(buckets) {
             if r == Resolution::Raw {
                 let points = store
-                    .read_raw(ws, &q.metric_name, lo, hi, MAX_RAW_POINTS + 1)
+                    .read_raw(ws, &q.metric_name, lo, hi, MAX_RAW_POINTS + 1 - raw_read)
                     .await?;
-                if points.len() as i64 > MAX_RAW_POINTS {
+                raw_read += points.len() as i64;
+                if raw_read > MAX_RAW_POINTS {
                     return Err(CoreError::invalid(
                         "interval",
                         format!(
@@ -336,6 +329,22 @@ impl MetricService {
     }
 }
 
+/// The time ranges to read per resolution: the buckets' segments of each resolution, with
+/// contiguous ones joined (reading one envelope per resolution would read every hourly row
+/// between a range's two ragged days).
+fn runs(buckets: &Buckets) -> Vec<(Resolution, i64, i64)> {
+    let mut segs: Vec<&Segment> = buckets.iter().flat_map(|(_, s)| s).collect();
+    segs.sort_by_key(|s| (s.resolution, s.from));
+    let mut out: Vec<(Resolution, i64, i64)> = Vec::new();
+    for s in segs {
+        match out.last_mut() {
+            Some((r, _, to)) if *r == s.resolution && *to == s.from => *to = s.to,
+            _ => out.push((s.resolution, s.from, s.to)),
+        }
+    }
+    out
+}
+
 fn label(dims: &[Dimension], key: Vec<Option<String>>) -> GroupKey {
     dims.iter()
         .map(|d| d.label().to_string())
@@ -350,6 +359,30 @@ fn values(s: &Stats, aggs: &[Aggregation]) -> Values {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_join_contiguous_segments_of_a_resolution_only() {
+        use super::super::rollup::{DAY, HOUR, bucket_plans};
+        let from = 10 * DAY + 90 * 60 * 1_000_000;
+        let to = 40 * DAY + 5 * HOUR + 60_000_000;
+        let one = vec![(from, super::super::rollup::plan(from, to))];
+        let r = runs(&one);
+        let hours: Vec<_> = r.iter().filter(|x| x.0 == Resolution::Hour).collect();
+        assert_eq!(
+            hours.len(),
+            2,
+            "the ragged first and last days, not the 30 days between: {r:?}"
+        );
+        assert!(hours.iter().all(|(_, a, b)| b - a < DAY));
+        // Daily buckets over the same range: one run per resolution where they touch.
+        let daily = bucket_plans(from, to, DAY, 100).unwrap();
+        let r = runs(&daily);
+        assert_eq!(
+            r.iter().filter(|x| x.0 == Resolution::Day).count(),
+            1,
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn intervals_parse() {
