@@ -180,7 +180,7 @@ pub async fn traces(
         }
     }
     let (_, rejected, message) = ingest(&s, p.workspace_id, points).await?;
-    let partial = (rejected > 0).then(|| ExportTracePartialSuccess {
+    let partial = (rejected > 0).then_some(ExportTracePartialSuccess {
         rejected_spans: rejected as i64,
         error_message: message,
     });
@@ -208,7 +208,7 @@ pub async fn metrics(
     let req: ExportMetricsServiceRequest = decode(enc, &body)?;
     let points = metric_points(&req);
     let (_, rejected, message) = ingest(&s, p.workspace_id, points).await?;
-    let partial = (rejected > 0).then(|| ExportMetricsPartialSuccess {
+    let partial = (rejected > 0).then_some(ExportMetricsPartialSuccess {
         rejected_data_points: rejected as i64,
         error_message: message,
     });

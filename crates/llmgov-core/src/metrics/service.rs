@@ -45,12 +45,15 @@ pub struct IngestReport {
     pub errors: Vec<PointError>,
 }
 
+/// Points a commit stored: their workspace, and each with its series id.
+pub type StoredPoints = Arc<(WorkspaceId, Vec<(i64, Point)>)>;
+
 pub struct MetricService {
     store: Arc<dyn Store>,
     writer: Writer,
     config: MetricsConfig,
     /// Points stored by this instance, for the live stream (subscribers may lag and miss).
-    points: tokio::sync::broadcast::Sender<Arc<(WorkspaceId, Vec<(i64, Point)>)>>,
+    points: tokio::sync::broadcast::Sender<StoredPoints>,
 }
 
 impl MetricService {
@@ -72,9 +75,7 @@ impl MetricService {
     }
 
     /// Stored points as they are committed by this instance.
-    pub fn subscribe(
-        &self,
-    ) -> tokio::sync::broadcast::Receiver<Arc<(WorkspaceId, Vec<(i64, Point)>)>> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoredPoints> {
         self.points.subscribe()
     }
 
