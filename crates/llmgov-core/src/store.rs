@@ -325,6 +325,7 @@ pub trait Store:
     + crate::outbox::OutboxStore
     + crate::policy::facts::FactStore
     + crate::metrics::store::MetricStore
+    + crate::metrics::alert_rules::AlertStore
     + Send
     + Sync
     + 'static

@@ -59,6 +59,8 @@ pub struct AppState {
     pub policies: Arc<llmgov_core::policy::service::PolicyService>,
     /// LLM metrics (ingest, rollups, queries); `metrics` above is the server's own.
     pub metric_service: Arc<llmgov_core::metrics::MetricService>,
+    /// Alert rules and their evaluation.
+    pub alerts: Arc<llmgov_core::metrics::alert_service::AlertService>,
 }
 
 impl AppState {
@@ -70,21 +72,45 @@ impl AppState {
         let evaluator = Arc::new(llmgov_core::policy::engine::Evaluator::new(
             llmgov_core::policy::engine::EvalLimits::default(),
         ));
+        let store = identity.store().clone();
+        let policies = Arc::new(llmgov_core::policy::service::PolicyService::new(
+            store.clone(),
+            evaluator,
+        ));
+        let metric_service = Arc::new(llmgov_core::metrics::MetricService::new(
+            store.clone(),
+            llmgov_core::metrics::MetricsConfig::default(),
+        ));
+        let alerts = Arc::new(llmgov_core::metrics::alert_service::AlertService::new(
+            Arc::clone(&metric_service),
+            Arc::clone(policies.outbox_wakeup()),
+        ));
         Self {
-            policies: Arc::new(llmgov_core::policy::service::PolicyService::new(
-                identity.store().clone(),
-                evaluator,
-            )),
-            metric_service: Arc::new(llmgov_core::metrics::MetricService::new(
-                identity.store().clone(),
-                llmgov_core::metrics::MetricsConfig::default(),
-            )),
-            store: identity.store().clone(),
+            policies,
+            metric_service,
+            alerts,
+            store,
             identity,
             checkpoints,
             metrics: Arc::new(metrics::Metrics::default()),
             config: Arc::new(config),
         }
+    }
+}
+
+impl AppState {
+    /// Uses `config` for metrics (retention, prices), with alerts evaluated on the same
+    /// service so that they wake when its points arrive.
+    pub fn with_metrics_config(mut self, config: llmgov_core::metrics::MetricsConfig) -> Self {
+        self.metric_service = Arc::new(llmgov_core::metrics::MetricService::new(
+            self.store.clone(),
+            config,
+        ));
+        self.alerts = Arc::new(llmgov_core::metrics::alert_service::AlertService::new(
+            Arc::clone(&self.metric_service),
+            Arc::clone(self.policies.outbox_wakeup()),
+        ));
+        self
     }
 }
 

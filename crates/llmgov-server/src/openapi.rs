@@ -38,6 +38,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::audit_report::router())
         .merge(routes::metrics::router())
         .merge(crate::otlp::router())
+        .merge(routes::alerts::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

@@ -9,7 +9,12 @@ pub fn db_err(e: sqlx::Error) -> CoreError {
                 .constraint()
                 .map(str::to_string)
                 .unwrap_or_else(|| d.message().to_string());
-            let (code, msg) = if what.contains("email") {
+            let (code, msg) = if what.contains("alert_rules") {
+                (
+                    "ALERT_RULE_EXISTS",
+                    "an alert rule with that name already exists in this workspace",
+                )
+            } else if what.contains("email") {
                 ("EMAIL_TAKEN", "a user with that email already exists")
             } else if what.contains("username") {
                 ("USERNAME_TAKEN", "a user with that username already exists")

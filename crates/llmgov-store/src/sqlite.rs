@@ -245,3 +245,4 @@ include!("sql/policies.rs");
 include!("sql/outbox.rs");
 include!("sql/facts.rs");
 include!("sql/metrics.rs");
+include!("sql/alerts.rs");

@@ -7,7 +7,7 @@ use llmgov_core::audit::checkpoint::CheckpointSigner;
 use llmgov_core::identity::throttle::ThrottleConfig;
 use llmgov_core::identity::{CreateUserInput, IdentityConfig, IdentityService, Password, tokens};
 use llmgov_core::ids::WorkspaceId;
-use llmgov_core::metrics::{MetricService, MetricsConfig};
+use llmgov_core::metrics::MetricsConfig;
 use llmgov_server::{AppState, ServerConfig};
 use llmgov_store::PoolConfig;
 
@@ -130,17 +130,15 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
     };
     let signer = Arc::new(load_checkpoint_key(&cfg)?);
     tracing::info!(key_id = signer.key_id(), "audit checkpoint key loaded");
-    let mut state = AppState::new(identity.clone(), signer.clone(), server_cfg);
     let days = |d: u64| Duration::from_secs(d.max(1) * 86_400);
-    state.metric_service = Arc::new(MetricService::new(
-        state.store.clone(),
+    let state = AppState::new(identity.clone(), signer.clone(), server_cfg).with_metrics_config(
         MetricsConfig {
             raw_retention: days(cfg.metrics.raw_retention_days),
             hourly_retention: days(cfg.metrics.hourly_retention_days),
             daily_retention: days(cfg.metrics.daily_retention_days),
             prices: cfg.metrics.prices.clone(),
         },
-    ));
+    );
     tokio::spawn(
         state
             .metric_service
@@ -149,6 +147,9 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
                 cfg.metrics.maintenance_interval_secs.max(1),
             )),
     );
+    tokio::spawn(state.alerts.clone().run(Duration::from_secs(
+        cfg.metrics.alert_evaluation_interval_secs.max(1),
+    )));
     spawn_checkpointer(
         state.store.clone(),
         signer,

@@ -37,6 +37,9 @@ pub struct MetricsSection {
     pub daily_retention_days: u64,
     /// Seconds between rollup compaction and retention runs.
     pub maintenance_interval_secs: u64,
+    /// Seconds between evaluations of every alert rule (they also run within a second of
+    /// points arriving).
+    pub alert_evaluation_interval_secs: u64,
     /// Model prices (US dollars per million tokens) for the cost of GenAI calls received over
     /// OTLP; the longest matching model prefix wins.
     pub prices: Vec<llmgov_core::metrics::genai::ModelPrice>,
@@ -135,6 +138,7 @@ impl Default for Config {
                 hourly_retention_days: 365,
                 daily_retention_days: 1825,
                 maintenance_interval_secs: 60,
+                alert_evaluation_interval_secs: 15,
                 prices: llmgov_core::metrics::genai::default_prices(),
             },
             log: LogSection {

@@ -8,6 +8,8 @@
 //! computed from rollups: [`rollup::plan`] reads whole days and hours from rollups and only
 //! the partial hours at a range's edges from raw points.
 
+pub mod alert_rules;
+pub mod alert_service;
 pub mod alerting;
 pub mod genai;
 pub mod model;

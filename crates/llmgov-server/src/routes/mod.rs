@@ -1,5 +1,6 @@
 //! HTTP resources, one module per URL resource. Handlers are `verb_noun`.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_export;

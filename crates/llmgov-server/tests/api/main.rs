@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod alerts;
 mod api_keys;
 mod audit;
 mod auth;
