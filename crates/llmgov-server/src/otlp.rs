@@ -284,9 +284,25 @@ fn attr_text(a: &Attr) -> String {
     }
 }
 
+/// A histogram-like data point (histogram, exponential histogram or summary): its count and
+/// sum are what is kept.
+struct Summarised<'a> {
+    count: u64,
+    sum: Option<f64>,
+    time_unix_nano: u64,
+    attributes: &'a [KeyValue],
+}
+
 fn metric_points(req: &ExportMetricsServiceRequest) -> Vec<Value> {
     let mut out = Vec::new();
     let delta = AggregationTemporality::Delta as i32;
+    let kind_of = |temporality: i32| {
+        if temporality == delta {
+            "counter"
+        } else {
+            "gauge"
+        }
+    };
     for rm in &req.resource_metrics {
         let resource: &[KeyValue] = rm
             .resource
@@ -296,137 +312,103 @@ fn metric_points(req: &ExportMetricsServiceRequest) -> Vec<Value> {
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
                 let name = m.name.as_str();
-                match &m.data {
-                    Some(Data::Gauge(g)) => {
-                        for dp in &g.data_points {
-                            if let Some(v) = number(&dp.value) {
-                                out.push(point(
-                                    name,
-                                    "gauge",
-                                    v,
-                                    &m.unit,
-                                    dp.time_unix_nano,
-                                    &tags_of(resource, &dp.attributes),
-                                ));
-                            }
-                        }
-                    }
-                    Some(Data::Sum(sum)) => {
-                        let kind = if sum.is_monotonic && sum.aggregation_temporality == delta {
-                            "counter"
+                let (numbers, kind): (Vec<_>, &str) = match &m.data {
+                    Some(Data::Gauge(g)) => (g.data_points.iter().collect(), "gauge"),
+                    Some(Data::Sum(s)) => (
+                        s.data_points.iter().collect(),
+                        if s.is_monotonic {
+                            kind_of(s.aggregation_temporality)
                         } else {
                             "gauge"
+                        },
+                    ),
+                    _ => (Vec::new(), "gauge"),
+                };
+                for dp in numbers {
+                    if let Some(v) = number(&dp.value) {
+                        out.push(point(
+                            name,
+                            kind,
+                            v,
+                            &m.unit,
+                            dp.time_unix_nano,
+                            &tags_of(resource, &dp.attributes),
+                        ));
+                    }
+                }
+                let (summaries, kind): (Vec<Summarised>, &str) = match &m.data {
+                    Some(Data::Histogram(h)) => (
+                        h.data_points
+                            .iter()
+                            .map(|d| Summarised {
+                                count: d.count,
+                                sum: d.sum,
+                                time_unix_nano: d.time_unix_nano,
+                                attributes: &d.attributes,
+                            })
+                            .collect(),
+                        kind_of(h.aggregation_temporality),
+                    ),
+                    Some(Data::ExponentialHistogram(h)) => (
+                        h.data_points
+                            .iter()
+                            .map(|d| Summarised {
+                                count: d.count,
+                                sum: d.sum,
+                                time_unix_nano: d.time_unix_nano,
+                                attributes: &d.attributes,
+                            })
+                            .collect(),
+                        kind_of(h.aggregation_temporality),
+                    ),
+                    Some(Data::Summary(s)) => (
+                        s.data_points
+                            .iter()
+                            .map(|d| Summarised {
+                                count: d.count,
+                                sum: Some(d.sum),
+                                time_unix_nano: d.time_unix_nano,
+                                attributes: &d.attributes,
+                            })
+                            .collect(),
+                        "gauge",
+                    ),
+                    _ => (Vec::new(), "gauge"),
+                };
+                for s in summaries {
+                    let tags = tags_of(resource, s.attributes);
+                    out.push(point(
+                        &format!("{name}.count"),
+                        kind,
+                        s.count as f64,
+                        "",
+                        s.time_unix_nano,
+                        &tags,
+                    ));
+                    let Some(sum) = s.sum else { continue };
+                    out.push(point(
+                        &format!("{name}.sum"),
+                        kind,
+                        sum,
+                        &m.unit,
+                        s.time_unix_nano,
+                        &tags,
+                    ));
+                    if name == "gen_ai.client.token.usage" && kind == "counter" {
+                        let metric = match tags.get("gen_ai.token.type").and_then(Value::as_str) {
+                            Some("input") => "llm.tokens.input",
+                            Some("output") => "llm.tokens.output",
+                            _ => continue,
                         };
-                        for dp in &sum.data_points {
-                            if let Some(v) = number(&dp.value) {
-                                out.push(point(
-                                    name,
-                                    kind,
-                                    v,
-                                    &m.unit,
-                                    dp.time_unix_nano,
-                                    &tags_of(resource, &dp.attributes),
-                                ));
-                            }
-                        }
+                        out.push(point(
+                            metric,
+                            "counter",
+                            sum,
+                            "tokens",
+                            s.time_unix_nano,
+                            &tags,
+                        ));
                     }
-                    Some(Data::Histogram(h)) => {
-                        let kind = if h.aggregation_temporality == delta {
-                            "counter"
-                        } else {
-                            "gauge"
-                        };
-                        for dp in &h.data_points {
-                            let tags = tags_of(resource, &dp.attributes);
-                            out.push(point(
-                                &format!("{name}.count"),
-                                kind,
-                                dp.count as f64,
-                                "",
-                                dp.time_unix_nano,
-                                &tags,
-                            ));
-                            if let Some(sum) = dp.sum {
-                                out.push(point(
-                                    &format!("{name}.sum"),
-                                    kind,
-                                    sum,
-                                    &m.unit,
-                                    dp.time_unix_nano,
-                                    &tags,
-                                ));
-                                if name == "gen_ai.client.token.usage" && kind == "counter" {
-                                    let which =
-                                        match tags.get("gen_ai.token.type").and_then(Value::as_str)
-                                        {
-                                            Some("input") => Some("llm.tokens.input"),
-                                            Some("output") => Some("llm.tokens.output"),
-                                            _ => None,
-                                        };
-                                    if let Some(metric) = which {
-                                        out.push(point(
-                                            metric,
-                                            "counter",
-                                            sum,
-                                            "tokens",
-                                            dp.time_unix_nano,
-                                            &tags,
-                                        ));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Some(Data::ExponentialHistogram(h)) => {
-                        let kind = if h.aggregation_temporality == delta {
-                            "counter"
-                        } else {
-                            "gauge"
-                        };
-                        for dp in &h.data_points {
-                            let tags = tags_of(resource, &dp.attributes);
-                            out.push(point(
-                                &format!("{name}.count"),
-                                kind,
-                                dp.count as f64,
-                                "",
-                                dp.time_unix_nano,
-                                &tags,
-                            ));
-                            if let Some(sum) = dp.sum {
-                                out.push(point(
-                                    &format!("{name}.sum"),
-                                    kind,
-                                    sum,
-                                    &m.unit,
-                                    dp.time_unix_nano,
-                                    &tags,
-                                ));
-                            }
-                        }
-                    }
-                    Some(Data::Summary(sm)) => {
-                        for dp in &sm.data_points {
-                            let tags = tags_of(resource, &dp.attributes);
-                            out.push(point(
-                                &format!("{name}.count"),
-                                "gauge",
-                                dp.count as f64,
-                                "",
-                                dp.time_unix_nano,
-                                &tags,
-                            ));
-                            out.push(point(
-                                &format!("{name}.sum"),
-                                "gauge",
-                                dp.sum,
-                                &m.unit,
-                                dp.time_unix_nano,
-                                &tags,
-                            ));
-                        }
-                    }
-                    None => {}
                 }
             }
         }
