@@ -75,7 +75,8 @@ impl Writer {
 
 #[derive(Default)]
 struct Caches {
-    defs: HashMap<(WorkspaceId, String), MetricDef>,
+    /// Definitions by workspace and name (looked up by `&str`, without allocating).
+    defs: HashMap<WorkspaceId, HashMap<String, MetricDef>>,
     series: HashMap<(WorkspaceId, [u8; 32]), i64>,
 }
 
@@ -89,7 +90,8 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                 let _ = job.done.send(result);
             }
         }
-        if caches.series.len() + caches.defs.len() > CACHE_LIMIT {
+        if caches.series.len() + caches.defs.values().map(HashMap::len).sum::<usize>() > CACHE_LIMIT
+        {
             caches = Caches::default();
         }
     }
@@ -131,9 +133,12 @@ async fn prepare(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Result
     let mut by_ws: BTreeMap<WorkspaceId, Vec<MetricDef>> = BTreeMap::new();
     for j in jobs {
         for (_, p) in &j.points {
-            let key = (j.ws, p.metric_name.clone());
+            let known = caches
+                .defs
+                .get(&j.ws)
+                .is_some_and(|m| m.contains_key(&p.metric_name));
             let list = by_ws.entry(j.ws).or_default();
-            if !caches.defs.contains_key(&key) && !list.iter().any(|d| d.name == p.metric_name) {
+            if !known && !list.iter().any(|d| d.name == p.metric_name) {
                 list.push(MetricDef {
                     name: p.metric_name.clone(),
                     metric_type: p.metric_type,
@@ -145,7 +150,7 @@ async fn prepare(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Result
     for (ws, defs) in by_ws {
         if !defs.is_empty() {
             for d in store.define_metrics(ws, &defs).await? {
-                caches.defs.insert((ws, d.name.clone()), d);
+                caches.defs.entry(ws).or_default().insert(d.name.clone(), d);
             }
         }
     }
@@ -157,7 +162,8 @@ async fn prepare(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Result
         for (index, p) in &j.points {
             let def = caches
                 .defs
-                .get(&(j.ws, p.metric_name.clone()))
+                .get(&j.ws)
+                .and_then(|m| m.get(&p.metric_name))
                 .ok_or_else(|| CoreError::Internal("metric definition missing".into()))?;
             if def.metric_type != p.metric_type {
                 w.rejected.push(PointError {
