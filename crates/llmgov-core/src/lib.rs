@@ -42,6 +42,7 @@ macro_rules! str_enum {
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod hex;
 pub mod identity;
 pub mod ids;

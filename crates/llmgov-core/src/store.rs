@@ -323,6 +323,7 @@ pub trait Store:
     + AuditStore
     + crate::policy::store::PolicyStore
     + crate::outbox::OutboxStore
+    + crate::events::EventStore
     + crate::policy::facts::FactStore
     + crate::metrics::store::MetricStore
     + crate::metrics::alert_rules::AlertStore

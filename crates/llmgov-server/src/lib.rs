@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod otlp;
 pub mod routes;
+pub mod streams;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ pub struct AppState {
     pub metric_service: Arc<llmgov_core::metrics::MetricService>,
     /// Alert rules and their evaluation.
     pub alerts: Arc<llmgov_core::metrics::alert_service::AlertService>,
+    /// This instance's fan-out of committed events to its stream clients.
+    pub events: Arc<llmgov_core::events::EventHub>,
+    pub streams: Arc<streams::StreamConfig>,
 }
 
 impl AppState {
@@ -85,10 +89,16 @@ impl AppState {
             Arc::clone(&metric_service),
             Arc::clone(policies.outbox_wakeup()),
         ));
+        let events = llmgov_core::events::EventHub::new(
+            store.clone(),
+            llmgov_core::events::EventsConfig::default(),
+        );
         Self {
             policies,
             metric_service,
             alerts,
+            events,
+            streams: Arc::new(streams::StreamConfig::default()),
             store,
             identity,
             checkpoints,
@@ -114,6 +124,20 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Uses `config` for the event hub (buffer, retention, replay) and `streams` for the
+    /// stream endpoints. The hub still has to be fed: `EventHub::run_local` or NATS.
+    pub fn with_events_config(
+        mut self,
+        config: llmgov_core::events::EventsConfig,
+        streams: streams::StreamConfig,
+    ) -> Self {
+        self.events = llmgov_core::events::EventHub::new(self.store.clone(), config);
+        self.streams = Arc::new(streams);
+        self
+    }
+}
+
 /// The whole application router, with its OpenAPI document served at `/api/v1/openapi.json`
 /// and interactive docs at `/api/docs`.
 pub fn app(state: AppState) -> Router {
@@ -122,6 +146,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
     api.merge(openapi::docs_router(doc))
+        .merge(streams::router())
         .fallback(context::not_found)
         .method_not_allowed_fallback(|| async {
             error::ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)

@@ -17,6 +17,7 @@ use llmgov_core::store::Store;
 
 pub mod cache;
 mod errors;
+pub mod nats;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -52,6 +53,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     pub(crate) users: Arc<cache::UserCache>,
     /// Days whose metric point partition is known to exist (PostgreSQL).
     pub(crate) partitions: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    /// Woken after commits that wrote events.
+    pub(crate) events: Arc<llmgov_core::outbox::Wakeup>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

@@ -46,6 +46,7 @@ impl SqliteStore {
             write,
             users,
             partitions: Default::default(),
+            events: Default::default(),
         })
     }
 
@@ -232,6 +233,25 @@ async fn prune_raw_points(store: &SqliteStore, before: i64) -> llmgov_core::Resu
     Ok((r.rows_affected(), 0))
 }
 
+/// Appends an event (SQLite serialises writing transactions, so ids become visible in
+/// increasing order by themselves).
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    m: &llmgov_core::outbox::OutboxMessage,
+) -> llmgov_core::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (workspace_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(m.workspace_id.0)
+    .bind(&m.topic)
+    .bind(&m.payload)
+    .bind(m.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 include!("sql/common.rs");
 include!("sql/workspaces.rs");
 include!("sql/users.rs");
@@ -246,3 +266,4 @@ include!("sql/outbox.rs");
 include!("sql/facts.rs");
 include!("sql/metrics.rs");
 include!("sql/alerts.rs");
+include!("sql/events.rs");

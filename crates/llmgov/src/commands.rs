@@ -139,6 +139,34 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             prices: cfg.metrics.prices.clone(),
         },
     );
+    let ev = &cfg.events;
+    let state = state.with_events_config(
+        llmgov_core::events::EventsConfig {
+            retention: Duration::from_secs(ev.retention_hours.max(1) * 3600),
+            buffer: ev.buffer.clamp(16, 1 << 20),
+            poll: Duration::from_millis(ev.poll_interval_ms.max(10)),
+            replay_limit: ev.replay_limit.clamp(1, 1_000_000),
+        },
+        llmgov_server::streams::StreamConfig {
+            heartbeat: Duration::from_secs(ev.heartbeat_secs.max(1)),
+            send_timeout: Duration::from_secs(ev.send_timeout_secs.max(1)),
+        },
+    );
+    match &ev.nats_url {
+        Some(url) => {
+            let mut nats = llmgov_store::nats::NatsConfig::new(url.clone());
+            nats.stream = ev.nats_stream.clone();
+            nats.max_age = Duration::from_secs(ev.retention_hours.max(1) * 3600);
+            llmgov_store::nats::start(nats, state.store.clone(), state.events.clone())
+                .await
+                .map_err(|e| format!("NATS: {e}"))?;
+            tracing::info!("events carried through NATS JetStream");
+        }
+        None => {
+            tokio::spawn(state.events.clone().run_local());
+        }
+    }
+    tokio::spawn(state.events.clone().run_retention(Duration::from_secs(600)));
     tokio::spawn(
         state
             .metric_service

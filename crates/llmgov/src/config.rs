@@ -23,7 +23,31 @@ pub struct Config {
     pub auth: AuthSection,
     pub audit: AuditSection,
     pub metrics: MetricsSection,
+    pub events: EventsSection,
     pub log: LogSection,
+}
+
+/// Real-time streams (WebSocket/SSE) and the event bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    /// NATS server (e.g. `nats://127.0.0.1:4222`) to carry events between instances through
+    /// JetStream; unset: events go from the database to this instance's clients only.
+    pub nats_url: Option<String>,
+    /// JetStream stream that carries the events.
+    pub nats_stream: String,
+    /// Hours events are kept for clients to resume from.
+    pub retention_hours: u64,
+    /// Events buffered per instance; a client further behind is dropped.
+    pub buffer: usize,
+    /// Milliseconds between looks for events other instances committed.
+    pub poll_interval_ms: u64,
+    /// Most events replayed to one subscription.
+    pub replay_limit: usize,
+    /// Seconds between heartbeats on a stream.
+    pub heartbeat_secs: u64,
+    /// Seconds a send may block before the client is dropped.
+    pub send_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +164,16 @@ impl Default for Config {
                 maintenance_interval_secs: 60,
                 alert_evaluation_interval_secs: 15,
                 prices: llmgov_core::metrics::genai::default_prices(),
+            },
+            events: EventsSection {
+                nats_url: None,
+                nats_stream: "LLMGOV_EVENTS".into(),
+                retention_hours: 24,
+                buffer: 4096,
+                poll_interval_ms: 1000,
+                replay_limit: 10_000,
+                heartbeat_secs: 15,
+                send_timeout_secs: 10,
             },
             log: LogSection {
                 format: "json".into(),

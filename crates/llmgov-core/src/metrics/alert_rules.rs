@@ -30,8 +30,56 @@ str_enum!(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Channel {
-    /// A POST of the alert to `url` when it fires and when it resolves.
-    Webhook { url: String },
+    /// A POST of the alert to `url` when it fires and when it resolves. With a `secret`,
+    /// the body is signed: `X-Llmgov-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    /// "<t>.<body>">`. The secret is write-only: rules are shown with `secret_set` instead,
+    /// and an update that names the same URL without a secret keeps the one it had.
+    Webhook {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        /// Shown instead of the secret (ignored on input).
+        #[serde(default)]
+        secret_set: bool,
+    },
+}
+
+impl AlertRule {
+    /// The rule as the API and the audit trail show it (no webhook secrets).
+    pub fn redacted(self) -> Self {
+        Self {
+            spec: self.spec.redacted(),
+            ..self
+        }
+    }
+}
+
+impl AlertRuleSpec {
+    /// The spec as the API shows it: webhook secrets replaced by `secret_set`.
+    pub fn redacted(mut self) -> Self {
+        for Channel::Webhook {
+            secret, secret_set, ..
+        } in &mut self.channels
+        {
+            *secret_set = secret.take().is_some();
+        }
+        self
+    }
+
+    /// Keeps the secrets of `previous`'s webhooks for webhooks of the same URL given
+    /// without one (so that a client can send back a rule it read).
+    pub fn keep_secrets(&mut self, previous: &AlertRuleSpec) {
+        for Channel::Webhook { url, secret, .. } in &mut self.channels {
+            if secret.is_none() {
+                *secret = previous.channels.iter().find_map(|c| match c {
+                    Channel::Webhook {
+                        url: u, secret: s, ..
+                    } if u == url => s.clone(),
+                    _ => None,
+                });
+            }
+        }
+    }
 }
 
 /// What a rule watches, as given by its author.
@@ -117,11 +165,20 @@ impl AlertRuleSpec {
         if self.channels.len() > 10 {
             return Err(CoreError::invalid("channels", "at most 10 channels"));
         }
-        for Channel::Webhook { url } in &self.channels {
+        for Channel::Webhook { url, secret, .. } in &self.channels {
             if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
                 return Err(CoreError::invalid(
                     "channels",
                     "a webhook url is an http(s) URL",
+                ));
+            }
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.len() < 16 || s.len() > 256)
+            {
+                return Err(CoreError::invalid(
+                    "channels",
+                    "a webhook secret has 16 to 256 characters",
                 ));
             }
         }

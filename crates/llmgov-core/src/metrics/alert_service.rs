@@ -54,7 +54,7 @@ impl AlertService {
         };
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.create", "metrics")
             .resource("alert_rule", rule.id)
-            .after(&rule);
+            .after(&rule.clone().redacted());
         self.store()
             .put_alert_rule(p.workspace_id, &rule, true, audit)
             .await?;
@@ -70,6 +70,8 @@ impl AlertService {
     ) -> Result<AlertRule> {
         spec.compile()?;
         let before = self.store().get_alert_rule(p.workspace_id, id).await?;
+        let mut spec = spec;
+        spec.keep_secrets(&before.spec);
         let rule = AlertRule {
             spec,
             updated_at: now(),
@@ -77,8 +79,8 @@ impl AlertService {
         };
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.update", "metrics")
             .resource("alert_rule", id)
-            .before(&before)
-            .after(&rule);
+            .before(&before.clone().redacted())
+            .after(&rule.clone().redacted());
         self.store()
             .put_alert_rule(p.workspace_id, &rule, false, audit)
             .await?;
@@ -95,7 +97,7 @@ impl AlertService {
         let before = self.store().get_alert_rule(p.workspace_id, id).await?;
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.delete", "metrics")
             .resource("alert_rule", id)
-            .before(&before);
+            .before(&before.redacted());
         self.store()
             .delete_alert_rule(p.workspace_id, id, audit)
             .await
@@ -160,12 +162,17 @@ impl AlertService {
             .resource("alert", alert.id)
             .before(before)
             .after(&alert);
+        let topic = if event == "alerts.acknowledge" {
+            "alerts.acknowledged"
+        } else {
+            "alerts.snoozed"
+        };
         self.store()
             .apply_alert_changes(
                 p.workspace_id,
                 &[AlertChange::Update(alert.clone())],
                 vec![audit],
-                &[],
+                &[alert_event(p.workspace_id, topic, &alert)],
             )
             .await?;
         Ok(alert)
@@ -269,14 +276,9 @@ impl AlertService {
                     continue;
                 }
                 (Transition::Pend, _) => {
-                    changes.push(AlertChange::Insert(new_alert(
-                        rule,
-                        group,
-                        value,
-                        c.threshold,
-                        at,
-                        AlertState::Pending,
-                    )));
+                    let a = new_alert(rule, group, value, c.threshold, at, AlertState::Pending);
+                    outbox.push(alert_event(ws, "alerts.pending", &a));
+                    changes.push(AlertChange::Insert(a));
                     continue;
                 }
                 (Transition::Fire, Some(a)) => (
@@ -316,10 +318,21 @@ impl AlertService {
                     .resource("alert", alert.id)
                     .details(json!({"rule_id": rule.id, "rule": rule.spec.name, "group": alert.group, "value": alert.value, "threshold": alert.threshold})),
             );
+            outbox.push(alert_event(
+                ws,
+                if alert.state == AlertState::Firing {
+                    "alerts.firing"
+                } else {
+                    "alerts.resolved"
+                },
+                &alert,
+            ));
             if alert.snoozed_until.is_none_or(|u| u <= at) {
                 let payload = json!({"event": event, "alert": alert});
-                for Channel::Webhook { url } in &rule.spec.channels {
-                    outbox.push(OutboxMessage::new(ws, event, url, &payload));
+                for Channel::Webhook { url, secret, .. } in &rule.spec.channels {
+                    outbox.push(
+                        OutboxMessage::new(ws, event, url, &payload).signed(secret.as_deref()),
+                    );
                 }
             }
             changes.push(if is_new {
@@ -333,7 +346,7 @@ impl AlertService {
             self.store()
                 .apply_alert_changes(ws, &changes, audits, &outbox)
                 .await?;
-            if !outbox.is_empty() {
+            if outbox.iter().any(|m| !m.is_event()) {
                 self.wakeup.wake();
             }
         }
@@ -389,4 +402,9 @@ fn new_alert(
         snoozed_until: None,
         updated_at: at,
     }
+}
+
+/// The stream event of an alert's change.
+fn alert_event(ws: WorkspaceId, topic: &str, alert: &Alert) -> OutboxMessage {
+    OutboxMessage::event(ws, topic, &json!({ "alert": alert }))
 }

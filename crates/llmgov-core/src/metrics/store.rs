@@ -71,9 +71,15 @@ pub trait MetricStore: Send + Sync {
     async fn define_metrics(&self, ws: WorkspaceId, defs: &[MetricDef]) -> Result<Vec<MetricDef>>;
     /// Ids of the given series (in order), creating the missing ones.
     async fn ensure_series(&self, ws: WorkspaceId, series: &[SeriesSpec<'_>]) -> Result<Vec<i64>>;
-    /// Stores raw points and their rollup deltas in one transaction. Series ids must come
-    /// from [`MetricStore::ensure_series`] of the same workspace.
-    async fn write_points(&self, points: &[RawPoint], deltas: &[RollupDelta]) -> Result<()>;
+    /// Stores raw points, their rollup deltas and the events announcing them in one
+    /// transaction. Series ids must come from [`MetricStore::ensure_series`] of the same
+    /// workspace.
+    async fn write_points(
+        &self,
+        points: &[RawPoint],
+        deltas: &[RollupDelta],
+        events: &[crate::outbox::OutboxMessage],
+    ) -> Result<()>;
 
     /// Every metric of a workspace with its series count and label keys.
     async fn list_metrics(&self, ws: WorkspaceId) -> Result<Vec<MetricInfo>>;

@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::model::{Point, PointError};
 use super::rollup::{Resolution, Stats, floor_to};
 use super::store::{MetricDef, RawPoint, RollupDelta, SeriesSpec};
+use crate::events::METRICS_POINTS;
 use crate::ids::WorkspaceId;
+use crate::outbox::OutboxMessage;
 use crate::store::Store;
 use crate::time::to_micros;
 use crate::{CoreError, Result};
@@ -115,7 +117,10 @@ fn take_batch(jobs: &mut Vec<Job>) -> Option<Vec<Job>> {
 async fn commit(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Vec<Result<Written>> {
     match prepare(store, caches, jobs).await {
         Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
-        Ok((raw, deltas, written)) => match store.write_points(&raw, &deltas).await {
+        Ok((raw, deltas, written)) => match store
+            .write_points(&raw, &deltas, &point_events(jobs, &written))
+            .await
+        {
             Ok(()) => written.into_iter().map(Ok).collect(),
             Err(e) => {
                 // A failed transaction may have created series that a retry will find again.
@@ -124,6 +129,35 @@ async fn commit(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Vec<Res
             }
         },
     }
+}
+
+/// Points per `metrics.points` event.
+const POINTS_PER_EVENT: usize = 1000;
+
+/// The events announcing the stored points: per workspace, in chunks.
+fn point_events(jobs: &[Job], written: &[Written]) -> Vec<OutboxMessage> {
+    #[derive(serde::Serialize)]
+    struct Payload<'a> {
+        points: Vec<&'a Point>,
+    }
+    let mut by_ws: BTreeMap<WorkspaceId, Vec<&Point>> = BTreeMap::new();
+    for (j, w) in jobs.iter().zip(written) {
+        by_ws
+            .entry(j.ws)
+            .or_default()
+            .extend(w.stored.iter().map(|(_, p)| p));
+    }
+    let mut out = Vec::new();
+    for (ws, points) in by_ws {
+        for chunk in points.chunks(POINTS_PER_EVENT) {
+            let payload = serde_json::to_string(&Payload {
+                points: chunk.to_vec(),
+            })
+            .expect("points serialize");
+            out.push(OutboxMessage::event_json(ws, METRICS_POINTS, payload));
+        }
+    }
+    out
 }
 
 type Prepared = (Vec<RawPoint>, Vec<RollupDelta>, Vec<Written>);

@@ -373,20 +373,26 @@ fn notifications(
         let Some(policy) = policies.iter().find(|x| x.id == r.policy_id) else {
             continue;
         };
+        let payload = json!({
+            "topic": "policy.violation",
+            "workspace_id": p.workspace_id,
+            "evaluation_id": evaluation,
+            "policy": {"id": r.policy_id, "name": r.policy_name, "version": r.version},
+            "decision": r.decision,
+            "severity": policy.spec.severity(),
+            "violations": r.violations.iter().map(|v| json!({
+                "rule": v.rule, "message": v.message, "severity": v.severity,
+            })).collect::<Vec<_>>(),
+            "occurred_at": now(),
+        });
+        // Every violation is announced on the event stream.
+        out.push(crate::outbox::OutboxMessage::event(
+            p.workspace_id,
+            crate::events::POLICY_VIOLATION,
+            &payload,
+        ));
         for action in &policy.spec.actions {
             if let super::model::Action::Notify { url } = action {
-                let payload = json!({
-                    "topic": "policy.violation",
-                    "workspace_id": p.workspace_id,
-                    "evaluation_id": evaluation,
-                    "policy": {"id": r.policy_id, "name": r.policy_name, "version": r.version},
-                    "decision": r.decision,
-                    "severity": policy.spec.severity(),
-                    "violations": r.violations.iter().map(|v| json!({
-                        "rule": v.rule, "message": v.message, "severity": v.severity,
-                    })).collect::<Vec<_>>(),
-                    "occurred_at": now(),
-                });
                 out.push(crate::outbox::OutboxMessage::new(
                     p.workspace_id,
                     "policy.violation",

@@ -35,7 +35,7 @@ pub async fn list_rules(
         .store()
         .list_alert_rules(p.workspace_id, &q)
         .await?;
-    Ok(Json(PageDto::from_page(page, |r| r)))
+    Ok(Json(PageDto::from_page(page, AlertRule::redacted)))
 }
 
 /// Create an alert rule: a metric condition (`metric_name`, `aggregation`, `window`,
@@ -52,7 +52,7 @@ pub async fn create_rule(
 ) -> ApiResult<(StatusCode, Json<AlertRule>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.alerts.create_rule(&p, &ctx, b).await?),
+        Json(s.alerts.create_rule(&p, &ctx, b).await?.redacted()),
     ))
 }
 
@@ -68,7 +68,8 @@ pub async fn get_rule(
         s.metric_service
             .store()
             .get_alert_rule(p.workspace_id, id)
-            .await?,
+            .await?
+            .redacted(),
     ))
 }
 
@@ -83,7 +84,9 @@ pub async fn update_rule(
     PathId(id): PathId,
     ApiJson(b): ApiJson<AlertRuleSpec>,
 ) -> ApiResult<Json<AlertRule>> {
-    Ok(Json(s.alerts.update_rule(&p, &ctx, id, b).await?))
+    Ok(Json(
+        s.alerts.update_rule(&p, &ctx, id, b).await?.redacted(),
+    ))
 }
 
 /// Delete an alert rule and its alerts.

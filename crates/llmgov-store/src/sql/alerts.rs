@@ -205,10 +205,12 @@ impl AlertStore for crate::SqlStore<Db> {
         if !audits.is_empty() {
             append_many_in(&mut tx, ws, audits).await?;
         }
-        for m in outbox {
-            insert_outbox(&mut tx, m).await?;
+        let events = insert_messages(&mut tx, outbox).await?;
+        commit(tx).await?;
+        if events {
+            self.events.wake();
         }
-        commit(tx).await
+        Ok(())
     }
 
     async fn list_alerts(&self, ws: WorkspaceId, f: &AlertFilter, q: &ListQuery) -> R<Page<Alert>> {

@@ -100,7 +100,7 @@ impl MetricStore for crate::SqlStore<Db> {
         Ok(ids)
     }
 
-    async fn write_points(&self, points: &[RawPoint], deltas: &[RollupDelta]) -> R<()> {
+    async fn write_points(&self, points: &[RawPoint], deltas: &[RollupDelta], events: &[OutboxMessage]) -> R<()> {
         ensure_point_partitions(self, &point_days(points)).await?;
         let mut tx = self.write.begin().await.map_err(db_err)?;
         if let Err(e) = insert_points(&mut tx, points).await {
@@ -113,7 +113,11 @@ impl MetricStore for crate::SqlStore<Db> {
             .map(|d| (d.series_id, d.resolution.code(), d.bucket, &d.stats))
             .collect();
         insert_rollups(&mut tx, &rows, false).await.map_err(db_err)?;
+        let wrote_events = insert_messages(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)?;
+        if wrote_events {
+            self.events.wake();
+        }
         Ok(())
     }
 

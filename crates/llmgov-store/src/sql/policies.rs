@@ -323,11 +323,13 @@ impl PolicyStore for crate::SqlStore<Db> {
             .await
             .map_err(db_err)?;
         }
-        for m in outbox {
-            insert_outbox(&mut tx, m).await?;
-        }
         append_many_in(&mut tx, ws, audit).await?;
-        commit(tx).await
+        let events = insert_messages(&mut tx, outbox).await?;
+        commit(tx).await?;
+        if events {
+            self.events.wake();
+        }
+        Ok(())
     }
 
     async fn recent_evaluation_inputs(&self, ws: WorkspaceId, limit: i64) -> R<Vec<String>> {

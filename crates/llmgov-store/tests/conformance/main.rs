@@ -126,6 +126,7 @@ macro_rules! conformance {
 }
 
 mod audit;
+mod events;
 mod identity;
 mod metrics;
 mod outbox;

@@ -1,7 +1,8 @@
 //! The transactional outbox: claiming, leases, retries and giving up.
 
 use llmgov_core::audit::AuditDraft;
-use llmgov_core::outbox::{Delivery, OutboxMessage};
+use llmgov_core::outbox::{Delivery, DeliveryFilter, OutboxMessage};
+use llmgov_core::page::ListQuery;
 use llmgov_core::policy::model::Decision;
 use llmgov_core::policy::store::EvaluationRecord;
 use llmgov_core::time::now;
@@ -60,6 +61,7 @@ async fn claimed_messages_are_leased_retried_and_settled(fx: Fx) {
             first[1].id,
             &Delivery::Failed {
                 error: "HTTP 500".into(),
+                status: Some(500),
                 retry_at: Some(now()),
             },
         )
@@ -70,6 +72,7 @@ async fn claimed_messages_are_leased_retried_and_settled(fx: Fx) {
             second[0].id,
             &Delivery::Failed {
                 error: "refused".into(),
+                status: None,
                 retry_at: None,
             },
         )
@@ -79,12 +82,112 @@ async fn claimed_messages_are_leased_retried_and_settled(fx: Fx) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[1].id);
     assert_eq!(again[0].attempts, 2);
-    let listed = fx.store.list_outbox(fx.ws, 10).await.unwrap();
-    let status = |id| listed.iter().find(|(m, _)| m.id == id).unwrap().1.clone();
-    assert_eq!(status(first[0].id), "delivered");
-    assert_eq!(status(second[0].id), "dead");
-    assert_eq!(status(first[1].id), "pending");
-    assert_eq!(listed.len(), msgs.len());
+    let q = ListQuery {
+        page: 1,
+        limit: 50,
+        sort: vec![],
+    };
+    let listed = fx
+        .store
+        .list_deliveries(fx.ws, &DeliveryFilter::default(), &q)
+        .await
+        .unwrap();
+    assert_eq!(listed.total, msgs.len() as i64);
+    let rec = |id| listed.items.iter().find(|d| d.id == id).unwrap().clone();
+    assert_eq!(rec(first[0].id).status, "delivered");
+    assert!(rec(first[0].id).delivered_at.is_some());
+    assert_eq!(rec(second[0].id).status, "dead");
+    assert_eq!(rec(second[0].id).last_error.as_deref(), Some("refused"));
+    assert_eq!(rec(first[1].id).status, "pending");
+    assert_eq!(rec(first[1].id).last_status, Some(500));
+    assert!(rec(first[1].id).last_attempt_at.is_some());
+    // Filters.
+    let dead = fx
+        .store
+        .list_deliveries(
+            fx.ws,
+            &DeliveryFilter {
+                status: Some("dead".into()),
+                topic: None,
+            },
+            &q,
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.total, 1);
+    // A dead delivery can be retried; a delivered one cannot; another workspace sees none.
+    assert!(fx.store.retry_delivery(fx.ws, second[0].id).await.unwrap());
+    assert!(!fx.store.retry_delivery(fx.ws, first[0].id).await.unwrap());
+    assert!(
+        !fx.store
+            .retry_delivery(
+                llmgov_core::ids::WorkspaceId(uuid::Uuid::now_v7()),
+                second[0].id
+            )
+            .await
+            .unwrap()
+    );
+    let retried = fx.store.claim_outbox(10).await.unwrap();
+    assert!(
+        retried
+            .iter()
+            .any(|m| m.id == second[0].id && m.attempts == 1)
+    );
+}
+
+async fn deferred_deliveries_keep_their_attempts_and_secrets_stay_private(fx: Fx) {
+    let msg = OutboxMessage::new(
+        fx.ws,
+        "alerts.fire",
+        "https://hooks.example.com/x?token=abc",
+        &json!({}),
+    )
+    .signed(Some("0123456789abcdef"));
+    let audit = AuditDraft::new(fx.ws, &crate::ctx(), "policies.evaluate", "policy");
+    fx.store
+        .record_evaluations(fx.ws, &[], vec![audit], std::slice::from_ref(&msg))
+        .await
+        .unwrap();
+    let claimed = fx.store.claim_outbox(10).await.unwrap();
+    assert_eq!(
+        claimed[0].signing_secret.as_deref(),
+        Some("0123456789abcdef")
+    );
+    assert_eq!(claimed[0].attempts, 1);
+    fx.store
+        .settle_outbox(
+            msg.id,
+            &Delivery::Deferred {
+                reason: "circuit open".into(),
+                retry_at: now(),
+            },
+        )
+        .await
+        .unwrap();
+    let again = fx.store.claim_outbox(10).await.unwrap();
+    assert_eq!(
+        again[0].attempts, 1,
+        "a deferred delivery spends no attempt"
+    );
+    let q = ListQuery {
+        page: 1,
+        limit: 50,
+        sort: vec![],
+    };
+    let listed = fx
+        .store
+        .list_deliveries(fx.ws, &DeliveryFilter::default(), &q)
+        .await
+        .unwrap();
+    let d = &listed.items[0];
+    assert!(d.signed);
+    assert_eq!(
+        d.destination, "https://hooks.example.com/x",
+        "no query string"
+    );
+    assert_eq!(d.last_error.as_deref(), Some("circuit open"));
+    let shown = serde_json::to_string(d).unwrap();
+    assert!(!shown.contains("0123456789abcdef") && !shown.contains("token=abc"));
 }
 
 async fn a_failed_evaluation_record_leaves_no_message(fx: Fx) {
@@ -128,18 +231,25 @@ async fn a_failed_evaluation_record_leaves_no_message(fx: Fx) {
         &json!({}),
     );
     let audit = AuditDraft::new(fx.ws, &crate::ctx(), "policies.evaluate", "policy");
+    let event = OutboxMessage::event(fx.ws, "policy.violation", &json!({}));
     let r = fx
         .store
-        .record_evaluations(fx.ws, &[(record, vec![v])], vec![audit], &[msg])
+        .record_evaluations(fx.ws, &[(record, vec![v])], vec![audit], &[msg, event])
         .await;
     assert!(r.is_err());
     assert!(
         fx.store.claim_outbox(10).await.unwrap().is_empty(),
         "no change, no message"
     );
+    assert_eq!(
+        fx.store.last_event_id().await.unwrap(),
+        0,
+        "no change, no event"
+    );
 }
 
 crate::conformance!(
     claimed_messages_are_leased_retried_and_settled,
+    deferred_deliveries_keep_their_attempts_and_secrets_stay_private,
     a_failed_evaluation_record_leaves_no_message,
 );
