@@ -53,6 +53,25 @@ drop_test_databases() {
     done
 }
 
+# NATS with JetStream: the event-bus tests start their own nats-server (so that they can stop
+# and restart it) from this binary; a shared one on 4222 is started when none runs, for
+# `LLMGOV_EVENTS__NATS_URL=nats://127.0.0.1:4222` deployments on this machine.
+ensure_nats() {
+    if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+        apt_install nats-server
+    fi
+    local bin
+    bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+    export LLMGOV_TEST_NATS_SERVER=$bin
+    if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+        local dir=${HOME:-/root}/.cache/llmgov-nats
+        mkdir -p "$dir"
+        log "starting nats-server with JetStream on 127.0.0.1:4222"
+        nohup "$bin" -js -a 127.0.0.1 -p 4222 -sd "$dir" >"$dir/nats.log" 2>&1 &
+        wait_for 30 NATS bash -c '(exec 3<>/dev/tcp/127.0.0.1/4222)'
+    fi
+}
+
 ensure_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
         log "cargo is required (https://rustup.rs); this machine kind ships it"

@@ -2,13 +2,15 @@
 # Runs every test of the project: unit and property tests, the storage conformance suite and
 # the black-box API tests on SQLite *and* PostgreSQL, and the CLI tests of the real binary.
 # Starts (or installs) PostgreSQL when it is not running, and installs the OpenTelemetry
-# Python SDK (PyPI) that the OTLP tests send spans with.
+# Python SDK (PyPI) that the OTLP tests send spans with, and nats-server (Debian) for the
+# event-bus tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 ensure_rust
 ensure_postgres
+ensure_nats
 ensure_otel_python
 drop_test_databases
 trap drop_test_databases EXIT

@@ -170,7 +170,12 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<crate::page::Page<DeliveryRecord>>;
     /// Makes a dead (or pending) delivery due again now, with its attempts reset; false if
     /// there is no such delivery in the workspace or it was delivered.
-    async fn retry_delivery(&self, ws: WorkspaceId, id: uuid::Uuid) -> Result<bool>;
+    async fn retry_delivery(
+        &self,
+        ws: WorkspaceId,
+        id: uuid::Uuid,
+        audit: crate::audit::AuditDraft,
+    ) -> Result<bool>;
 }
 
 /// Circuit breakers per webhook endpoint (scheme, host and port): after `threshold`

@@ -39,6 +39,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::metrics::router())
         .merge(crate::otlp::router())
         .merge(routes::alerts::router())
+        .merge(routes::webhooks::router())
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

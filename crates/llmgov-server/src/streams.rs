@@ -19,6 +19,8 @@
 //! dropped with 4000. Memory per client is bounded either way.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -49,6 +51,8 @@ pub struct StreamConfig {
     pub heartbeat: Duration,
     /// A send blocked this long (the client does not read) drops the client.
     pub send_timeout: Duration,
+    /// Bytes queued for one WebSocket client before it is dropped as too slow.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for StreamConfig {
@@ -56,6 +60,7 @@ impl Default for StreamConfig {
         Self {
             heartbeat: Duration::from_secs(15),
             send_timeout: Duration::from_secs(10),
+            max_queued_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -251,6 +256,8 @@ pub struct Session {
     subs: Vec<Subscription>,
 }
 
+// Parsed once per client message and taken apart at once: the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
@@ -586,20 +593,109 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
+/// What ends a connection's writer.
+enum Ending {
+    Close(u16, String),
+    Gone,
+}
+
+/// Sends queued messages to the socket; on a close request, sends the close frame after
+/// what is already in flight. Gives up when a send blocks for `send_timeout`.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Message>,
+    mut ending: tokio::sync::oneshot::Receiver<(u16, String)>,
+    queued: Arc<AtomicUsize>,
+    send_timeout: Duration,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            c = &mut ending => match c {
+                Ok((code, reason)) => Ending::Close(code, reason),
+                Err(_) => Ending::Gone,
+            },
+            m = queue.recv() => match m {
+                None => Ending::Gone,
+                Some(m) => {
+                    let n = message_len(&m);
+                    let sent = tokio::select! {
+                        biased;
+                        c = &mut ending => Some(match c {
+                            Ok((code, reason)) => Ending::Close(code, reason),
+                            Err(_) => Ending::Gone,
+                        }),
+                        r = tokio::time::timeout(send_timeout, sink.send(m)) => match r {
+                            Ok(Ok(())) => None,
+                            // The client does not read, or is gone.
+                            _ => Some(Ending::Gone),
+                        },
+                    };
+                    queued.fetch_sub(n, Ordering::AcqRel);
+                    match sent {
+                        None => continue,
+                        Some(e) => e,
+                    }
+                }
+            },
+        };
+        if let Ending::Close(code, reason) = next {
+            let _ = tokio::time::timeout(send_timeout, sink.send(close(code, &reason))).await;
+        }
+        return;
+    }
+}
+
+fn message_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 16,
+    }
+}
+
 async fn run_ws(socket: WebSocket, state: AppState, mut session: Session, ctx: RequestContext) {
     let cfg = state.streams.clone();
-    let (mut sink, mut incoming) = socket.split();
+    let (sink, mut incoming) = socket.split();
     // Subscribed before anything else, so that nothing committed from now on is missed.
     let mut live = state.events.subscribe();
-    let send_timeout = cfg.send_timeout;
+    let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let (end, end_rx) = tokio::sync::oneshot::channel::<(u16, String)>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        queue_rx,
+        end_rx,
+        Arc::clone(&queued),
+        cfg.send_timeout,
+    ));
+    let mut end = Some(end);
+    // Queues a message; a client whose queue passes the budget is dropped with a reason.
     macro_rules! send {
-        ($m:expr) => {
-            match tokio::time::timeout(send_timeout, sink.send($m)).await {
-                Ok(Ok(())) => {}
-                // The client does not read (or is gone): drop it.
-                _ => return,
+        ($m:expr) => {{
+            let m: Message = $m;
+            let n = message_len(&m);
+            if queued.fetch_add(n, Ordering::AcqRel) + n > cfg.max_queued_bytes {
+                tracing::info!("dropping a stream client that does not read");
+                if let Some(end) = end.take() {
+                    let _ = end.send((4008, "slow consumer: the client does not read fast enough; reconnect and resume with since".into()));
+                }
+                let _ = writer.await;
+                return;
             }
-        };
+            if queue.send(m).is_err() {
+                return;
+            }
+        }};
+    }
+    macro_rules! finish {
+        ($code:expr, $reason:expr) => {{
+            if let Some(end) = end.take() {
+                let _ = end.send(($code, $reason.to_string()));
+            }
+            let _ = writer.await;
+            return;
+        }};
     }
     send!(Message::Text(
         json!({
@@ -616,9 +712,11 @@ async fn run_ws(socket: WebSocket, state: AppState, mut session: Session, ctx: R
     let mut silent_beats = 0u32;
     loop {
         tokio::select! {
+            _ = &mut writer => return,
             m = incoming.next() => {
                 let text = match m {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    None | Some(Err(_)) => finish!(1000, "bye"),
+                    Some(Ok(Message::Close(_))) => finish!(1000, "bye"),
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
                         send!(Message::Text(StreamError::new("INVALID_MESSAGE", "messages are JSON text").message(None).into()));
@@ -639,20 +737,14 @@ async fn run_ws(socket: WebSocket, state: AppState, mut session: Session, ctx: R
                 }
                 Err(RecvError::Lagged(n)) => {
                     tracing::info!(missed = n, "dropping a stream client that does not keep up");
-                    let reason = format!("slow consumer: {n} events missed; reconnect and resume with since");
-                    let _ = tokio::time::timeout(send_timeout, sink.send(close(4008, &reason))).await;
-                    return;
+                    finish!(4008, format!("slow consumer: {n} events missed; reconnect and resume with since"));
                 }
-                Err(RecvError::Closed) => {
-                    let _ = tokio::time::timeout(send_timeout, sink.send(close(1001, "server shutting down"))).await;
-                    return;
-                }
+                Err(RecvError::Closed) => finish!(1001, "server shutting down"),
             },
             _ = heartbeat.tick() => {
                 silent_beats += 1;
                 if silent_beats > 3 {
-                    let _ = tokio::time::timeout(send_timeout, sink.send(close(4000, "heartbeat timeout: the client answered nothing"))).await;
-                    return;
+                    finish!(4000, "heartbeat timeout: the client answered nothing");
                 }
                 send!(Message::Text(json!({"type": "heartbeat", "last_event_id": state.events.last_id()}).to_string().into()));
                 send!(Message::Ping(Default::default()));

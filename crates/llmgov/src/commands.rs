@@ -150,6 +150,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
         llmgov_server::streams::StreamConfig {
             heartbeat: Duration::from_secs(ev.heartbeat_secs.max(1)),
             send_timeout: Duration::from_secs(ev.send_timeout_secs.max(1)),
+            max_queued_bytes: ev.max_queued_mib.clamp(1, 4096) * 1024 * 1024,
         },
     );
     match &ev.nats_url {

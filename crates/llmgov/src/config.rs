@@ -48,6 +48,8 @@ pub struct EventsSection {
     pub heartbeat_secs: u64,
     /// Seconds a send may block before the client is dropped.
     pub send_timeout_secs: u64,
+    /// MiB queued for one WebSocket client before it is dropped as too slow.
+    pub max_queued_mib: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +176,7 @@ impl Default for Config {
                 replay_limit: 10_000,
                 heartbeat_secs: 15,
                 send_timeout_secs: 10,
+                max_queued_mib: 16,
             },
             log: LogSection {
                 format: "json".into(),

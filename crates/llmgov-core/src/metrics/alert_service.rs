@@ -54,7 +54,7 @@ impl AlertService {
         };
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.create", "metrics")
             .resource("alert_rule", rule.id)
-            .after(&rule.clone().redacted());
+            .after(rule.clone().redacted());
         self.store()
             .put_alert_rule(p.workspace_id, &rule, true, audit)
             .await?;
@@ -79,8 +79,8 @@ impl AlertService {
         };
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.update", "metrics")
             .resource("alert_rule", id)
-            .before(&before.clone().redacted())
-            .after(&rule.clone().redacted());
+            .before(before.clone().redacted())
+            .after(rule.clone().redacted());
         self.store()
             .put_alert_rule(p.workspace_id, &rule, false, audit)
             .await?;
@@ -97,7 +97,7 @@ impl AlertService {
         let before = self.store().get_alert_rule(p.workspace_id, id).await?;
         let audit = AuditDraft::new(p.workspace_id, ctx, "alert_rules.delete", "metrics")
             .resource("alert_rule", id)
-            .before(&before.redacted());
+            .before(before.redacted());
         self.store()
             .delete_alert_rule(p.workspace_id, id, audit)
             .await

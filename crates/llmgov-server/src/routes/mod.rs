@@ -14,6 +14,7 @@ pub mod policy_eval;
 pub mod policy_facts;
 pub mod roles;
 pub mod users;
+pub mod webhooks;
 pub mod workspaces;
 
 use llmgov_core::page::{Direction, ListQuery, Page, SortKey};

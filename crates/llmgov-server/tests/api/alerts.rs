@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::metrics::{metrics_key, pt};
 
-async fn ingest(app: &TestApp, key: &str, points: Vec<Value>) {
+pub async fn ingest(app: &TestApp, key: &str, points: Vec<Value>) {
     let r = app
         .post("/api/v1/metrics/ingest", key, json!({"points": points}))
         .await;
@@ -15,7 +15,7 @@ async fn ingest(app: &TestApp, key: &str, points: Vec<Value>) {
     assert_eq!(r.body["rejected"], 0, "{}", r.body);
 }
 
-async fn evaluate(app: &TestApp) -> u64 {
+pub async fn evaluate(app: &TestApp) -> u64 {
     let r = app
         .post(
             "/api/v1/metrics/alerts/evaluate",
@@ -36,7 +36,7 @@ async fn alerts(app: &TestApp, query: &str) -> Vec<Value> {
 }
 
 /// A webhook receiver on a random port; returns its URL and what it receives.
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+pub async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let hook = axum::Router::new().route(
         "/hook",

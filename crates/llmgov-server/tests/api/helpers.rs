@@ -40,7 +40,20 @@ impl Resp {
     }
 }
 
+/// How a test server differs from the defaults.
+#[derive(Clone, Default)]
+pub struct Options {
+    pub events: Option<llmgov_core::events::EventsConfig>,
+    pub streams: Option<llmgov_server::streams::StreamConfig>,
+    /// Carry events through this NATS server instead of tailing the database.
+    pub nats_url: Option<String>,
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
     let db = TestDb::new(backend).await;
     let store = llmgov_store::open(&db.url, &PoolConfig::default(), true)
         .await
@@ -49,6 +62,26 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         .await
         .unwrap()
         .unwrap();
+    let base = start_instance(&db.url, &opts).await;
+    let mut t = TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .user_agent("llmgov-tests/1")
+            .build()
+            .unwrap(),
+        db,
+        admin_token: String::new(),
+    };
+    t.admin_token = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    t
+}
+
+/// Starts one more server on the database at `url` (another instance of a deployment);
+/// returns its base URL.
+pub async fn start_instance(url: &str, opts: &Options) -> String {
+    let store = llmgov_store::open(url, &PoolConfig::default(), true)
+        .await
+        .expect("store");
     let identity = Arc::new(
         IdentityService::new(store.clone(), IdentityConfig::default())
             .await
@@ -62,23 +95,30 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         &llmgov_core::audit::checkpoint::CheckpointSigner::generate_pkcs8().unwrap(),
     )
     .unwrap();
-    let state = AppState::new(identity, Arc::new(signer), config);
+    let state = AppState::new(identity, Arc::new(signer), config).with_events_config(
+        opts.events.clone().unwrap_or_default(),
+        opts.streams.clone().unwrap_or_default(),
+    );
     llmgov_server::webhooks::spawn_outbox_dispatcher(&state, std::time::Duration::from_secs(1));
+    match &opts.nats_url {
+        Some(nats) => {
+            llmgov_store::nats::start(
+                llmgov_store::nats::NatsConfig::new(nats.clone()),
+                state.store.clone(),
+                state.events.clone(),
+            )
+            .await
+            .expect("NATS client");
+        }
+        None => {
+            tokio::spawn(state.events.clone().run_local());
+        }
+    }
     let app = llmgov_server::app(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(llmgov_server::serve(listener, app, std::future::pending()));
-    let mut t = TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .user_agent("llmgov-tests/1")
-            .build()
-            .unwrap(),
-        db,
-        admin_token: String::new(),
-    };
-    t.admin_token = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    t
+    format!("http://{addr}")
 }
 
 impl TestApp {

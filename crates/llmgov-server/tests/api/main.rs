@@ -15,4 +15,5 @@ mod otlp;
 mod policies;
 mod policy_eval;
 mod route_permissions;
+mod streams;
 mod users;

@@ -139,16 +139,22 @@ impl OutboxStore for crate::SqlStore<Db> {
         Ok(Page::new(rows.iter().map(delivery_from_row).collect::<R<Vec<_>>>()?, total, q))
     }
 
-    async fn retry_delivery(&self, ws: WorkspaceId, id: uuid::Uuid) -> R<bool> {
+    async fn retry_delivery(&self, ws: WorkspaceId, id: uuid::Uuid, audit: AuditDraft) -> R<bool> {
+        let mut tx = begin(&self.write).await?;
         let r = sqlx::query(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $3 WHERE id = $1 AND workspace_id = $2 AND status <> 'delivered'",
         )
         .bind(id)
         .bind(ws.0)
         .bind(now())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        append_in(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(true)
     }
 }

@@ -116,13 +116,24 @@ async fn claimed_messages_are_leased_retried_and_settled(fx: Fx) {
         .unwrap();
     assert_eq!(dead.total, 1);
     // A dead delivery can be retried; a delivered one cannot; another workspace sees none.
-    assert!(fx.store.retry_delivery(fx.ws, second[0].id).await.unwrap());
-    assert!(!fx.store.retry_delivery(fx.ws, first[0].id).await.unwrap());
+    assert!(
+        fx.store
+            .retry_delivery(fx.ws, second[0].id, crate::audit(fx.ws, "webhooks.retry"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !fx.store
+            .retry_delivery(fx.ws, first[0].id, crate::audit(fx.ws, "webhooks.retry"))
+            .await
+            .unwrap()
+    );
     assert!(
         !fx.store
             .retry_delivery(
                 llmgov_core::ids::WorkspaceId(uuid::Uuid::now_v7()),
-                second[0].id
+                second[0].id,
+                crate::audit(fx.ws, "webhooks.retry"),
             )
             .await
             .unwrap()
