@@ -6,14 +6,20 @@
 # 2. OTLP/HTTP protobuf ingest of 100 GenAI spans per request (600 points), made with the
 #    OpenTelemetry Python SDK's encoder;
 # 3. a 30-day p95 query over 1,000 series (one point per series per hour for 30 days,
-#    720,000 points, loaded first), after rollup compaction, 20 runs.
+#    720,000 points, loaded first), after rollup compaction, 20 runs;
+# 4. end-to-end latency from ingest to a WebSocket client receiving the point (300 probes,
+#    scripts/ws_latency_probe.py), while the ingest load of 1. runs;
+# 5. server memory during a long ingest at full speed (VmRSS sampled every 10 s).
 #
-# Usage: scripts/bench-metrics.sh [seconds-per-load, default 10]
+# Usage: scripts/bench-metrics.sh [seconds-per-load, default 10] (SOAK_SECS, default 300,
+# sets the length of 5.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=http://127.0.0.1:18183
 . scripts/bench-common.sh
 ensure_otel_python
+"$LLMGOV_TEST_PYTHON" -m pip install -q --disable-pip-version-check "websockets>=13,<16"
+SOAK_SECS=${SOAK_SECS:-300}
 CONNS=16
 export LLMGOV_METRICS__MAINTENANCE_INTERVAL_SECS=2
 
@@ -113,8 +119,13 @@ LUA
     [ "$accepted" = 1000 ] || { echo "expected 1000 accepted, got $accepted" >&2; exit 1; }
     curl -sf -XPOST "$BASE/v1/traces" -H "authorization: Bearer $key" -H 'content-type: application/x-protobuf' \
         --data-binary @"$WORK/spans.pb" -o /dev/null
-    local ingest otlp
-    ingest=$(wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$WORK/ingest.lua" "$BASE/api/v1/metrics/ingest" | parse_wrk)
+    local ingest otlp probe
+    "$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 30 >/dev/null
+    wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$WORK/ingest.lua" "$BASE/api/v1/metrics/ingest" | parse_wrk >"$WORK/wrk.out" &
+    local wrk_pid=$!
+    probe=$("$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 300)
+    wait "$wrk_pid"
+    ingest=$(cat "$WORK/wrk.out")
     otlp=$(wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$WORK/otlp.lua" "$BASE/v1/traces" | parse_wrk)
     local t0 t1
     t0=$(date +%s.%N)
@@ -137,13 +148,25 @@ LUA
     series=$(json_field '["sources"]["series"]' < "$WORK/q.json")
     local rss
     rss=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
+    # Memory during a long ingest at full speed.
+    wrk -t2 -c$CONNS -d${SOAK_SECS}s -s "$WORK/ingest.lua" "$BASE/api/v1/metrics/ingest" >/dev/null &
+    local soak_pid=$! samples=()
+    while kill -0 "$soak_pid" 2>/dev/null; do
+        samples+=("$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)")
+        sleep 10
+    done
     stop_server
-    python3 - "$name" $ingest $otlp "$t0" "$t1" "$count" "$series" "$rss" "${times[@]}" <<'PY'
+    python3 - "$name" $ingest $otlp "$t0" "$t1" "$count" "$series" "$rss" $probe "$SOAK_SECS" "${samples[*]}" "${times[@]}" <<'PY'
 import statistics, sys
 a = sys.argv
 name = a[1]
-i_rps, i50, i99, o_rps, o50, o99, t0, t1, count, series, rss = map(float, a[2:13])
-times = sorted(float(x) * 1000 for x in a[13:])
+i_rps, i50, i99, o_rps, o50, o99, t0, t1, count, series, rss, w50, w99, wmax, soak = map(float, a[2:17])
+samples = [int(x) / 1024 for x in a[17].split()]
+times = sorted(float(x) * 1000 for x in a[18:])
+print(f"{name:9} ingest -> WebSocket client (300 probes under the ingest load): p50 {w50:.1f} ms, p99 {w99:.1f} ms, max {wmax:.1f} ms")
+if samples:
+    first = samples[min(6, len(samples) - 1)]
+    print(f"{name:9} RSS during {soak:.0f} s of ingest at full speed: {first:.0f} MB after 1 min, {samples[-1]:.0f} MB at the end, max {max(samples):.0f} MB")
 print(f"{name:9} ingest, batches of 1,000 points   {i_rps * 1000:10.0f} points/s ({i_rps:.0f} req/s, p50 {i50:.1f} ms, p99 {i99:.1f} ms)")
 print(f"{name:9} OTLP traces, 100 GenAI spans/req  {o_rps * 100:10.0f} spans/s = {o_rps * 600:.0f} points/s (p50 {o50:.1f} ms, p99 {o99:.1f} ms)")
 print(f"{name:9} load of 720,000 points (3,000/req) {720000 / (t1 - t0):10.0f} points/s")
