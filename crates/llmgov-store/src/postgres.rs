@@ -357,29 +357,16 @@ async fn prune_raw_points(store: &PgStore, before: i64) -> llmgov_core::Result<(
 /// Key of the advisory lock that orders event ids by commit.
 const EVENT_LOCK: i64 = 0x6c6c_6d67_6576_7473; // "llmgevts"
 
-/// Appends an event. The transaction first takes the event lock (held until it commits), so
-/// that no transaction can take a higher id and commit while a lower one is still open: a
-/// reader tailing by id then never skips an event. Events must be the last writes of their
-/// transaction so that the lock is held only for the commit.
-async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    m: &llmgov_core::outbox::OutboxMessage,
-) -> llmgov_core::Result<()> {
+/// Takes the event lock (held until the transaction ends), so that no transaction can take
+/// a higher event id and commit while a lower one is still open: a reader tailing by id then
+/// never skips an event. Events must be the last writes of their transaction so that the
+/// lock is held only for the commit.
+async fn event_lock(tx: &mut sqlx::Transaction<'_, Db>) -> llmgov_core::Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(EVENT_LOCK)
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-    sqlx::query(
-        "INSERT INTO events (workspace_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(m.workspace_id.0)
-    .bind(&m.topic)
-    .bind(&m.payload)
-    .bind(m.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
     Ok(())
 }
 

@@ -233,22 +233,9 @@ async fn prune_raw_points(store: &SqliteStore, before: i64) -> llmgov_core::Resu
     Ok((r.rows_affected(), 0))
 }
 
-/// Appends an event (SQLite serialises writing transactions, so ids become visible in
-/// increasing order by themselves).
-async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    m: &llmgov_core::outbox::OutboxMessage,
-) -> llmgov_core::Result<()> {
-    sqlx::query(
-        "INSERT INTO events (workspace_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(m.workspace_id.0)
-    .bind(&m.topic)
-    .bind(&m.payload)
-    .bind(m.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
+/// Nothing to lock before an event insert: SQLite serialises writing transactions, so ids
+/// become visible in increasing order by themselves.
+async fn event_lock(_tx: &mut sqlx::Transaction<'_, Db>) -> llmgov_core::Result<()> {
     Ok(())
 }
 

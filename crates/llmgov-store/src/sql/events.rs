@@ -1,6 +1,20 @@
-// Events of the real-time streams (`insert_event` is backend-specific).
+// Events of the real-time streams (`event_lock` is backend-specific).
 
 use llmgov_core::events::{Event, EventStore};
+
+/// Appends an event in the caller's transaction (after the backend's `event_lock`).
+async fn insert_event(tx: &mut Tx<'_>, m: &llmgov_core::outbox::OutboxMessage) -> R<()> {
+    event_lock(tx).await?;
+    sqlx::query("INSERT INTO events (workspace_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(m.workspace_id.0)
+        .bind(&m.topic)
+        .bind(&m.payload)
+        .bind(m.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
 
 fn event_from_row(r: &DbRow) -> R<Event> {
     Ok(Event::new(
