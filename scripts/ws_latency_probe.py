@@ -38,7 +38,9 @@ async def main():
             await loop.run_in_executor(None, lambda: urllib.request.urlopen(req).read())
             while True:
                 m = json.loads(await ws.recv())
-                if m.get("type") == "event" and any(p["value"] == i for p in m["data"]["points"]):
+                if m.get("type") == "event" and any(
+                        p["value"] == i for s in m["data"]["series"] for p in s["points"]
+                ):
                     break
             lat.append((time.perf_counter() - t0) * 1000)
         lat.sort()

@@ -109,8 +109,9 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<Event>>;
     /// The highest event id written so far (0 when none).
     async fn last_event_id(&self) -> Result<i64>;
-    /// Deletes events created before `before` that every live relay has published.
-    async fn prune_events(&self, before: Timestamp) -> Result<u64>;
+    /// Deletes events created before `before`, and `metrics.points` events created before
+    /// `points_before`, that every live relay has published.
+    async fn prune_events(&self, before: Timestamp, points_before: Timestamp) -> Result<u64>;
     /// Takes or renews relay `name`'s lease for `holder`; returns the position up to which
     /// events were published, or `None` while another holder's lease runs. A relay that does
     /// not exist yet starts at the current last event.
@@ -131,6 +132,9 @@ pub trait EventStore: Send + Sync {
 pub struct EventsConfig {
     /// Events kept for replay.
     pub retention: Duration,
+    /// `metrics.points` events kept for replay (they carry every ingested point, so they are
+    /// kept for less long; older points are read with the query API).
+    pub points_retention: Duration,
     /// Events a hub buffers for its clients; a client that falls further behind is dropped.
     pub buffer: usize,
     /// How often a hub tailing the database looks for other instances' events.
@@ -143,6 +147,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         Self {
             retention: Duration::from_secs(24 * 3600),
+            points_retention: Duration::from_secs(3600),
             buffer: 4096,
             poll: Duration::from_secs(1),
             replay_limit: 10_000,
@@ -246,9 +251,14 @@ impl EventHub {
     /// Deletes events past the retention every `every`, until the task is dropped.
     pub async fn run_retention(self: Arc<Self>, every: Duration) {
         loop {
-            let before = crate::time::now()
-                - chrono::Duration::from_std(self.config.retention).unwrap_or_default();
-            match self.store.prune_events(before).await {
+            let at = crate::time::now();
+            let ago = |d: Duration| at - chrono::Duration::from_std(d).unwrap_or_default();
+            let points_retention = self.config.points_retention.min(self.config.retention);
+            match self
+                .store
+                .prune_events(ago(self.config.retention), ago(points_retention))
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(events = n, "pruned events past their retention"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "event retention"),

@@ -158,7 +158,8 @@ impl Filters {
         Ok(())
     }
 
-    fn point_matches(&self, p: &Value) -> bool {
+    /// Whether a series of a `metrics.points` event passes (its labels are the points').
+    fn series_matches(&self, p: &Value) -> bool {
         let s = |k: &str| p.get(k).and_then(Value::as_str);
         (self.metric_name.is_empty()
             || s("metric_name").is_some_and(|n| self.metric_name.iter().any(|m| m == n)))
@@ -186,11 +187,11 @@ impl Filters {
         }
         let data = e.data();
         if e.topic == METRICS_POINTS {
-            let points: Vec<&Value> = data["points"]
+            let series: Vec<&Value> = data["series"]
                 .as_array()
-                .map(|a| a.iter().filter(|p| self.point_matches(p)).collect())
+                .map(|a| a.iter().filter(|s| self.series_matches(s)).collect())
                 .unwrap_or_default();
-            return (!points.is_empty()).then(|| Some(json!({ "points": points })));
+            return (!series.is_empty()).then(|| Some(json!({ "series": series })));
         }
         let subject = if e.topic.starts_with(ALERTS) {
             &data["alert"]

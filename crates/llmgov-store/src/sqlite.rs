@@ -24,16 +24,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Checkpoints run beside the writer (see `spawn_checkpointer`); the writer's own
+        // automatic checkpoint is only a backstop against an unbounded WAL.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(cfg.acquire_timeout.max(Duration::from_secs(30)))
-            .connect_with(opts.clone())
+            .connect_with(
+                opts.clone()
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
+                    .pragma(
+                        "journal_size_limit",
+                        (WRITER_CHECKPOINT_PAGES * 4096).to_string(),
+                    ),
+            )
             .await
             .map_err(db_err)?;
         let read = SqlitePoolOptions::new()
             .max_connections(cfg.max_connections.clamp(1, 64))
             .acquire_timeout(cfg.acquire_timeout)
-            .connect_with(opts.read_only(true))
+            .connect_with(opts.clone().read_only(true))
             .await
             .map_err(db_err)?;
         // One process owns an embedded database, so local invalidation is complete.
@@ -41,6 +50,14 @@ impl SqliteStore {
             !cfg.user_cache_ttl.is_zero(),
             cfg.user_cache_ttl,
         ));
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            let checkpoint = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.busy_timeout(Duration::from_millis(100)))
+                .await
+                .map_err(db_err)?;
+            spawn_checkpointer(checkpoint, Arc::downgrade(&users));
+        }
         Ok(Self {
             read,
             write,
@@ -57,6 +74,58 @@ impl SqliteStore {
             .map_err(|e| CoreError::Unavailable(format!("migration failed: {e}")))?;
         backfill_trees(&self.write).await
     }
+}
+
+/// WAL pages after which the writer checkpoints by itself (64 MiB of 4 KiB pages), when the
+/// checkpointer has fallen behind.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// WAL pages after which the checkpointer also restarts the WAL (16 MiB of 4 KiB pages).
+const RESTART_PAGES: i64 = 4_096;
+
+/// Copies committed WAL frames into the database file from a connection of its own, so that
+/// the single writer never stops to do it (SQLite's automatic checkpoint runs inside the
+/// commit that crosses the threshold, and its writes and `fsync` stall every writer queued
+/// behind it). `PASSIVE` never blocks the writer or readers. Under continuous writes a
+/// passive checkpoint seldom finds the WAL fully copied at the moment a writer starts, so the
+/// WAL would only grow; past [`RESTART_PAGES`] a `RESTART` checkpoint, right after a passive
+/// one has copied almost everything, holds the writer only to copy the rest and rewind the
+/// WAL (its connection waits at most 100 ms for readers, then gives up until the next tick).
+/// Ends when the store is dropped.
+fn spawn_checkpointer(pool: sqlx::SqlitePool, alive: std::sync::Weak<UserCache>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if alive.strong_count() == 0 {
+                pool.close().await;
+                return;
+            }
+            let passive: Result<(i64, i64, i64), _> =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&pool)
+                    .await;
+            let restart = match &passive {
+                Ok((_, log, _)) => *log >= RESTART_PAGES,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    false
+                }
+            };
+            if restart {
+                let r: Result<(i64, i64, i64), _> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+                        .fetch_one(&pool)
+                        .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
+        }
+    });
 }
 
 /// Cross-process invalidation is not needed for an embedded database.

@@ -143,6 +143,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
     let state = state.with_events_config(
         llmgov_core::events::EventsConfig {
             retention: Duration::from_secs(ev.retention_hours.max(1) * 3600),
+            points_retention: Duration::from_secs(ev.points_retention_minutes.max(1) * 60),
             buffer: ev.buffer.clamp(16, 1 << 20),
             poll: Duration::from_millis(ev.poll_interval_ms.max(10)),
             replay_limit: ev.replay_limit.clamp(1, 1_000_000),
@@ -167,7 +168,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             tokio::spawn(state.events.clone().run_local());
         }
     }
-    tokio::spawn(state.events.clone().run_retention(Duration::from_secs(600)));
+    tokio::spawn(state.events.clone().run_retention(Duration::from_secs(60)));
     tokio::spawn(
         state
             .metric_service

@@ -38,6 +38,8 @@ pub struct EventsSection {
     pub nats_stream: String,
     /// Hours events are kept for clients to resume from.
     pub retention_hours: u64,
+    /// Minutes `metrics.points` events are kept for clients to resume from.
+    pub points_retention_minutes: u64,
     /// Events buffered per instance; a client further behind is dropped.
     pub buffer: usize,
     /// Milliseconds between looks for events other instances committed.
@@ -171,6 +173,7 @@ impl Default for Config {
                 nats_url: None,
                 nats_stream: "LLMGOV_EVENTS".into(),
                 retention_hours: 24,
+                points_retention_minutes: 60,
                 buffer: 4096,
                 poll_interval_ms: 1000,
                 replay_limit: 10_000,

@@ -1,7 +1,8 @@
 //! Group commit of ingested points. Ingest calls hand their validated points to one writer
 //! task per process, which takes whatever has queued meanwhile, resolves metric
-//! definitions and series (cached: both are immutable once created), and stores the raw
-//! points with their hourly and daily rollup deltas in one transaction. Each caller is
+//! definitions and series (cached: both are immutable once created), and hands the batch to
+//! a committer task that stores the raw points with their hourly and daily rollup deltas and
+//! their `metrics.points` events in one transaction (while the next batch is prepared). Each caller is
 //! answered after its points are committed, with the points refused for contradicting their
 //! metric's definition.
 
@@ -82,19 +83,141 @@ struct Caches {
     series: HashMap<(WorkspaceId, [u8; 32]), i64>,
 }
 
+/// Two stages, so that the database never waits for CPU work: this task prepares what has
+/// queued (definitions, series, rollup deltas, events) while a committer task commits
+/// earlier batches, and the committer merges every batch prepared meanwhile into its next
+/// transaction.
 async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let (commit_tx, commit_rx) = mpsc::channel(READY);
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(commit_loop(
+        Arc::clone(&store),
+        commit_rx,
+        Arc::clone(&failed),
+    ));
     let mut caches = Caches::default();
     let mut jobs: Vec<Job> = Vec::new();
     while rx.recv_many(&mut jobs, QUEUE).await > 0 {
         while let Some(batch) = take_batch(&mut jobs) {
-            let results = commit(&*store, &mut caches, &batch).await;
-            for (job, result) in batch.into_iter().zip(results) {
-                let _ = job.done.send(result);
+            // A failed commit may have left series the caches do not know as created.
+            if failed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                caches = Caches::default();
+            }
+            match prepare(&*store, &mut caches, &batch).await {
+                Ok((raw, deltas, written)) => {
+                    let events = point_events(&batch, &written);
+                    let ready = Ready {
+                        jobs: batch,
+                        raw,
+                        deltas,
+                        written,
+                        events,
+                    };
+                    if commit_tx.send(ready).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    for job in batch {
+                        let _ = job.done.send(Err(e.clone()));
+                    }
+                }
             }
         }
         if caches.series.len() + caches.defs.values().map(HashMap::len).sum::<usize>() > CACHE_LIMIT
         {
             caches = Caches::default();
+        }
+    }
+}
+
+/// Prepared batches waiting for the committer (it takes them all at once).
+const READY: usize = 16;
+
+/// A prepared batch.
+struct Ready {
+    jobs: Vec<Job>,
+    raw: Vec<RawPoint>,
+    deltas: Vec<RollupDelta>,
+    written: Vec<Written>,
+    events: Vec<OutboxMessage>,
+}
+
+impl Ready {
+    fn points(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Adds `o` to this batch (rollup deltas of the same bucket are merged).
+    fn absorb(&mut self, o: Ready) {
+        self.jobs.extend(o.jobs);
+        self.raw.extend(o.raw);
+        self.written.extend(o.written);
+        self.events.extend(o.events);
+        let mut at: HashMap<(i64, Resolution, i64), usize> = self
+            .deltas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.series_id, d.resolution, d.bucket), i))
+            .collect();
+        for d in o.deltas {
+            match at.get(&(d.series_id, d.resolution, d.bucket)) {
+                Some(&i) => self.deltas[i].stats.merge(&d.stats),
+                None => {
+                    at.insert((d.series_id, d.resolution, d.bucket), self.deltas.len());
+                    self.deltas.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// Commits what has been prepared, merged into one transaction of up to about
+/// [`MAX_POINTS`] points; answers each job after its commit.
+async fn commit_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Ready>,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut queued: std::collections::VecDeque<Ready> = Default::default();
+    let mut buf = Vec::new();
+    loop {
+        if queued.is_empty() {
+            if rx.recv_many(&mut buf, READY).await == 0 {
+                return;
+            }
+        } else {
+            while let Ok(r) = rx.try_recv() {
+                buf.push(r);
+            }
+        }
+        queued.extend(buf.drain(..));
+        let mut next = queued.pop_front().expect("one batch at least");
+        while queued
+            .front()
+            .is_some_and(|r| next.points() + r.points() <= MAX_POINTS)
+        {
+            next.absorb(queued.pop_front().expect("checked"));
+        }
+        let Ready {
+            jobs,
+            raw,
+            deltas,
+            written,
+            events,
+        } = next;
+        match store.write_points(&raw, &deltas, &events).await {
+            Ok(()) => {
+                for (job, w) in jobs.into_iter().zip(written) {
+                    let _ = job.done.send(Ok(w));
+                }
+            }
+            Err(e) => {
+                failed.store(true, std::sync::atomic::Ordering::Release);
+                for job in jobs {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+            }
         }
     }
 }
@@ -113,47 +236,65 @@ fn take_batch(jobs: &mut Vec<Job>) -> Option<Vec<Job>> {
     Some(jobs.drain(..k).collect())
 }
 
-/// Commits several jobs in one transaction; returns each job's outcome.
-async fn commit(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Vec<Result<Written>> {
-    match prepare(store, caches, jobs).await {
-        Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
-        Ok((raw, deltas, written)) => match store
-            .write_points(&raw, &deltas, &point_events(jobs, &written))
-            .await
-        {
-            Ok(()) => written.into_iter().map(Ok).collect(),
-            Err(e) => {
-                // A failed transaction may have created series that a retry will find again.
-                *caches = Caches::default();
-                jobs.iter().map(|_| Err(e.clone())).collect()
-            }
-        },
-    }
-}
-
 /// Points per `metrics.points` event.
 const POINTS_PER_EVENT: usize = 1000;
 
-/// The events announcing the stored points: per workspace, in chunks.
+/// One series in a `metrics.points` event: its labels once, then its points.
+#[derive(serde::Serialize)]
+struct SeriesPoints<'a> {
+    series_id: i64,
+    metric_name: &'a str,
+    metric_type: super::model::MetricType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    #[serde(flatten)]
+    labels: &'a super::model::SeriesLabels,
+    points: Vec<TimedValue>,
+}
+
+#[derive(serde::Serialize)]
+struct TimedValue {
+    timestamp: crate::time::Timestamp,
+    value: f64,
+}
+
+/// The events announcing the stored points: per workspace, in chunks of about
+/// [`POINTS_PER_EVENT`] points, each grouped by series so that labels are written once per
+/// series (`{"series":[{"series_id", "metric_name", ..., "tags", "points":[{"timestamp",
+/// "value"}]}]}`).
 fn point_events(jobs: &[Job], written: &[Written]) -> Vec<OutboxMessage> {
     #[derive(serde::Serialize)]
     struct Payload<'a> {
-        points: Vec<&'a Point>,
+        series: Vec<SeriesPoints<'a>>,
     }
-    let mut by_ws: BTreeMap<WorkspaceId, Vec<&Point>> = BTreeMap::new();
+    let mut by_ws: BTreeMap<WorkspaceId, Vec<&(i64, Point)>> = BTreeMap::new();
     for (j, w) in jobs.iter().zip(written) {
-        by_ws
-            .entry(j.ws)
-            .or_default()
-            .extend(w.stored.iter().map(|(_, p)| p));
+        by_ws.entry(j.ws).or_default().extend(w.stored.iter());
     }
     let mut out = Vec::new();
     for (ws, points) in by_ws {
         for chunk in points.chunks(POINTS_PER_EVENT) {
-            let payload = serde_json::to_string(&Payload {
-                points: chunk.to_vec(),
-            })
-            .expect("points serialize");
+            // Series in the order of their first point; points in batch order.
+            let mut series: Vec<SeriesPoints<'_>> = Vec::new();
+            let mut at: HashMap<i64, usize> = HashMap::new();
+            for (id, p) in chunk.iter().map(|x| (x.0, &x.1)) {
+                let i = *at.entry(id).or_insert_with(|| {
+                    series.push(SeriesPoints {
+                        series_id: id,
+                        metric_name: &p.metric_name,
+                        metric_type: p.metric_type,
+                        unit: p.unit.as_deref(),
+                        labels: &p.series,
+                        points: Vec::new(),
+                    });
+                    series.len() - 1
+                });
+                series[i].points.push(TimedValue {
+                    timestamp: p.timestamp,
+                    value: p.value,
+                });
+            }
+            let payload = serde_json::to_string(&Payload { series }).expect("points serialize");
             out.push(OutboxMessage::event_json(ws, METRICS_POINTS, payload));
         }
     }

@@ -61,7 +61,8 @@ async fn subscribe(ws: &mut Ws, v: Value) -> Value {
     next(ws).await
 }
 
-/// Points received on `ws` until `n` have arrived; returns them with the event ids.
+/// Points received on `ws` until `n` have arrived, each with its series' labels; returns
+/// them with the event ids.
 async fn points(ws: &mut Ws, n: usize) -> (Vec<Value>, Vec<i64>) {
     let (mut pts, mut ids) = (Vec::new(), Vec::new());
     while pts.len() < n {
@@ -69,10 +70,29 @@ async fn points(ws: &mut Ws, n: usize) -> (Vec<Value>, Vec<i64>) {
         assert_eq!(e["type"], "event", "{e}");
         assert_eq!(e["topic"], "metrics.points");
         ids.push(e["id"].as_i64().unwrap());
-        pts.extend(e["data"]["points"].as_array().unwrap().iter().cloned());
+        pts.extend(flatten_series(&e["data"]));
     }
     assert_eq!(pts.len(), n, "no more points than sent");
     (pts, ids)
+}
+
+/// The points of a `metrics.points` event (`{"series":[{labels..., "points":[{"timestamp",
+/// "value"}]}]}`), each with its series' labels.
+fn flatten_series(data: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for s in data["series"].as_array().expect("series") {
+        assert!(s["series_id"].as_i64().is_some(), "{s}");
+        let points = s["points"].as_array().expect("points");
+        assert!(!points.is_empty(), "a series comes with its points: {s}");
+        for p in points {
+            let mut full = s.clone();
+            full.as_object_mut().unwrap().remove("points");
+            full["timestamp"] = p["timestamp"].clone();
+            full["value"] = p["value"].clone();
+            out.push(full);
+        }
+    }
+    out
 }
 
 fn named(metric: &str, model: &str, v: f64) -> Value {
@@ -320,7 +340,7 @@ async fn sse_streams_the_same_topics_and_resumes_with_last_event_id(app: TestApp
     let ev = sse_events(&mut r, 1).await;
     assert_eq!(ev[0].0, "metrics.points");
     let id = ev[0].1.expect("events carry their id");
-    assert_eq!(ev[0].2["data"]["points"].as_array().unwrap().len(), 1);
+    assert_eq!(flatten_series(&ev[0].2["data"]).len(), 1);
     drop(r);
     ingest(&app, &key, vec![pt(0, "gpt-4o", 3.0)]).await;
     let mut r = app
@@ -334,7 +354,7 @@ async fn sse_streams_the_same_topics_and_resumes_with_last_event_id(app: TestApp
     let ev = sse_events(&mut r, 2).await;
     assert_eq!(ev[1].0, "metrics.points");
     assert!(ev[1].1.unwrap() > id);
-    assert_eq!(ev[1].2["data"]["points"][0]["value"], 3.0);
+    assert_eq!(flatten_series(&ev[1].2["data"])[0]["value"], 3.0);
     // Topics the caller may not read: 403 before streaming.
     let r = app
         .client
@@ -383,13 +403,19 @@ async fn a_client_that_does_not_read_is_dropped_with_a_reason(backend: llmgov_st
     .unwrap();
     next(&mut ws).await;
     subscribe(&mut ws, json!({"type": "subscribe", "id": "all"})).await;
-    let batch: Vec<Value> = (0..250).map(|i| pt(0, "gpt-4o", i as f64)).collect();
-    for _ in 0..200 {
+    // 100 series with long labels: each event is about 40 KiB, 12 MiB in all, far more
+    // than the socket buffers and the client's budget can hold.
+    let batch: Vec<Value> = (0..100)
+        .map(|i| pt(0, &format!("model-{i:03}-{}", "x".repeat(120)), i as f64))
+        .collect();
+    for _ in 0..300 {
         ingest(&app, &key, batch.clone()).await;
     }
-    // Now it reads: what was in flight, then the close frame with its reason.
+    // Now it reads: what was in flight, then the close frame with its reason (heartbeats
+    // would keep a per-message timeout alive, so the deadline is for the whole read).
+    let deadline = tokio::time::Instant::now() + WAIT;
     let close = loop {
-        match tokio::time::timeout(WAIT, ws.next())
+        match tokio::time::timeout_at(deadline, ws.next())
             .await
             .expect("the server closes")
         {

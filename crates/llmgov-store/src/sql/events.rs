@@ -16,6 +16,9 @@ async fn insert_event(tx: &mut Tx<'_>, m: &llmgov_core::outbox::OutboxMessage) -
     Ok(())
 }
 
+/// Events deleted per statement by `prune_events`.
+const PRUNE_BATCH: i64 = 5_000;
+
 fn event_from_row(r: &DbRow) -> R<Event> {
     Ok(Event::new(
         r.try_get("id").map_err(db_err)?,
@@ -54,18 +57,31 @@ impl EventStore for crate::SqlStore<Db> {
         Ok(id.unwrap_or(0))
     }
 
-    async fn prune_events(&self, before: Timestamp) -> R<u64> {
-        // Keep what a live relay (lease renewed within a day) has not published yet.
+    async fn prune_events(&self, before: Timestamp, points_before: Timestamp) -> R<u64> {
+        // Keep what a live relay (lease renewed within a day) has not published yet. Delete
+        // in batches so that the writer is never held for long.
         let live = now() - chrono::Duration::days(1);
-        let r = sqlx::query(
-            "DELETE FROM events WHERE created_at < $1 AND id <= COALESCE((SELECT MIN(position) FROM event_relays WHERE lease_until > $2), 9223372036854775807)",
-        )
-        .bind(before)
-        .bind(live)
-        .execute(&self.write)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected())
+        let mut total = 0;
+        loop {
+            let r = sqlx::query(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events \
+                 WHERE (created_at < $1 OR (topic = $3 AND created_at < $4)) \
+                 AND id <= COALESCE((SELECT MIN(position) FROM event_relays WHERE lease_until > $2), 9223372036854775807) \
+                 ORDER BY id LIMIT $5)",
+            )
+            .bind(before)
+            .bind(live)
+            .bind(llmgov_core::events::METRICS_POINTS)
+            .bind(points_before)
+            .bind(PRUNE_BATCH)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+            total += r.rows_affected();
+            if r.rows_affected() < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn claim_relay(&self, name: &str, holder: uuid::Uuid, lease: std::time::Duration) -> R<Option<i64>> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llmgov_core::audit::AuditDraft;
+use llmgov_core::events::METRICS_POINTS;
 use llmgov_core::ids::WorkspaceId;
 use llmgov_core::outbox::OutboxMessage;
 use llmgov_core::store::Store;
@@ -154,7 +155,7 @@ async fn relay_leases_have_one_holder_and_pruning_waits_for_the_relay(fx: Fx) {
     );
     // Everything is old enough, but the relay has published only up to `first`.
     let later = now() + chrono::Duration::hours(1);
-    assert_eq!(fx.store.prune_events(later).await.unwrap(), 1);
+    assert_eq!(fx.store.prune_events(later, later).await.unwrap(), 1);
     assert_eq!(
         fx.store
             .events_after(Some(fx.ws), 0, 10)
@@ -184,14 +185,40 @@ async fn relay_leases_have_one_holder_and_pruning_waits_for_the_relay(fx: Fx) {
         !fx.store.advance_relay("nats", a, last + 1).await.unwrap(),
         "a lost its lease"
     );
-    assert_eq!(fx.store.prune_events(later).await.unwrap(), 2);
+    assert_eq!(fx.store.prune_events(later, later).await.unwrap(), 2);
     // Pruning never reuses ids: new events keep increasing.
     commit_events(&*fx.store, fx.ws, &[m(4)]).await;
     assert!(fx.store.last_event_id().await.unwrap() > last);
 }
 
+async fn point_events_have_a_shorter_retention_and_are_pruned_in_batches(fx: Fx) {
+    let violation = |i: i32| OutboxMessage::event(fx.ws, "policy.violation", &json!({ "i": i }));
+    let points =
+        |i: i32| OutboxMessage::event(fx.ws, METRICS_POINTS, &json!({ "series": [], "i": i }));
+    // More point events than one delete statement takes (5,000), so pruning loops.
+    let many: Vec<OutboxMessage> = (0..5_200).map(points).collect();
+    commit_events(&*fx.store, fx.ws, &many).await;
+    commit_events(&*fx.store, fx.ws, &[violation(1)]).await;
+    let (past, future) = (
+        now() - chrono::Duration::hours(1),
+        now() + chrono::Duration::hours(1),
+    );
+    assert_eq!(
+        fx.store.prune_events(past, past).await.unwrap(),
+        0,
+        "all are recent"
+    );
+    // Points past their horizon go; other topics stay until theirs.
+    assert_eq!(fx.store.prune_events(past, future).await.unwrap(), 5_200);
+    let left = fx.store.events_after(Some(fx.ws), 0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].topic, "policy.violation");
+    assert_eq!(fx.store.prune_events(future, future).await.unwrap(), 1);
+}
+
 crate::conformance!(
     events_are_read_back_in_order_per_workspace,
+    point_events_have_a_shorter_retention_and_are_pruned_in_batches,
     a_reader_tailing_by_id_never_skips_an_event,
     relay_leases_have_one_holder_and_pruning_waits_for_the_relay,
 );
