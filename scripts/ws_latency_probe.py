@@ -1,8 +1,10 @@
 """End-to-end latency from ingest to a WebSocket client (scripts/bench-metrics.sh).
 
 Subscribes to `bench.probe` points on /ws/v1/metrics/stream, then N times: POST one point to
-/api/v1/metrics/ingest and wait until the WebSocket delivers it. Prints "p50 p99 max" in ms,
-measured from the start of the ingest request to the WebSocket message.
+/api/v1/metrics/ingest and wait until the WebSocket delivers it. Prints, in ms, "p50 p99 max"
+of the time from the start of the ingest request to the WebSocket message, then "p50 p99" of
+the ingest request alone (its commit), then the p99 of how much later than the ingest
+response the WebSocket message came (0 when it came first).
 Usage: ws_latency_probe.py BASE TOKEN INGEST_KEY N
 """
 import asyncio
@@ -26,7 +28,7 @@ async def main():
                                   "filters": {"metric_name": ["bench.probe"]}}))
         while json.loads(await ws.recv())["type"] != "subscribed":
             pass
-        lat = []
+        lat, commit, after = [], [], []
         for i in range(n):
             point = {"timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                      "metric_name": "bench.probe", "metric_type": "gauge", "value": i}
@@ -35,17 +37,25 @@ async def main():
                                          headers={"authorization": "Bearer " + key,
                                                   "content-type": "application/json"})
             t0 = time.perf_counter()
-            await loop.run_in_executor(None, lambda: urllib.request.urlopen(req).read())
+
+            def post():
+                urllib.request.urlopen(req).read()
+                return time.perf_counter()
+
+            t_resp = await loop.run_in_executor(None, post)
             while True:
                 m = json.loads(await ws.recv())
                 if m.get("type") == "event" and any(
                         p["value"] == i for s in m["data"]["series"] for p in s["points"]
                 ):
                     break
-            lat.append((time.perf_counter() - t0) * 1000)
-        lat.sort()
-        p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
-        print(f"{statistics.median(lat):.2f} {p99:.2f} {lat[-1]:.2f}")
+            t_ws = time.perf_counter()
+            lat.append((t_ws - t0) * 1000)
+            commit.append((t_resp - t0) * 1000)
+            after.append(max(0.0, t_ws - t_resp) * 1000)
+        p99 = lambda xs: sorted(xs)[max(0, int(len(xs) * 0.99) - 1)]
+        print(f"{statistics.median(lat):.2f} {p99(lat):.2f} {max(lat):.2f} "
+              f"{statistics.median(commit):.2f} {p99(commit):.2f} {p99(after):.2f}")
 
 
 asyncio.run(main())

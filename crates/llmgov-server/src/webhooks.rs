@@ -104,10 +104,19 @@ impl Sender for WebhookSender {
 /// Starts delivering the outbox of `state`'s database; polls every `poll` for retries and
 /// for messages written by other instances, and wakes at once for this instance's own.
 pub fn spawn_outbox_dispatcher(state: &AppState, poll: Duration) -> tokio::task::JoinHandle<()> {
+    spawn_outbox_dispatcher_with(state, poll, Arc::new(WebhookSender::new()))
+}
+
+/// [`spawn_outbox_dispatcher`] with a sender of the caller's (e.g. other breaker settings).
+pub fn spawn_outbox_dispatcher_with(
+    state: &AppState,
+    poll: Duration,
+    sender: Arc<dyn Sender>,
+) -> tokio::task::JoinHandle<()> {
     let store: Arc<dyn OutboxStore> = state.store.clone();
     tokio::spawn(run_dispatcher(
         store,
-        Arc::new(WebhookSender::new()),
+        sender,
         Arc::clone(state.policies.outbox_wakeup()),
         poll,
     ))

@@ -47,6 +47,8 @@ pub struct Options {
     pub streams: Option<llmgov_server::streams::StreamConfig>,
     /// Carry events through this NATS server instead of tailing the database.
     pub nats_url: Option<String>,
+    /// Webhook circuit breakers: failures before opening, first open period.
+    pub breakers: Option<(u32, std::time::Duration)>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -99,7 +101,19 @@ pub async fn start_instance(url: &str, opts: &Options) -> String {
         opts.events.clone().unwrap_or_default(),
         opts.streams.clone().unwrap_or_default(),
     );
-    llmgov_server::webhooks::spawn_outbox_dispatcher(&state, std::time::Duration::from_secs(1));
+    let breakers = match opts.breakers {
+        Some((threshold, open_for)) => {
+            llmgov_core::outbox::Breakers::new(threshold, open_for, open_for * 8)
+        }
+        None => Default::default(),
+    };
+    llmgov_server::webhooks::spawn_outbox_dispatcher_with(
+        &state,
+        std::time::Duration::from_secs(1),
+        Arc::new(llmgov_server::webhooks::WebhookSender::with_breakers(
+            breakers,
+        )),
+    );
     match &opts.nats_url {
         Some(nats) => {
             llmgov_store::nats::start(

@@ -3,6 +3,7 @@
 //! webhooks with their delivery log, and events carried by NATS JetStream between two
 //! instances, across a NATS outage.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -692,6 +693,117 @@ async fn nats_carries_events_between_instances_and_across_an_outage(
     assert_eq!(r["type"], "pong", "nothing more came: {r}");
 }
 
+/// A webhook endpoint answering `status` (changeable), counting its calls.
+async fn flaky_receiver() -> (
+    String,
+    Arc<std::sync::atomic::AtomicU16>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(500));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, c) = (status.clone(), calls.clone());
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (s, c) = (s.clone(), c.clone());
+            async move {
+                c.fetch_add(1, SeqCst);
+                StatusCode::from_u16(s.load(SeqCst)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    (url, status, calls)
+}
+
+/// The only delivery of the log once `done` holds for it.
+async fn delivery_when(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = app
+            .get("/api/v1/webhooks/deliveries", &app.admin_token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let d = r.body["items"][0].clone();
+        if done(&d) {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never reached the expected state: {d}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn a_failing_endpoint_opens_its_circuit_and_deferred_deliveries_keep_their_attempts(
+    backend: llmgov_store::Backend,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    // Two failures open the circuit for 3 s.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            breakers: Some((2, Duration::from_secs(3))),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = metrics_key(&app).await;
+    let (url, status, calls) = flaky_receiver().await;
+    let rule = app
+        .post(
+            "/api/v1/metrics/alerts",
+            &app.admin_token,
+            json!({"name": "slow", "metric_name": "llm.latency", "aggregation": "max", "window": "10m",
+                   "comparator": "gt", "threshold": 1000, "channels": [{"type": "webhook", "url": url}]}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
+    ingest(&app, &key, vec![pt(1, "gpt-4o", 2000.0)]).await;
+    assert_eq!(evaluate(&app).await, 1);
+    // First failure: the next attempt waits for the backoff.
+    let d = delivery_when(&app, |d| d["last_status"] == 500).await;
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"], 1);
+    let id = d["id"].as_str().unwrap().to_string();
+    let retry = format!("/api/v1/webhooks/deliveries/{id}/retry");
+    // Retried at once by an operator: the second failure opens the circuit.
+    assert_eq!(
+        app.post(&retry, &app.admin_token, json!({})).await.status,
+        StatusCode::ACCEPTED
+    );
+    let first = d["last_attempt_at"].clone();
+    let d = delivery_when(&app, |d| d["last_attempt_at"] != first).await;
+    // (attempts restart from 0 on a manual retry, so this is the retry's first failure)
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_eq!(calls.load(SeqCst), 2);
+    // While it is open, deliveries are deferred without calling the endpoint and without
+    // spending attempts.
+    assert_eq!(
+        app.post(&retry, &app.admin_token, json!({})).await.status,
+        StatusCode::ACCEPTED
+    );
+    let d = delivery_when(&app, |d| {
+        d["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("circuit open"))
+    })
+    .await;
+    assert_eq!(d["attempts"], 0, "{d}");
+    assert_eq!(d["status"], "pending");
+    assert!(d["next_attempt_at"].is_string());
+    assert_eq!(calls.load(SeqCst), 2, "the endpoint was left alone");
+    // The endpoint recovers; after the open period one trial goes through and closes it.
+    status.store(204, SeqCst);
+    let d = delivery_when(&app, |d| d["status"] == "delivered").await;
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_eq!(calls.load(SeqCst), 3);
+}
+
 crate::both_backends!(
     the_metrics_stream_filters_and_resumes_from_an_event_id,
     streams_check_tokens_topics_and_messages,
@@ -710,6 +822,20 @@ mod own_servers {
     async fn postgres_slow_client() {
         super::a_client_that_does_not_read_is_dropped_with_a_reason(llmgov_store::Backend::Postgres)
             .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_circuit_breaker() {
+        super::a_failing_endpoint_opens_its_circuit_and_deferred_deliveries_keep_their_attempts(
+            llmgov_store::Backend::Sqlite,
+        )
+        .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_circuit_breaker() {
+        super::a_failing_endpoint_opens_its_circuit_and_deferred_deliveries_keep_their_attempts(
+            llmgov_store::Backend::Postgres,
+        )
+        .await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_nats() {
