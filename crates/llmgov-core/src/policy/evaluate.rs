@@ -392,13 +392,16 @@ fn notifications(
             &payload,
         ));
         for action in &policy.spec.actions {
-            if let super::model::Action::Notify { url } = action {
-                out.push(crate::outbox::OutboxMessage::new(
-                    p.workspace_id,
-                    "policy.violation",
-                    url,
-                    &payload,
-                ));
+            if let super::model::Action::Notify { url, secret, .. } = action {
+                out.push(
+                    crate::outbox::OutboxMessage::new(
+                        p.workspace_id,
+                        "policy.violation",
+                        url,
+                        &payload,
+                    )
+                    .signed(secret.as_deref()),
+                );
             }
         }
     }

@@ -194,8 +194,18 @@ pub enum Action {
     Redact,
     /// Hold the request for a person's decision (`review`).
     RequireReview,
-    /// Record and call a webhook.
-    Notify { url: String },
+    /// Record and POST the violation to `url`. With a `secret`, the body is signed:
+    /// `X-Llmgov-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. The
+    /// secret is write-only: policies are shown with `secret_set` instead, and a change that
+    /// names the same URL without a secret keeps the one it had.
+    Notify {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        /// Shown instead of the secret (ignored on input).
+        #[serde(default)]
+        secret_set: bool,
+    },
 }
 
 impl Action {
@@ -210,7 +220,7 @@ impl Action {
     }
 
     fn validate(&self) -> Result<(), CoreError> {
-        if let Action::Notify { url } = self {
+        if let Action::Notify { url, secret, .. } = self {
             let ok = (url.starts_with("https://") || url.starts_with("http://"))
                 && url.len() <= 2000
                 && !url.chars().any(|c| c.is_whitespace() || c.is_control());
@@ -218,6 +228,15 @@ impl Action {
                 return Err(CoreError::invalid(
                     "actions",
                     "a notify action needs an http(s) url of at most 2000 characters",
+                ));
+            }
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.len() < 16 || s.len() > 256 || s.chars().any(char::is_control))
+            {
+                return Err(CoreError::invalid(
+                    "actions",
+                    "a notify secret has 16 to 256 characters and no control characters",
                 ));
             }
         }
@@ -256,6 +275,43 @@ pub struct PolicySpec {
 }
 
 impl PolicySpec {
+    /// The spec as the API shows it: notify secrets replaced by `secret_set`.
+    pub fn redacted(mut self) -> Self {
+        for a in &mut self.actions {
+            if let Action::Notify {
+                secret, secret_set, ..
+            } = a
+            {
+                *secret_set = secret.take().is_some();
+            }
+        }
+        self
+    }
+
+    /// Keeps `previous`'s secrets for notify actions of the same URL given without one (so
+    /// that a client can send back a policy it read), and clears the output-only
+    /// `secret_set` flags so that specs compare by what they do.
+    pub fn keep_secrets(&mut self, previous: &[Action]) {
+        for a in &mut self.actions {
+            if let Action::Notify {
+                url,
+                secret,
+                secret_set,
+            } = a
+            {
+                *secret_set = false;
+                if secret.is_none() {
+                    *secret = previous.iter().find_map(|p| match p {
+                        Action::Notify {
+                            url: u, secret: s, ..
+                        } if u == url => s.clone(),
+                        _ => None,
+                    });
+                }
+            }
+        }
+    }
+
     /// Actions, defaulting to `record` when none are given: a violation is never silent.
     pub fn effective_actions(&self) -> Vec<Action> {
         if self.actions.is_empty() {
@@ -315,6 +371,26 @@ pub struct Policy {
     pub created_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
+}
+
+impl Policy {
+    /// The policy as the API shows it (no notify secrets).
+    pub fn redacted(self) -> Self {
+        Self {
+            spec: self.spec.redacted(),
+            ..self
+        }
+    }
+}
+
+impl PolicyVersion {
+    /// The version as the API shows it (no notify secrets).
+    pub fn redacted(self) -> Self {
+        Self {
+            spec: self.spec.redacted(),
+            ..self
+        }
+    }
 }
 
 /// An immutable snapshot of a policy at one version.
@@ -405,10 +481,8 @@ mod tests {
         assert!(Conditions::default().applies(&json!({})));
     }
 
-    #[test]
-    fn decisions_order_by_restriction_and_actions_pick_the_strictest() {
-        assert!(Decision::Deny > Decision::Review && Decision::Review > Decision::Redact);
-        let spec = |actions: Vec<Action>| PolicySpec {
+    fn spec(actions: Vec<Action>) -> PolicySpec {
+        PolicySpec {
             name: "p".into(),
             description: None,
             policy_type: PolicyType::Content,
@@ -425,7 +499,12 @@ mod tests {
             effective_to: None,
             controls: vec![],
             template_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn decisions_order_by_restriction_and_actions_pick_the_strictest() {
+        assert!(Decision::Deny > Decision::Review && Decision::Review > Decision::Redact);
         assert_eq!(spec(vec![]).violation_decision(), Decision::Allow);
         assert_eq!(
             spec(vec![Action::Redact, Action::Block]).violation_decision(),
@@ -466,9 +545,49 @@ mod tests {
             }
         );
         assert!(validate_actions(&a).is_ok());
-        let bad = vec![Action::Notify {
-            url: "file:///etc/passwd".into(),
-        }];
-        assert!(validate_actions(&bad).is_err());
+        let notify = |url: &str, secret: Option<&str>| Action::Notify {
+            url: url.into(),
+            secret: secret.map(str::to_string),
+            secret_set: false,
+        };
+        assert!(validate_actions(&[notify("file:///etc/passwd", None)]).is_err());
+        assert!(validate_actions(&[notify("https://h/x", Some("short"))]).is_err());
+        assert!(validate_actions(&[notify("https://h/x", Some("0123456789abcdef"))]).is_ok());
+    }
+
+    #[test]
+    fn notify_secrets_are_write_only_and_kept_across_changes() {
+        let with = |secret: Option<&str>, set: bool| Action::Notify {
+            url: "https://h/x".into(),
+            secret: secret.map(str::to_string),
+            secret_set: set,
+        };
+        let stored = spec(vec![with(Some("0123456789abcdef"), false)]);
+        let shown = stored.clone().redacted();
+        assert_eq!(shown.actions, vec![with(None, true)]);
+        assert!(!serde_json::to_string(&shown).unwrap().contains("0123456789abcdef"));
+        // Sending back what was shown keeps the secret and compares equal to the stored spec.
+        let mut back = shown;
+        back.keep_secrets(&stored.actions);
+        assert_eq!(back, stored);
+        // A new secret replaces the old one; another URL does not inherit it.
+        let mut other = spec(vec![
+            with(Some("fedcba9876543210"), false),
+            Action::Notify {
+                url: "https://other/y".into(),
+                secret: None,
+                secret_set: true,
+            },
+        ]);
+        other.keep_secrets(&stored.actions);
+        assert_eq!(other.actions[0], with(Some("fedcba9876543210"), false));
+        assert_eq!(
+            other.actions[1],
+            Action::Notify {
+                url: "https://other/y".into(),
+                secret: None,
+                secret_set: false,
+            }
+        );
     }
 }

@@ -259,7 +259,8 @@ impl PolicyService {
 
     /// Checks a new spec and prepares its write (used alone and by bulk).
     pub fn prepare_create(&self, p: &Principal, input: PolicyInput) -> Result<PolicyWrite> {
-        let (spec, summary) = input.into_spec(None);
+        let (mut spec, summary) = input.into_spec(None);
+        spec.keep_secrets(&[]);
         validate_spec(&spec)?;
         optional_text("change_summary", summary.as_deref(), 1000)?;
         Ok(Self::new_policy(p, spec, summary))
@@ -269,9 +270,10 @@ impl PolicyService {
     pub fn prepare_change(
         before: &Policy,
         p: &Principal,
-        spec: PolicySpec,
+        mut spec: PolicySpec,
         summary: Option<String>,
     ) -> Result<PolicyWrite> {
+        spec.keep_secrets(&before.spec.actions);
         if !before.spec.status.can_become(spec.status) {
             return Err(CoreError::invalid(
                 "status",
@@ -372,7 +374,8 @@ impl PolicyService {
             ));
         }
         let summary = patch.change_summary.clone();
-        let s = patched(&before.spec, patch);
+        let mut s = patched(&before.spec, patch);
+        s.keep_secrets(&before.spec.actions);
         if s == before.spec {
             return Ok(before);
         }
@@ -473,7 +476,8 @@ impl PolicyService {
     ) -> Result<Policy> {
         let template_id = req.template_id.clone();
         let input = self.template_spec(req)?;
-        let (spec, summary) = input.into_spec(Some(template_id));
+        let (mut spec, summary) = input.into_spec(Some(template_id));
+        spec.keep_secrets(&[]);
         validate_spec(&spec)?;
         let w = Self::new_policy(p, spec, summary);
         let audit = Self::write_audit(p, ctx, &w);

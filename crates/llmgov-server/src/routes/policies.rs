@@ -93,7 +93,7 @@ async fn list(
         .list_policies(p.workspace_id, &filter, &query)
         .await?;
     Ok(Json(select_fields(
-        PageDto::from_page(page, |p| p),
+        PageDto::from_page(page, Policy::redacted),
         q.fields.as_deref(),
     )?))
 }
@@ -133,7 +133,7 @@ pub async fn create_policy(
 ) -> ApiResult<(StatusCode, Json<Policy>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.policies.create(&p, &ctx, b).await?),
+        Json(s.policies.create(&p, &ctx, b).await?.redacted()),
     ))
 }
 
@@ -145,7 +145,7 @@ pub async fn get_policy(
     State(s): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<Policy>> {
-    Ok(Json(s.policies.get(&p, PolicyId(id)).await?))
+    Ok(Json(s.policies.get(&p, PolicyId(id)).await?.redacted()))
 }
 
 /// Replace a policy (a new version).
@@ -159,7 +159,12 @@ pub async fn put_policy(
     PathId(id): PathId,
     ApiJson(b): ApiJson<PolicyInput>,
 ) -> ApiResult<Json<Policy>> {
-    Ok(Json(s.policies.replace(&p, &ctx, PolicyId(id), b).await?))
+    Ok(Json(
+        s.policies
+            .replace(&p, &ctx, PolicyId(id), b)
+            .await?
+            .redacted(),
+    ))
 }
 
 /// Change some fields of a policy (a new version unless nothing changes).
@@ -173,7 +178,12 @@ pub async fn patch_policy(
     PathId(id): PathId,
     ApiJson(b): ApiJson<PolicyPatch>,
 ) -> ApiResult<Json<Policy>> {
-    Ok(Json(s.policies.patch(&p, &ctx, PolicyId(id), b).await?))
+    Ok(Json(
+        s.policies
+            .patch(&p, &ctx, PolicyId(id), b)
+            .await?
+            .redacted(),
+    ))
 }
 
 /// Archive a policy. Policies are never erased: violations and the audit trail keep
@@ -186,7 +196,12 @@ pub async fn delete_policy(
     Ctx(ctx): Ctx,
     PathId(id): PathId,
 ) -> ApiResult<Json<Policy>> {
-    Ok(Json(s.policies.archive(&p, &ctx, PolicyId(id)).await?))
+    Ok(Json(
+        s.policies
+            .archive(&p, &ctx, PolicyId(id))
+            .await?
+            .redacted(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -207,7 +222,10 @@ pub async fn get_policy_history(
         .policies
         .store()
         .policy_versions(p.workspace_id, PolicyId(id))
-        .await?;
+        .await?
+        .into_iter()
+        .map(PolicyVersion::redacted)
+        .collect::<Vec<_>>();
     Ok(Json(HistoryDto {
         total: items.len() as i64,
         items,
@@ -248,9 +266,10 @@ pub async fn get_policy_diff(
     let b = store
         .policy_version(p.workspace_id, PolicyId(id), q.to)
         .await?;
+    // Compared as shown: a changed secret is not revealed, only whether one is set.
     let (va, vb) = (
-        serde_json::to_value(&a.spec).unwrap_or_default(),
-        serde_json::to_value(&b.spec).unwrap_or_default(),
+        serde_json::to_value(a.spec.clone().redacted()).unwrap_or_default(),
+        serde_json::to_value(b.spec.clone().redacted()).unwrap_or_default(),
     );
     let mut changed_fields: Vec<String> = va
         .as_object()
@@ -301,7 +320,8 @@ pub async fn rollback_policy(
     Ok(Json(
         s.policies
             .rollback(&p, &ctx, PolicyId(id), b.version)
-            .await?,
+            .await?
+            .redacted(),
     ))
 }
 
@@ -317,7 +337,12 @@ pub async fn create_policy_from_template(
 ) -> ApiResult<(StatusCode, Json<Policy>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.policies.create_from_template(&p, &ctx, b).await?),
+        Json(
+            s.policies
+                .create_from_template(&p, &ctx, b)
+                .await?
+                .redacted(),
+        ),
     ))
 }
 
@@ -357,7 +382,13 @@ pub async fn bulk_policies(
             llmgov_core::access::Action::Create,
         ))?;
     }
-    let items = s.policies.bulk(&p, &ctx, b.operations).await?;
+    let items: Vec<Policy> = s
+        .policies
+        .bulk(&p, &ctx, b.operations)
+        .await?
+        .into_iter()
+        .map(Policy::redacted)
+        .collect();
     Ok(Json(BulkDto {
         total: items.len() as i64,
         items,

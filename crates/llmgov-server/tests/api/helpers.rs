@@ -249,3 +249,22 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Checks a webhook's `X-Llmgov-Signature: t=<unix>,v1=<hex>` against `body` and `secret`,
+/// and that the same signature does not fit a changed body.
+pub fn assert_signed(headers: &axum::http::HeaderMap, body: &str, secret: &str) {
+    let sig = headers["x-llmgov-signature"].to_str().unwrap();
+    let (t, v1) = sig
+        .strip_prefix("t=")
+        .and_then(|s| s.split_once(",v1="))
+        .expect("t=<unix>,v1=<hex>");
+    let t: i64 = t.parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - t).abs() < 3600);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let mac: Vec<u8> = (0..v1.len() / 2)
+        .map(|i| u8::from_str_radix(&v1[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    aws_lc_rs::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &mac)
+        .expect("the signature is the HMAC-SHA256 of t.body with the secret");
+    assert!(aws_lc_rs::hmac::verify(&key, format!("{t}.{body} ").as_bytes(), &mac).is_err());
+}

@@ -262,18 +262,16 @@ async fn a_cost_budget_blocks_from_the_platform_s_own_spend_figures(app: TestApp
 
 async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: TestApp) {
     // A webhook receiver on a random port that hands each request to the test.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, Value)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, String)>();
     let hook = axum::Router::new().route(
         "/hook",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send((headers, body));
-                    StatusCode::NO_CONTENT
-                }
-            },
-        ),
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
@@ -282,15 +280,48 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
     );
     tokio::spawn(async move { axum::serve(listener, hook).await });
 
+    let secret = "notify-secret-0123456789";
     let p = create(
         &app,
         policy_body(
             "notified",
             "active",
-            json!([{"type": "block"}, {"type": "notify", "url": url}]),
+            json!([{"type": "block"}, {"type": "notify", "url": url, "secret": secret}]),
         ),
     )
     .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    // The secret is write-only: no response shows it, only that one is set.
+    assert_eq!(p["actions"][1]["secret_set"], true, "{p}");
+    assert!(p["actions"][1].get("secret").is_none());
+    let path = format!("/api/v1/policies/{id}");
+    // Sending the policy back as read (a PUT that changes the description) keeps the secret.
+    let mut back = app.get(&path, &app.admin_token).await.body;
+    for k in ["id", "version", "created_at", "updated_at", "created_by", "template_id"] {
+        back.as_object_mut().unwrap().remove(k);
+    }
+    back["description"] = json!("sent back as read");
+    let put = app
+        .call(Method::PUT, &path, Some(&app.admin_token), Some(back))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(put.body["version"], 2);
+    assert_eq!(put.body["actions"][1]["secret_set"], true);
+    for shown in [
+        app.get(&path, &app.admin_token).await.body,
+        app.get(&format!("{path}/history"), &app.admin_token)
+            .await
+            .body,
+        app.get("/api/v1/policies", &app.admin_token).await.body,
+        app.get(&format!("{path}/diff?from=1&to=2"), &app.admin_token)
+            .await
+            .body,
+    ] {
+        assert!(!shown.to_string().contains(secret), "{shown}");
+    }
+    let audit = app.get("/api/v1/audit/logs?limit=100", &app.admin_token).await;
+    assert!(!audit.body.to_string().contains(secret));
+
     let allowed = app
         .post(
             "/api/v1/policies/evaluate",
@@ -307,17 +338,20 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
         )
         .await;
     assert_eq!(r.body["decision"], "deny");
-    let (headers, body) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+    let (headers, raw) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
         .await
         .expect("the webhook is called")
         .unwrap();
+    assert_signed(&headers, &raw, secret);
+    let body: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(headers["x-llmgov-topic"], "policy.violation");
     assert!(headers.contains_key("x-llmgov-message-id"));
     assert_eq!(body["policy"]["id"], p["id"]);
+    assert_eq!(body["policy"]["version"], 2);
     assert_eq!(body["evaluation_id"], r.body["evaluation_id"]);
     assert_eq!(body["violations"][0]["rule"], "deny");
     assert!(
-        !body.to_string().contains("secret plans"),
+        !raw.contains("secret plans"),
         "no prompt text in webhooks"
     );
     assert!(rx.try_recv().is_err(), "the allowed call sent nothing");
