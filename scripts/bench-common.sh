@@ -42,7 +42,7 @@ print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
 # Starts llmgov on the database URL $2 (data dir $WORK/$1) at $BASE and waits for it.
 start_server() {
     LLMGOV_LOG=warn LLMGOV_ADMIN_PASSWORD=Bench-password-123 LLMGOV_DATABASE__URL=$2 \
-        "$BIN" serve --data-dir "$WORK/$1" --listen "${BASE#http://}" >/dev/null 2>&1 &
+        "$BIN" serve --data-dir "$WORK/$1" --listen "${BASE#http://}" >/dev/null 2>${SERVER_ERR:-/dev/null} &
     SERVER_PID=$!
     wait_for 30 "llmgov ($1)" curl -sf "$BASE/health/ready"
 }

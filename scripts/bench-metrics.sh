@@ -8,7 +8,9 @@
 # 3. a 30-day p95 query over 1,000 series (one point per series per hour for 30 days,
 #    720,000 points, loaded first), after rollup compaction, 20 runs;
 # 4. end-to-end latency from ingest to a WebSocket client receiving the point (300 probes,
-#    scripts/ws_latency_probe.py), on an idle server and while the ingest load of 1. runs;
+#    scripts/ws_latency_probe.py): on an idle server, under a steady load of STEADY_RATE
+#    batches of 1,000 points per second (default 50, i.e. 50,000 points/s, half the ingest
+#    target; sent on a fixed schedule, open loop), and while the saturating load of 1. runs;
 # 5. server memory during a long ingest at full speed (VmRSS sampled every 10 s).
 #
 # Usage: scripts/bench-metrics.sh [seconds-per-load, default 10] (SOAK_SECS, default 300,
@@ -20,6 +22,7 @@ BASE=http://127.0.0.1:18183
 ensure_otel_python
 "$LLMGOV_TEST_PYTHON" -m pip install -q --disable-pip-version-check "websockets>=13,<16"
 SOAK_SECS=${SOAK_SECS:-300}
+STEADY_RATE=${STEADY_RATE:-50}
 CONNS=16
 export LLMGOV_METRICS__MAINTENANCE_INTERVAL_SECS=2
 
@@ -123,6 +126,8 @@ LUA
     "$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 30 >/dev/null
     local idle_probe
     idle_probe=$("$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 300)
+    local steady_probe
+    steady_probe=$("$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 300 --load "$WORK/batch.json" "$STEADY_RATE")
     wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$WORK/ingest.lua" "$BASE/api/v1/metrics/ingest" | parse_wrk >"$WORK/wrk.out" &
     local wrk_pid=$!
     probe=$("$LLMGOV_TEST_PYTHON" scripts/ws_latency_probe.py "$BASE" "$token" "$key" 300)
@@ -158,17 +163,20 @@ LUA
         sleep 10
     done
     stop_server
-    python3 - "$name" $ingest $otlp "$t0" "$t1" "$count" "$series" "$rss" "$SOAK_SECS" "$idle_probe" "$probe" "${samples[*]}" "${times[@]}" <<'PY'
+    python3 - "$name" $ingest $otlp "$t0" "$t1" "$count" "$series" "$rss" "$SOAK_SECS" "$idle_probe" "$steady_probe" "$probe" "${samples[*]}" "${times[@]}" <<'PY'
 import statistics, sys
 a = sys.argv
 name = a[1]
 i_rps, i50, i99, o_rps, o50, o99, t0, t1, count, series, rss, soak = map(float, a[2:14])
-for label, probe in (("idle server", a[14]), ("under the ingest load", a[15])):
-    w50, w99, wmax, c50, c99, after99 = map(float, probe.split())
+for label, probe in (("idle server", a[14]), ("steady load", a[15]), ("saturating wrk load", a[16])):
+    f = list(map(float, probe.split()))
+    w50, w99, wmax, c50, c99, after99 = f[:6]
+    if len(f) == 9:
+        label = f"steady load of {f[6] * 1000:.0f} points/s, its requests p50 {f[7]:.1f} ms, p99 {f[8]:.1f} ms"
     print(f"{name:9} ingest -> WebSocket client (300 probes, {label}): p50 {w50:.1f} ms, p99 {w99:.1f} ms, max {wmax:.1f} ms;"
           f" the ingest request alone p50 {c50:.1f} ms, p99 {c99:.1f} ms; WebSocket later than the response: p99 {after99:.1f} ms")
-samples = [int(x) / 1024 for x in a[16].split()]
-times = sorted(float(x) * 1000 for x in a[17:])
+samples = [int(x) / 1024 for x in a[17].split()]
+times = sorted(float(x) * 1000 for x in a[18:])
 if samples:
     first = samples[min(6, len(samples) - 1)]
     print(f"{name:9} RSS during {soak:.0f} s of ingest at full speed: {first:.0f} MB after 1 min, {samples[-1]:.0f} MB at the end, max {max(samples):.0f} MB")

@@ -5,21 +5,87 @@ Subscribes to `bench.probe` points on /ws/v1/metrics/stream, then N times: POST 
 of the time from the start of the ingest request to the WebSocket message, then "p50 p99" of
 the ingest request alone (its commit), then the p99 of how much later than the ingest
 response the WebSocket message came (0 when it came first).
-Usage: ws_latency_probe.py BASE TOKEN INGEST_KEY N
+
+With `--load BATCH_FILE RATE`, a background load runs meanwhile: the JSON batch in
+BATCH_FILE posted RATE times per second on a fixed schedule (open loop: each request starts
+on time whether or not earlier ones have finished, as independent clients would send them,
+so requests neither wait for nor synchronise with each other). The line then ends with the
+load's achieved requests per second and its p50 and p99 in ms; the run fails if any load
+request fails or if the load falls behind its schedule by more than a second (the server
+could not keep up: not a steady load).
+Usage: ws_latency_probe.py BASE TOKEN INGEST_KEY N [--load BATCH_FILE RATE]
 """
 import asyncio
+import concurrent.futures
 import datetime
 import json
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 
 import websockets
 
 
+def p99(xs):
+    return sorted(xs)[max(0, int(len(xs) * 0.99) - 1)]
+
+
+class Load:
+    """Posts `body` `rate` times per second on a fixed schedule until stopped."""
+
+    def __init__(self, url, key, body, rate):
+        self.url, self.key, self.body, self.rate = url, key, body, rate
+        self.latencies, self.errors, self.behind = [], [], 0.0
+        self.stop = threading.Event()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def post(self):
+        req = urllib.request.Request(self.url, data=self.body,
+                                     headers={"authorization": "Bearer " + self.key,
+                                              "content-type": "application/json"})
+        t0 = time.perf_counter()
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+        except Exception as e:  # noqa: BLE001 - reported below
+            self.errors.append(repr(e))
+
+    def run(self):
+        self.started = time.perf_counter()
+        i = 0
+        while not self.stop.is_set():
+            due = self.started + i / self.rate
+            now = time.perf_counter()
+            if due > now:
+                time.sleep(due - now)
+            else:
+                self.behind = max(self.behind, now - due)
+            self.pool.submit(self.post)
+            i += 1
+        self.sent, self.elapsed = i, time.perf_counter() - self.started
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+        self.pool.shutdown(wait=True)
+        if self.errors:
+            sys.exit(f"{len(self.errors)} load requests failed, e.g. {self.errors[0]}")
+        if self.behind > 1.0:
+            sys.exit(f"the load fell {self.behind:.1f} s behind its schedule: not a steady load")
+        return self.sent / self.elapsed, statistics.median(self.latencies), p99(self.latencies)
+
+
 async def main():
     base, token, key, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    load = None
+    if len(sys.argv) == 8 and sys.argv[5] == "--load":
+        body = open(sys.argv[6], "rb").read()
+        load = Load(base + "/api/v1/metrics/ingest", key, body, float(sys.argv[7]))
+    elif len(sys.argv) != 5:
+        sys.exit(__doc__)
     url = base.replace("http", "ws", 1) + "/ws/v1/metrics/stream?access_token=" + token
     loop = asyncio.get_running_loop()
     async with websockets.connect(url, max_size=None) as ws:
@@ -28,6 +94,9 @@ async def main():
                                   "filters": {"metric_name": ["bench.probe"]}}))
         while json.loads(await ws.recv())["type"] != "subscribed":
             pass
+        if load:
+            load.thread.start()
+            await asyncio.sleep(2)  # let the load reach its steady state
         lat, commit, after = [], [], []
         for i in range(n):
             point = {"timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -53,9 +122,15 @@ async def main():
             lat.append((t_ws - t0) * 1000)
             commit.append((t_resp - t0) * 1000)
             after.append(max(0.0, t_ws - t_resp) * 1000)
-        p99 = lambda xs: sorted(xs)[max(0, int(len(xs) * 0.99) - 1)]
-        print(f"{statistics.median(lat):.2f} {p99(lat):.2f} {max(lat):.2f} "
-              f"{statistics.median(commit):.2f} {p99(commit):.2f} {p99(after):.2f}")
+            if load:
+                # Probes spread over the load instead of following each other at once.
+                await asyncio.sleep(0.02)
+        line = (f"{statistics.median(lat):.2f} {p99(lat):.2f} {max(lat):.2f} "
+                f"{statistics.median(commit):.2f} {p99(commit):.2f} {p99(after):.2f}")
+        if load:
+            rps, l50, l99 = load.finish()
+            line += f" {rps:.1f} {l50:.2f} {l99:.2f}"
+        print(line)
 
 
 asyncio.run(main())

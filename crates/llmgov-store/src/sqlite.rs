@@ -23,6 +23,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Statement journals and sorts in memory, never in short-lived files.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         // Checkpoints run beside the writer (see `spawn_checkpointer`); the writer's own
         // automatic checkpoint is only a backstop against an unbounded WAL.
@@ -31,6 +33,7 @@ impl SqliteStore {
             .acquire_timeout(cfg.acquire_timeout.max(Duration::from_secs(30)))
             .connect_with(
                 opts.clone()
+                    .pragma("cache_size", WRITER_CACHE_KIB.to_string())
                     .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
                     .pragma(
                         "journal_size_limit",
@@ -75,6 +78,11 @@ impl SqliteStore {
         backfill_trees(&self.write).await
     }
 }
+
+/// The writer's page cache, in KiB as SQLite's negative `cache_size` means (64 MiB; the
+/// default is 2 MiB): ingest touches the index pages of every series and rollup it writes,
+/// and every miss is a read from the file.
+const WRITER_CACHE_KIB: i64 = -65_536;
 
 /// WAL pages after which the writer checkpoints by itself (64 MiB of 4 KiB pages), when the
 /// checkpointer has fallen behind.
@@ -294,11 +302,14 @@ async fn ensure_point_partitions(
 
 /// Deletes raw points before `before`; returns (points, partitions dropped).
 async fn prune_raw_points(store: &SqliteStore, before: i64) -> llmgov_core::Result<(u64, u64)> {
-    let r = sqlx::query("DELETE FROM metric_points WHERE ts < $1")
-        .bind(before)
-        .execute(&store.write)
-        .await
-        .map_err(db_err)?;
+    // Series by series through (series_id, ts): there is no index on time alone.
+    let r = sqlx::query(
+        "DELETE FROM metric_points WHERE series_id IN (SELECT id FROM metric_series) AND ts < $1",
+    )
+    .bind(before)
+    .execute(&store.write)
+    .await
+    .map_err(db_err)?;
     Ok((r.rows_affected(), 0))
 }
 

@@ -165,7 +165,7 @@ impl Default for Config {
                 raw_retention_days: 90,
                 hourly_retention_days: 365,
                 daily_retention_days: 1825,
-                maintenance_interval_secs: 60,
+                maintenance_interval_secs: 10,
                 alert_evaluation_interval_secs: 15,
                 prices: llmgov_core::metrics::genai::default_prices(),
             },

@@ -56,6 +56,12 @@ pub struct MetricService {
     points: tokio::sync::broadcast::Sender<StoredPoints>,
 }
 
+/// Rollup buckets, and about how many rows, merged per compaction transaction: a backlog of
+/// buckets with a row or two each goes in large steps, while buckets that gathered many rows
+/// under continuous ingest go a few at a time.
+const COMPACT_KEYS: i64 = 1_000;
+const COMPACT_ROWS: i64 = 2_000;
+
 impl MetricService {
     pub fn new(store: Arc<dyn Store>, config: MetricsConfig) -> Self {
         Self {
@@ -131,9 +137,19 @@ impl MetricService {
         })
     }
 
-    /// Merges rollup rows and applies retention once.
+    /// Merges rollup rows and applies retention once. Compaction commits every
+    /// [`COMPACT_ROWS`] rows or so, so that ingest, which shares the database's writer, never
+    /// waits long behind it.
     pub async fn maintain(&self) -> Result<MetricsPruned> {
-        while self.store.compact_rollups(1_000).await? == 1_000 {}
+        // One pass over the buckets in key order, so that it ends under continuous ingest.
+        let mut after = None;
+        while let Some(last) = self
+            .store
+            .compact_rollups(after, COMPACT_KEYS, COMPACT_ROWS)
+            .await?
+        {
+            after = Some(last);
+        }
         let at = now();
         let before = |d: Duration| {
             to_micros(at - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))

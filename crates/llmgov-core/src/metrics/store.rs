@@ -64,6 +64,9 @@ pub struct MetricsPruned {
     pub partitions: u64,
 }
 
+/// A rollup bucket: series id, resolution code, bucket start (microseconds).
+pub type RollupKey = (i64, i16, i64);
+
 #[async_trait]
 pub trait MetricStore: Send + Sync {
     /// Defines the metric names among `defs` that are not defined yet (a name's first point
@@ -108,8 +111,15 @@ pub trait MetricStore: Send + Sync {
         f: &mut (dyn for<'r> FnMut(RollupRow<'r>) -> Result<()> + Send),
     ) -> Result<usize>;
 
-    /// Merges the rows of up to `limit` buckets that have several; returns how many buckets.
-    async fn compact_rollups(&self, limit: i64) -> Result<usize>;
+    /// Merges the rows of buckets with rows not yet merged, in key order after `after`: up
+    /// to `max_keys` buckets and about `max_rows` rows (at least one bucket), in one
+    /// transaction. Returns the last bucket merged (`None`: none left after `after`).
+    async fn compact_rollups(
+        &self,
+        after: Option<RollupKey>,
+        max_keys: i64,
+        max_rows: i64,
+    ) -> Result<Option<RollupKey>>;
     /// Deletes raw points before `raw_before`, hourly rollups before `hourly_before` and
     /// daily rollups before `daily_before` (microseconds since the epoch).
     async fn prune_metrics(

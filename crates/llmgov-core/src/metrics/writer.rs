@@ -1,4 +1,4 @@
-//! Group commit of ingested points. Ingest calls hand their validated points to one writer
+//! Group commit of ingested points (small, urgent calls ahead of bulk ones). Ingest calls hand their validated points to one writer
 //! task per process, which takes whatever has queued meanwhile, resolves metric
 //! definitions and series (cached: both are immutable once created), and hands the batch to
 //! a committer task that stores the raw points with their hourly and daily rollup deltas and
@@ -6,7 +6,7 @@
 //! answered after its points are committed, with the points refused for contradicting their
 //! metric's definition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +22,12 @@ use crate::time::to_micros;
 use crate::{CoreError, Result};
 
 /// Most points in one transaction.
-const MAX_POINTS: usize = 50_000;
+const MAX_POINTS: usize = 5_000;
+/// Ingest calls of at most this many points are urgent: an application reporting its calls
+/// as they happen, or a person watching a dashboard. They are committed on their own, ahead
+/// of the bulk batches queued before them (see [`pick`]), so that a backfill or a heavy load
+/// delays live data by at most the one commit in progress, not by its whole queue.
+const URGENT_POINTS: usize = 100;
 /// Ingest calls waiting for the writer before callers wait to queue.
 const QUEUE: usize = 256;
 /// Cached series ids and definitions kept before the caches are emptied.
@@ -98,7 +103,7 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut jobs: Vec<Job> = Vec::new();
     while rx.recv_many(&mut jobs, QUEUE).await > 0 {
-        while let Some(batch) = take_batch(&mut jobs) {
+        while let Some((batch, urgent)) = take_batch(&mut jobs) {
             // A failed commit may have left series the caches do not know as created.
             if failed.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 caches = Caches::default();
@@ -107,6 +112,7 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                 Ok((raw, deltas, written)) => {
                     let events = point_events(&batch, &written);
                     let ready = Ready {
+                        urgent,
                         jobs: batch,
                         raw,
                         deltas,
@@ -136,6 +142,8 @@ const READY: usize = 16;
 
 /// A prepared batch.
 struct Ready {
+    /// Made of urgent jobs only.
+    urgent: bool,
     jobs: Vec<Job>,
     raw: Vec<RawPoint>,
     deltas: Vec<RollupDelta>,
@@ -150,6 +158,7 @@ impl Ready {
 
     /// Adds `o` to this batch (rollup deltas of the same bucket are merged).
     fn absorb(&mut self, o: Ready) {
+        self.urgent &= o.urgent;
         self.jobs.extend(o.jobs);
         self.raw.extend(o.raw);
         self.written.extend(o.written);
@@ -173,14 +182,15 @@ impl Ready {
 }
 
 /// Commits what has been prepared, merged into one transaction of up to about
-/// [`MAX_POINTS`] points; answers each job after its commit.
+/// [`MAX_POINTS`] points, urgent batches first; answers each job after its commit.
 async fn commit_loop(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Ready>,
     failed: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let mut queued: std::collections::VecDeque<Ready> = Default::default();
+    let mut queued: VecDeque<Ready> = Default::default();
     let mut buf = Vec::new();
+    let mut last_urgent = false;
     loop {
         if queued.is_empty() {
             if rx.recv_many(&mut buf, READY).await == 0 {
@@ -192,21 +202,22 @@ async fn commit_loop(
             }
         }
         queued.extend(buf.drain(..));
-        let mut next = queued.pop_front().expect("one batch at least");
-        while queued
-            .front()
-            .is_some_and(|r| next.points() + r.points() <= MAX_POINTS)
-        {
-            next.absorb(queued.pop_front().expect("checked"));
+        let mut picked = pick(&mut queued, |r| (r.urgent, r.points()), last_urgent).into_iter();
+        let mut next = picked.next().expect("one batch at least");
+        for r in picked {
+            next.absorb(r);
         }
+        last_urgent = next.urgent;
         let Ready {
+            urgent: _,
             jobs,
             raw,
             deltas,
             written,
             events,
         } = next;
-        match store.write_points(&raw, &deltas, &events).await {
+        let res = store.write_points(&raw, &deltas, &events).await;
+        match res {
             Ok(()) => {
                 for (job, w) in jobs.into_iter().zip(written) {
                     let _ = job.done.send(Ok(w));
@@ -222,10 +233,50 @@ async fn commit_loop(
     }
 }
 
-/// Takes queued jobs up to [`MAX_POINTS`] points (at least one job).
-fn take_batch(jobs: &mut Vec<Job>) -> Option<Vec<Job>> {
+/// What the next transaction commits, out of `queued` (not empty), given by `(urgent,
+/// points)`: every queued urgent batch, unless the previous transaction was urgent and bulk
+/// batches wait (so that a stream of urgent batches can slow bulk ones by half at most, never
+/// starve them); otherwise the oldest batches up to [`MAX_POINTS`] points (at least one).
+fn pick<T>(
+    queued: &mut VecDeque<T>,
+    key: impl Fn(&T) -> (bool, usize),
+    last_urgent: bool,
+) -> Vec<T> {
+    let bulk_waits = queued.iter().any(|t| !key(t).0);
+    if queued.iter().any(|t| key(t).0) && !(last_urgent && bulk_waits) {
+        let (urgent, rest): (VecDeque<T>, VecDeque<T>) =
+            std::mem::take(queued).into_iter().partition(|t| key(t).0);
+        *queued = rest;
+        return urgent.into();
+    }
+    let mut out = Vec::new();
+    let mut n = 0;
+    while let Some(t) = queued.front() {
+        let p = key(t).1;
+        if !out.is_empty() && n + p > MAX_POINTS {
+            break;
+        }
+        n += p;
+        out.push(queued.pop_front().expect("checked"));
+    }
+    out
+}
+
+/// Takes the next batch to prepare out of the queued jobs, and whether it is urgent: the
+/// urgent jobs first when there are any, else the oldest jobs up to [`MAX_POINTS`] points (at
+/// least one).
+fn take_batch(jobs: &mut Vec<Job>) -> Option<(Vec<Job>, bool)> {
     if jobs.is_empty() {
         return None;
+    }
+    if jobs.iter().any(|j| j.points.len() <= URGENT_POINTS)
+        && jobs.iter().any(|j| j.points.len() > URGENT_POINTS)
+    {
+        let (urgent, rest) = std::mem::take(jobs)
+            .into_iter()
+            .partition(|j| j.points.len() <= URGENT_POINTS);
+        *jobs = rest;
+        return Some((urgent, true));
     }
     let mut n = 0;
     let mut k = 0;
@@ -233,7 +284,8 @@ fn take_batch(jobs: &mut Vec<Job>) -> Option<Vec<Job>> {
         n += jobs[k].points.len();
         k += 1;
     }
-    Some(jobs.drain(..k).collect())
+    let urgent = jobs[..k].iter().all(|j| j.points.len() <= URGENT_POINTS);
+    Some((jobs.drain(..k).collect(), urgent))
 }
 
 /// Points per `metrics.points` event.
@@ -413,4 +465,42 @@ async fn prepare(store: &dyn Store, caches: &mut Caches, jobs: &[Job]) -> Result
         })
         .collect();
     Ok((raw, deltas, written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick_all(queued: &[(bool, usize)], last_urgent: bool) -> (Vec<usize>, Vec<usize>) {
+        let mut q: VecDeque<(usize, bool, usize)> = queued
+            .iter()
+            .enumerate()
+            .map(|(i, &(u, n))| (i, u, n))
+            .collect();
+        let picked = pick(&mut q, |t| (t.1, t.2), last_urgent);
+        (
+            picked.into_iter().map(|t| t.0).collect(),
+            q.into_iter().map(|t| t.0).collect(),
+        )
+    }
+
+    #[test]
+    fn urgent_batches_commit_first_but_never_starve_bulk_ones() {
+        let q = [(false, 8_000), (true, 1), (false, 8_000), (true, 3)];
+        // Urgent batches jump the queue, together and alone.
+        assert_eq!(pick_all(&q, false), (vec![1, 3], vec![0, 2]));
+        // Right after an urgent commit, the oldest batches go first (urgent ones among them).
+        assert_eq!(pick_all(&q, true), (vec![0, 1, 2, 3], vec![]));
+        let full = [(false, MAX_POINTS), (true, 1)];
+        assert_eq!(pick_all(&full, true), (vec![0], vec![1]));
+        // With nothing else waiting, urgent batches follow each other.
+        assert_eq!(pick_all(&[(true, 1)], true), (vec![0], vec![]));
+        // Bulk batches are merged oldest first up to the cap, and one alone may exceed it.
+        let big = [(false, MAX_POINTS / 2), (false, MAX_POINTS / 2), (false, 1)];
+        assert_eq!(pick_all(&big, false), (vec![0, 1], vec![2]));
+        assert_eq!(
+            pick_all(&[(false, MAX_POINTS + 1), (false, 1)], false),
+            (vec![0], vec![1])
+        );
+    }
 }

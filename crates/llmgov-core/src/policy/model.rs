@@ -565,7 +565,11 @@ mod tests {
         let stored = spec(vec![with(Some("0123456789abcdef"), false)]);
         let shown = stored.clone().redacted();
         assert_eq!(shown.actions, vec![with(None, true)]);
-        assert!(!serde_json::to_string(&shown).unwrap().contains("0123456789abcdef"));
+        assert!(
+            !serde_json::to_string(&shown)
+                .unwrap()
+                .contains("0123456789abcdef")
+        );
         // Sending back what was shown keeps the secret and compares equal to the stored spec.
         let mut back = shown;
         back.keep_secrets(&stored.actions);

@@ -197,10 +197,7 @@ pub async fn delete_policy(
     PathId(id): PathId,
 ) -> ApiResult<Json<Policy>> {
     Ok(Json(
-        s.policies
-            .archive(&p, &ctx, PolicyId(id))
-            .await?
-            .redacted(),
+        s.policies.archive(&p, &ctx, PolicyId(id)).await?.redacted(),
     ))
 }
 

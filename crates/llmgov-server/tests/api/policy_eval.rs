@@ -297,7 +297,14 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
     let path = format!("/api/v1/policies/{id}");
     // Sending the policy back as read (a PUT that changes the description) keeps the secret.
     let mut back = app.get(&path, &app.admin_token).await.body;
-    for k in ["id", "version", "created_at", "updated_at", "created_by", "template_id"] {
+    for k in [
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "template_id",
+    ] {
         back.as_object_mut().unwrap().remove(k);
     }
     back["description"] = json!("sent back as read");
@@ -319,7 +326,9 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
     ] {
         assert!(!shown.to_string().contains(secret), "{shown}");
     }
-    let audit = app.get("/api/v1/audit/logs?limit=100", &app.admin_token).await;
+    let audit = app
+        .get("/api/v1/audit/logs?limit=100", &app.admin_token)
+        .await;
     assert!(!audit.body.to_string().contains(secret));
 
     let allowed = app
@@ -350,10 +359,7 @@ async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: Tes
     assert_eq!(body["policy"]["version"], 2);
     assert_eq!(body["evaluation_id"], r.body["evaluation_id"]);
     assert_eq!(body["violations"][0]["rule"], "deny");
-    assert!(
-        !raw.contains("secret plans"),
-        "no prompt text in webhooks"
-    );
+    assert!(!raw.contains("secret plans"), "no prompt text in webhooks");
     assert!(rx.try_recv().is_err(), "the allowed call sent nothing");
 }
 

@@ -4,7 +4,7 @@
 use llmgov_core::metrics::model::{MetricInfo, MetricType, Series, SeriesLabels};
 use llmgov_core::metrics::rollup::{Resolution, Stats};
 use llmgov_core::metrics::sketch::Sketch;
-use llmgov_core::metrics::store::{MetricDef, MetricStore, MetricsPruned, RawPoint, RollupDelta, RollupRow, SeriesSpec};
+use llmgov_core::metrics::store::{MetricDef, MetricStore, MetricsPruned, RawPoint, RollupDelta, RollupKey, RollupRow, SeriesSpec};
 
 fn metric_def_from_row(r: &DbRow) -> R<MetricDef> {
     Ok(MetricDef {
@@ -240,17 +240,33 @@ impl MetricStore for crate::SqlStore<Db> {
         Ok(n)
     }
 
-    async fn compact_rollups(&self, limit: i64) -> R<usize> {
-        let keys: Vec<(i64, i16, i64)> = sqlx::query_as(
-            "SELECT DISTINCT series_id, resolution, bucket FROM metric_rollups WHERE NOT compacted ORDER BY series_id, resolution, bucket LIMIT $1",
+    async fn compact_rollups(&self, after: Option<RollupKey>, max_keys: i64, max_rows: i64) -> R<Option<RollupKey>> {
+        let (s, r, b) = after.unwrap_or((i64::MIN, i16::MIN, i64::MIN));
+        let found: Vec<(i64, i16, i64, i64)> = sqlx::query_as(
+            "SELECT series_id, resolution, bucket, count(*) FROM metric_rollups WHERE NOT compacted \
+             AND (series_id, resolution, bucket) > ($1, $2, $3) \
+             GROUP BY series_id, resolution, bucket ORDER BY series_id, resolution, bucket LIMIT $4",
         )
-        .bind(limit)
+        .bind(s)
+        .bind(r)
+        .bind(b)
+        .bind(max_keys)
         .fetch_all(&self.write)
         .await
         .map_err(db_err)?;
-        if keys.is_empty() {
-            return Ok(0);
-        }
+        // Up to about max_rows rows (each bucket also has its compacted row), one bucket at least.
+        let mut rows = 0;
+        let keys: Vec<RollupKey> = found
+            .iter()
+            .take_while(|k| {
+                rows += k.3 + 1;
+                rows <= max_rows || rows == k.3 + 1
+            })
+            .map(|k| (k.0, k.1, k.2))
+            .collect();
+        let Some(&last) = keys.last() else {
+            return Ok(None);
+        };
         let mut tx = self.write.begin().await.map_err(db_err)?;
         let mut merged: Vec<(i64, i16, i64, Stats)> = Vec::with_capacity(keys.len());
         for (series, res, bucket) in &keys {
@@ -277,14 +293,15 @@ impl MetricStore for crate::SqlStore<Db> {
         let rows: Vec<(i64, i16, i64, &Stats)> = merged.iter().map(|(a, b, c, s)| (*a, *b, *c, s)).collect();
         insert_rollups(&mut tx, &rows, true).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(keys.len())
+        Ok(Some(last))
     }
 
     async fn prune_metrics(&self, raw_before: i64, hourly_before: i64, daily_before: i64) -> R<MetricsPruned> {
         let (raw_points, partitions) = prune_raw_points(self, raw_before).await?;
         let mut rollups = 0;
         for (res, before) in [(Resolution::Hour, hourly_before), (Resolution::Day, daily_before)] {
-            rollups += sqlx::query("DELETE FROM metric_rollups WHERE resolution = $1 AND bucket < $2")
+            // Series by series through the (series_id, resolution, bucket) index, not a scan.
+            rollups += sqlx::query("DELETE FROM metric_rollups WHERE series_id IN (SELECT id FROM metric_series) AND resolution = $1 AND bucket < $2")
                 .bind(res.code())
                 .bind(before)
                 .execute(&self.write)
