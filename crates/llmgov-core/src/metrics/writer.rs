@@ -486,7 +486,12 @@ mod tests {
 
     #[test]
     fn urgent_batches_commit_first_but_never_starve_bulk_ones() {
-        let q = [(false, MAX_POINTS / 4), (true, 1), (false, MAX_POINTS / 4), (true, 3)];
+        let q = [
+            (false, MAX_POINTS / 4),
+            (true, 1),
+            (false, MAX_POINTS / 4),
+            (true, 3),
+        ];
         // Urgent batches jump the queue, together and alone.
         assert_eq!(pick_all(&q, false), (vec![1, 3], vec![0, 2]));
         // Right after an urgent commit, the oldest batches go first (urgent ones among them).

@@ -237,6 +237,12 @@ async fn concurrent_compaction_neither_loses_nor_doubles(fx: Fx) {
     a.await.unwrap().unwrap();
     b.await.unwrap().unwrap();
     svc.maintain().await.unwrap();
+    let total = count_since_four_days(&svc, &fx, end).await;
+    assert_eq!(total as usize, pts.len());
+}
+
+/// Points counted over the four days up to `end`, all series together.
+async fn count_since_four_days(svc: &MetricService, fx: &Fx, end: Timestamp) -> f64 {
     let start = end - chrono::Duration::days(4);
     let r = svc
         .aggregates(
@@ -245,8 +251,7 @@ async fn concurrent_compaction_neither_loses_nor_doubles(fx: Fx) {
         )
         .await
         .unwrap();
-    let total: f64 = r.groups.iter().map(|g| g.values["count"].unwrap()).sum();
-    assert_eq!(total as usize, pts.len());
+    r.groups.iter().map(|g| g.values["count"].unwrap()).sum()
 }
 
 async fn compaction_walks_the_buckets_once_in_key_order(fx: Fx) {
@@ -260,22 +265,20 @@ async fn compaction_walks_the_buckets_once_in_key_order(fx: Fx) {
     let mut after = None;
     let mut seen = Vec::new();
     while let Some(last) = fx.store.compact_rollups(after, 1_000, 1).await.unwrap() {
-        assert!(after.is_none_or(|a| last > a), "key order: {last:?} after {after:?}");
+        assert!(
+            after.is_none_or(|a| last > a),
+            "key order: {last:?} after {after:?}"
+        );
         seen.push(last);
         after = Some(last);
     }
     assert!(seen.len() > 2, "{seen:?}");
     // Nothing is left to merge, and a whole pass in large steps finds nothing.
-    assert_eq!(fx.store.compact_rollups(None, 1_000, 2_000).await.unwrap(), None);
-    let start = end - chrono::Duration::days(4);
-    let r = svc
-        .aggregates(
-            fx.ws,
-            &query(start, end + chrono::Duration::seconds(1), "count"),
-        )
-        .await
-        .unwrap();
-    let total: f64 = r.groups.iter().map(|g| g.values["count"].unwrap()).sum();
+    assert_eq!(
+        fx.store.compact_rollups(None, 1_000, 2_000).await.unwrap(),
+        None
+    );
+    let total = count_since_four_days(&svc, &fx, end).await;
     assert_eq!(total as usize, 2 * pts.len());
 }
 
