@@ -39,6 +39,10 @@ pub enum CoreError {
     /// A backing component (database, ...) is unreachable or failed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// Stored data failed verification (a hash mismatch, a ciphertext that does not
+    /// decrypt): it is reported, never served. The text names the object, not its content.
+    #[error("integrity error: {0}")]
+    Integrity(String),
     /// A bug or unexpected state. The text is logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),

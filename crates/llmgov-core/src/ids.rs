@@ -47,3 +47,4 @@ id_type!(AuditEntryId, "audit_entry_id");
 id_type!(PolicyId, "policy_id");
 id_type!(ViolationId, "violation_id");
 id_type!(EvaluationId, "evaluation_id");
+id_type!(DatasetId, "dataset_id");

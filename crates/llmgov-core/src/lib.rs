@@ -53,5 +53,6 @@ pub mod page;
 pub mod policy;
 pub mod store;
 pub mod time;
+pub mod vault;
 
 pub use error::{CoreError, Result};

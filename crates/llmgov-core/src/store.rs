@@ -325,6 +325,7 @@ pub trait Store:
     + crate::outbox::OutboxStore
     + crate::events::EventStore
     + crate::policy::facts::FactStore
+    + crate::vault::store::VaultStore
     + crate::metrics::store::MetricStore
     + crate::metrics::alert_rules::AlertStore
     + Send

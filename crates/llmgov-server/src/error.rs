@@ -91,6 +91,10 @@ fn not_found_code(resource: &str) -> &'static str {
         "role" => "ROLE_NOT_FOUND",
         "workspace" => "WORKSPACE_NOT_FOUND",
         "api_key" => "API_KEY_NOT_FOUND",
+        "dataset" => "DATASET_NOT_FOUND",
+        "ref" => "REF_NOT_FOUND",
+        "commit" => "COMMIT_NOT_FOUND",
+        "record" => "RECORD_NOT_FOUND",
         _ => "NOT_FOUND",
     }
 }
@@ -136,6 +140,14 @@ impl From<CoreError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "SERVICE_UNAVAILABLE",
                     "a backing service is unavailable; retry later".into(),
+                )
+            }
+            CoreError::Integrity(cause) => {
+                tracing::error!(request_id = %current_request_id(), %cause, "stored data failed verification");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "DATA_INTEGRITY_ERROR",
+                    "stored data failed verification and was not served".into(),
                 )
             }
             CoreError::Internal(cause) => {

@@ -9,7 +9,19 @@ pub fn db_err(e: sqlx::Error) -> CoreError {
                 .constraint()
                 .map(str::to_string)
                 .unwrap_or_else(|| d.message().to_string());
-            let (code, msg) = if what.contains("alert_rules") {
+            let (code, msg) = if what.contains("dataset_refs") {
+                (
+                    "REF_EXISTS",
+                    "a branch or tag with that name already exists",
+                )
+            } else if what.contains("dataset_commits") {
+                ("COMMIT_EXISTS", "that commit already exists")
+            } else if what.contains("datasets") {
+                (
+                    "DATASET_EXISTS",
+                    "a dataset with that name already exists in this workspace",
+                )
+            } else if what.contains("alert_rules") {
                 (
                     "ALERT_RULE_EXISTS",
                     "an alert rule with that name already exists in this workspace",

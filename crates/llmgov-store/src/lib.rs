@@ -18,6 +18,7 @@ use llmgov_core::store::Store;
 pub mod cache;
 mod errors;
 pub mod nats;
+pub mod objects;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]

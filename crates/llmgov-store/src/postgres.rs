@@ -385,3 +385,4 @@ include!("sql/facts.rs");
 include!("sql/metrics.rs");
 include!("sql/alerts.rs");
 include!("sql/events.rs");
+include!("sql/vault.rs");

@@ -334,3 +334,4 @@ include!("sql/facts.rs");
 include!("sql/metrics.rs");
 include!("sql/alerts.rs");
 include!("sql/events.rs");
+include!("sql/vault.rs");

@@ -131,3 +131,4 @@ mod identity;
 mod metrics;
 mod outbox;
 mod sessions;
+mod vault;

@@ -1,0 +1,25 @@
+//! Data Vault: datasets stored as encrypted, content-addressed blocks of records, versioned
+//! like git.
+//!
+//! - [`model`]: datasets, commits, refs.
+//! - [`jsonl`]: records from a byte stream.
+//! - [`block`], [`manifest`], [`object`]: the storage formats (versioned, documented there).
+//! - [`keys`]: envelope encryption (a DEK per dataset wrapped by a provider's KEK).
+//! - [`ingest`]: writing a version with record-level deduplication against its parent.
+//! - [`service`], [`push`], [`read`], [`refs`]: the operations.
+//! - [`store`]: the metadata and object storage seams.
+
+pub mod block;
+pub mod ingest;
+pub mod jsonl;
+pub mod keys;
+pub mod manifest;
+pub mod model;
+pub mod object;
+pub mod push;
+pub mod read;
+pub mod refs;
+pub mod service;
+pub mod store;
+
+pub use service::{VaultConfig, VaultService};

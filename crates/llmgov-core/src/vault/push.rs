@@ -1,0 +1,428 @@
+//! Writing versions: a streamed JSON Lines import, or records appended as JSON.
+
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+
+use super::ingest::{Ingest, IngestStats, write_manifest};
+use super::jsonl::{LineSplitter, SchemaInference, check_record, is_blank};
+use super::manifest::Manifest;
+use super::model::{Commit, Dataset, RefName};
+use super::service::{VaultService, need};
+use super::store::BranchUpdate;
+use crate::access::Action;
+use crate::audit::{AuditDraft, RequestContext};
+use crate::identity::Principal;
+use crate::time::now;
+use crate::{CoreError, Result};
+
+str_enum!(
+    /// What an import does with a malformed record: `reject` the whole import (default) or
+    /// `skip` the line and report it.
+    OnError, "on_error" {
+        Reject => "reject",
+        Skip => "skip",
+    }
+);
+
+/// Lines reported per import.
+const MAX_REPORTED: usize = 100;
+
+/// A malformed line of an import.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BadLine {
+    pub line: u64,
+    pub error: String,
+}
+
+/// Where and how a push writes.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    pub branch: Option<String>,
+    pub message: Option<String>,
+    pub on_error: OnError,
+}
+
+/// The outcome of a push.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushResult {
+    pub commit: Commit,
+    pub branch: String,
+    /// False when the records equal the branch head's: no commit was made.
+    pub changed: bool,
+    pub stats: IngestStats,
+    /// Malformed lines skipped (`on_error=skip`; at most 100 listed).
+    pub skipped: Vec<BadLine>,
+    pub skipped_count: u64,
+    pub blank_lines: u64,
+}
+
+impl VaultService {
+    /// The branch a push writes to, checked for the caller: protected branches need
+    /// `datasets:delete`.
+    async fn target(
+        &self,
+        p: &Principal,
+        d: &Dataset,
+        branch: Option<&str>,
+    ) -> Result<(RefName, Option<Commit>)> {
+        let name = RefName::parse(branch.unwrap_or(&d.default_branch))?;
+        let head = match self.branch(d, name.as_str()).await? {
+            Some(r) => {
+                if r.protected {
+                    need(p, Action::Delete).map_err(|_| CoreError::Forbidden {
+                        permission: "datasets:delete (protected branch)".into(),
+                    })?;
+                }
+                Some(
+                    self.store
+                        .get_commit(d.workspace_id, d.id, r.commit_id.as_str())
+                        .await?,
+                )
+            }
+            None => {
+                if self
+                    .store
+                    .get_ref(d.workspace_id, d.id, name.as_str())
+                    .await?
+                    .is_some()
+                {
+                    return Err(CoreError::invalid("branch", "that name is a tag"));
+                }
+                // A new branch other than the default starts from the default branch.
+                if name.as_str() != d.default_branch {
+                    return Err(CoreError::not_found("ref"));
+                }
+                None
+            }
+        };
+        Ok((name, head))
+    }
+
+    /// Imports a JSON Lines stream as the new version of a branch (records the branch head
+    /// already holds are not stored again).
+    pub async fn push<S, E>(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        opts: PushOptions,
+        body: S,
+    ) -> Result<PushResult>
+    where
+        S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (branch, head) = self.target(p, d, opts.branch.as_deref()).await?;
+        let parent = match &head {
+            Some(c) => Some(self.manifest_of(d, c).await?),
+            None => None,
+        };
+        let dek = self.dek(d).await?;
+        let mut ingest = Ingest::new(
+            Self::owner(d),
+            Arc::clone(&dek),
+            Arc::clone(&self.objects),
+            self.cfg.ingest.clone(),
+            parent.as_ref(),
+        )
+        .await?;
+        let mut schema = SchemaInference::from_schema(&d.schema);
+        let mut split = LineSplitter::new(self.cfg.max_record_bytes);
+        let mut bad: Vec<BadLine> = vec![];
+        let mut bad_count = 0u64;
+        let mut blank = 0u64;
+        let mut lines: Vec<(u64, Vec<u8>)> = vec![];
+        let mut body = body;
+        // Lines are collected per body chunk, then validated and added.
+        loop {
+            let chunk = match body.next().await {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    return Err(CoreError::invalid(
+                        "body",
+                        format!("the upload was interrupted: {e}"),
+                    ));
+                }
+                None => break,
+            };
+            split.feed(&chunk, &mut |n: u64, l: &[u8]| {
+                lines.push((n, l.to_vec()));
+                Ok(())
+            })?;
+            for (n, l) in lines.drain(..) {
+                take_line(
+                    &mut ingest,
+                    &mut schema,
+                    &mut bad,
+                    &mut bad_count,
+                    &mut blank,
+                    opts.on_error,
+                    n,
+                    &l,
+                )
+                .await?;
+            }
+            if opts.on_error == OnError::Reject && bad.len() >= MAX_REPORTED {
+                break;
+            }
+        }
+        split.finish(&mut |n: u64, l: &[u8]| {
+            lines.push((n, l.to_vec()));
+            Ok(())
+        })?;
+        for (n, l) in lines.drain(..) {
+            take_line(
+                &mut ingest,
+                &mut schema,
+                &mut bad,
+                &mut bad_count,
+                &mut blank,
+                opts.on_error,
+                n,
+                &l,
+            )
+            .await?;
+        }
+        if opts.on_error == OnError::Reject && !bad.is_empty() {
+            return Err(invalid_records(bad, bad_count));
+        }
+        let (manifest, stats) = ingest.finish(d.format, vec![]).await?;
+        let transformation = serde_json::json!({ "type": "import", "format": d.format });
+        let mut result = self
+            .commit_version(
+                p,
+                ctx,
+                d,
+                branch,
+                head,
+                parent.as_ref(),
+                manifest,
+                stats,
+                schema,
+                opts.message,
+                transformation,
+            )
+            .await?;
+        result.skipped = bad;
+        result.skipped_count = bad_count;
+        result.blank_lines = blank;
+        Ok(result)
+    }
+
+    /// Appends records (JSON objects) to a branch.
+    pub async fn append(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        branch: Option<&str>,
+        message: Option<String>,
+        records: &[serde_json::Value],
+    ) -> Result<PushResult> {
+        if records.is_empty() {
+            return Err(CoreError::invalid("records", "at least one record"));
+        }
+        let (branch, head) = self.target(p, d, branch).await?;
+        let parent = match &head {
+            Some(c) => Some(self.manifest_of(d, c).await?),
+            None => None,
+        };
+        let dek = self.dek(d).await?;
+        let (owner, objects, cfg) = (
+            Self::owner(d),
+            Arc::clone(&self.objects),
+            self.cfg.ingest.clone(),
+        );
+        let mut ingest = match &parent {
+            Some(m) => Ingest::appending(owner, dek, objects, cfg, m),
+            None => Ingest::new(owner, dek, objects, cfg, None).await?,
+        };
+        let mut schema = SchemaInference::from_schema(&d.schema);
+        for (i, r) in records.iter().enumerate() {
+            if !r.is_object() {
+                return Err(CoreError::invalid(
+                    format!("records[{i}]"),
+                    "a record must be a JSON object",
+                ));
+            }
+            let line = serde_json::to_vec(r).map_err(CoreError::internal)?;
+            if line.len() > self.cfg.max_record_bytes {
+                return Err(CoreError::invalid(
+                    format!("records[{i}]"),
+                    "the record is larger than the largest record accepted",
+                ));
+            }
+            if schema.wants_more() {
+                schema.observe(&line);
+            }
+            ingest.add(&line).await?;
+        }
+        let (manifest, stats) = ingest.finish(d.format, vec![]).await?;
+        let transformation = serde_json::json!({ "type": "append", "records": records.len() });
+        self.commit_version(
+            p,
+            ctx,
+            d,
+            branch,
+            head,
+            parent.as_ref(),
+            manifest,
+            stats,
+            schema,
+            message,
+            transformation,
+        )
+        .await
+    }
+
+    /// Stores the manifest and moves the branch (compare-and-swap from `head`).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_version(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        branch: RefName,
+        head: Option<Commit>,
+        parent: Option<&Manifest>,
+        manifest: Manifest,
+        mut stats: IngestStats,
+        schema: SchemaInference,
+        message: Option<String>,
+        transformation: serde_json::Value,
+    ) -> Result<PushResult> {
+        if let (Some(h), Some(pm)) = (&head, parent)
+            && same_records(pm, &manifest)
+        {
+            return Ok(PushResult {
+                commit: h.clone(),
+                branch: branch.as_str().into(),
+                changed: false,
+                stats,
+                skipped: vec![],
+                skipped_count: 0,
+                blank_lines: 0,
+            });
+        }
+        let message = message.unwrap_or_default();
+        if message.chars().count() > 4096 {
+            return Err(CoreError::invalid("message", "at most 4096 characters"));
+        }
+        let dek = self.dek(d).await?;
+        let (mid, mbytes) = write_manifest(
+            &*self.objects,
+            dek,
+            Self::owner(d),
+            &manifest,
+            self.cfg.ingest.zstd_level,
+        )
+        .await?;
+        stats.new_bytes += mbytes;
+        let schema = schema.schema();
+        let mut c = Commit {
+            id: super::model::CommitId(String::new()),
+            dataset_id: d.id,
+            parents: head.iter().map(|h| h.id.clone()).collect(),
+            message,
+            author_id: Some(p.user_id),
+            author: p.email.clone(),
+            created_at: now(),
+            manifest: mid.hex(),
+            record_count: manifest.records,
+            byte_count: manifest.bytes,
+            new_bytes: stats.new_bytes,
+            transformation,
+            schema: schema.clone(),
+            depth: head.as_ref().map_or(1, |h| h.depth + 1),
+        };
+        c.id = c.compute_id();
+        let audit = AuditDraft::new(d.workspace_id, ctx, "datasets.commit", "datasets")
+            .resource("dataset", d.id)
+            .details(serde_json::json!({
+                "commit": c.id, "branch": branch.as_str(), "parents": c.parents,
+                "records": c.record_count, "new_bytes": c.new_bytes,
+                "reused_records": stats.reused_records,
+            }));
+        let schema_changed = schema != d.schema;
+        self.store
+            .commit(
+                d.workspace_id,
+                &c,
+                BranchUpdate {
+                    branch: branch.as_str(),
+                    expected: head.as_ref().map(|h| &h.id),
+                },
+                schema_changed.then_some(&schema),
+                audit,
+            )
+            .await?;
+        Ok(PushResult {
+            commit: c,
+            branch: branch.as_str().into(),
+            changed: true,
+            stats,
+            skipped: vec![],
+            skipped_count: 0,
+            blank_lines: 0,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn take_line(
+    ingest: &mut Ingest,
+    schema: &mut SchemaInference,
+    bad: &mut Vec<BadLine>,
+    bad_count: &mut u64,
+    blank: &mut u64,
+    on_error: OnError,
+    n: u64,
+    l: &[u8],
+) -> Result<()> {
+    if is_blank(l) {
+        *blank += 1;
+        return Ok(());
+    }
+    if let Err(error) = check_record(l) {
+        *bad_count += 1;
+        if bad.len() < MAX_REPORTED {
+            bad.push(BadLine { line: n, error });
+        }
+        return Ok(());
+    }
+    if on_error == OnError::Reject && *bad_count > 0 {
+        return Ok(()); // keep validating, store nothing more
+    }
+    if schema.wants_more() {
+        schema.observe(l);
+    }
+    ingest.add(l).await
+}
+
+fn invalid_records(bad: Vec<BadLine>, count: u64) -> CoreError {
+    let first = bad[0].line;
+    CoreError::Unprocessable {
+        code: "INVALID_RECORDS",
+        message: format!(
+            "{count} malformed record(s), the first on line {first}; nothing was committed (use on_error=skip to skip them)"
+        ),
+        details: [
+            (
+                "lines".to_string(),
+                serde_json::to_value(&bad).unwrap_or_default(),
+            ),
+            ("count".to_string(), count.into()),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// Whether two versions hold the same records in the same order.
+fn same_records(a: &Manifest, b: &Manifest) -> bool {
+    a.records == b.records && a.segments(0, a.records) == b.segments(0, b.records)
+}
