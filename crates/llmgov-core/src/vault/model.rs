@@ -105,7 +105,9 @@ pub struct Dataset {
     pub default_branch: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
     pub created_by: Option<UserId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
@@ -201,6 +203,7 @@ pub struct Commit {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
     pub author_id: Option<UserId>,
     pub author: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// The manifest object (hex BLAKE3 of its stored bytes).
     pub manifest: String,
@@ -255,6 +258,7 @@ pub struct Ref {
     pub commit_id: CommitId,
     /// Branches only: pushes and deletion need `datasets:delete` (data owners).
     pub protected: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
