@@ -248,9 +248,9 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
     },
     PredefinedRole {
         name: "viewer",
-        description: "Views dashboards, metrics and policies.",
+        description: "Views dashboards, metrics, policies and dataset metadata.",
         id: uuid::Uuid::from_u128(0x6c6d_676f_7600_0000_0000_0000_0000_0005),
-        grants: &[(Metrics, &[Read]), (Policies, &[Read])],
+        grants: &[(Metrics, &[Read]), (Policies, &[Read]), (Datasets, &[Read])],
     },
     PredefinedRole {
         name: "data_owner",
@@ -268,7 +268,7 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
         description: "Pushes and pulls Data Vault datasets and their anonymized exports.",
         id: uuid::Uuid::from_u128(0x6c6d_676f_7600_0000_0000_0000_0000_0007),
         grants: &[
-            (Datasets, &[Create, Read, Update]),
+            (Datasets, &[Create, Read, Update, Execute]),
             (Keys, &[Create, Read, Delete]),
             (Policies, &[Read]),
             (Metrics, &[Read]),

@@ -66,6 +66,11 @@ permissions! {
     MetricsRead => Metrics:Read,
     MetricsUpdate => Metrics:Update,
     MetricsDelete => Metrics:Delete,
+    DatasetsCreate => Datasets:Create,
+    DatasetsRead => Datasets:Read,
+    DatasetsUpdate => Datasets:Update,
+    DatasetsDelete => Datasets:Delete,
+    DatasetsExecute => Datasets:Execute,
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {

@@ -65,6 +65,8 @@ pub struct AppState {
     /// This instance's fan-out of committed events to its stream clients.
     pub events: Arc<llmgov_core::events::EventHub>,
     pub streams: Arc<streams::StreamConfig>,
+    /// The Data Vault; `None` on an instance that serves the dashboard alone.
+    pub vault: Option<Arc<llmgov_core::vault::VaultService>>,
 }
 
 impl AppState {
@@ -99,6 +101,7 @@ impl AppState {
             alerts,
             events,
             streams: Arc::new(streams::StreamConfig::default()),
+            vault: None,
             store,
             identity,
             checkpoints,
@@ -138,10 +141,20 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Serves the Data Vault from `vault`.
+    pub fn with_vault(mut self, vault: llmgov_core::vault::VaultService) -> Self {
+        self.vault = Some(Arc::new(vault));
+        self
+    }
+}
+
 /// The whole application router, with its OpenAPI document served at `/api/v1/openapi.json`
 /// and interactive docs at `/api/docs`.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = openapi::api_router().split_for_parts();
+    let (api, mut doc) = openapi::api_router().split_for_parts();
+    let (uploads, upload_doc) = openapi::upload_router().split_for_parts();
+    doc.merge(upload_doc);
     let doc = openapi::finish(doc);
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
@@ -161,6 +174,7 @@ pub fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .merge(uploads.layer(DefaultBodyLimit::disable()))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

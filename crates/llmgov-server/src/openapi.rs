@@ -40,6 +40,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::otlp::router())
         .merge(routes::alerts::router())
         .merge(routes::webhooks::router())
+        .merge(routes::datasets::router())
+        .merge(routes::dataset_refs::router())
+}
+
+/// Routes that stream request bodies of any size: served outside the body limit, the
+/// request timeout and the idempotency layer (documented with the rest).
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    routes::datasets::upload_router()
 }
 
 pub fn finish(mut doc: OpenApi) -> OpenApi {

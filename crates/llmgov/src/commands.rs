@@ -139,6 +139,8 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             prices: cfg.metrics.prices.clone(),
         },
     );
+    let vault = open_vault(&cfg, state.store.clone())?;
+    let state = state.with_vault(vault);
     let ev = &cfg.events;
     let state = state.with_events_config(
         llmgov_core::events::EventsConfig {
@@ -503,4 +505,84 @@ fn verify_export_offline(
             std::process::exit(1);
         }
     }
+}
+
+/// The vault's passphrase: configured, from a file, or (first start of an embedded setup)
+/// generated into `<data_dir>/vault/passphrase`.
+fn vault_passphrase(cfg: &Config, key_file: &std::path::Path) -> Result<String, AnyError> {
+    if let Some(p) = &cfg.vault.passphrase {
+        return Ok(p.clone());
+    }
+    let file = cfg
+        .vault
+        .passphrase_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("vault").join("passphrase"));
+    match std::fs::read_to_string(&file) {
+        Ok(p) => Ok(p.trim_end_matches(['\n', '\r']).to_string()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !key_file.exists()
+                && cfg.vault.passphrase_file.is_none() =>
+        {
+            let mut raw = [0u8; 24];
+            aws_lc_rs::rand::fill(&mut raw).map_err(|_| "no randomness")?;
+            let p = llmgov_core::hex::encode(&raw);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            std::io::Write::write_all(&mut o.open(&file)?, p.as_bytes())?;
+            tracing::warn!(file = %file.display(), "generated a vault passphrase next to the data; set LLMGOV_VAULT__PASSPHRASE (or vault.passphrase_file) in production");
+            Ok(p)
+        }
+        Err(e) => Err(format!(
+            "vault passphrase: set LLMGOV_VAULT__PASSPHRASE or vault.passphrase_file ({}: {e})",
+            file.display()
+        )
+        .into()),
+    }
+}
+
+/// Opens (or, on first start, creates) the vault's key file and object store.
+fn open_vault(
+    cfg: &Config,
+    store: Arc<dyn llmgov_core::store::Store>,
+) -> Result<llmgov_core::vault::VaultService, AnyError> {
+    use llmgov_core::vault::keys::{KdfParams, LocalKeyProvider};
+    let key_file = cfg
+        .vault
+        .key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("vault").join("kek.json"));
+    let passphrase = vault_passphrase(cfg, &key_file)?;
+    let keys = if key_file.exists() {
+        LocalKeyProvider::open(&key_file, &passphrase)
+    } else {
+        tracing::info!(file = %key_file.display(), "creating the vault key file");
+        LocalKeyProvider::create(&key_file, &passphrase, KdfParams::default())
+    }
+    .map_err(|e| format!("vault keys: {e}"))?;
+    let dir = cfg
+        .vault
+        .objects_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("objects"));
+    let objects =
+        llmgov_store::objects::Objects::local(&dir).map_err(|e| format!("vault objects: {e}"))?;
+    let mut vc = llmgov_core::vault::VaultConfig::default();
+    vc.ingest.block_bytes = cfg.vault.block_kib.clamp(16, 64 * 1024) * 1024;
+    vc.ingest.zstd_level = cfg.vault.zstd_level.clamp(-7, 19);
+    vc.max_record_bytes = cfg.vault.max_record_mib.clamp(1, 1024) << 20;
+    vc.dek_cache_ttl = Duration::from_secs(cfg.vault.dek_cache_ttl_secs);
+    let vault_store: Arc<dyn llmgov_core::vault::store::VaultStore> = store;
+    Ok(llmgov_core::vault::VaultService::new(
+        vault_store,
+        Arc::new(objects),
+        Arc::new(keys),
+        vc,
+    ))
 }

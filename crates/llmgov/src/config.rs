@@ -24,7 +24,32 @@ pub struct Config {
     pub audit: AuditSection,
     pub metrics: MetricsSection,
     pub events: EventsSection,
+    pub vault: VaultSection,
     pub log: LogSection,
+}
+
+/// The Data Vault: where dataset bytes live and how their keys are protected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// Directory of the local object store. Default: `<data_dir>/objects`.
+    pub objects_dir: Option<PathBuf>,
+    /// Key-encryption keys sealed with the passphrase. Default: `<data_dir>/vault/kek.json`.
+    pub key_file: Option<PathBuf>,
+    /// Passphrase sealing the key file (at least 12 characters). Prefer the environment
+    /// (`LLMGOV_VAULT__PASSPHRASE`) or `passphrase_file` to a config file.
+    pub passphrase: Option<String>,
+    /// File holding the passphrase. When neither is set, a random passphrase is generated
+    /// into `<data_dir>/vault/passphrase` on first start (fine for a laptop, not production).
+    pub passphrase_file: Option<PathBuf>,
+    /// KiB of records per stored block.
+    pub block_kib: usize,
+    /// zstd level of stored blocks (negative: faster, larger).
+    pub zstd_level: i32,
+    /// Largest record (JSON line) accepted, in MiB.
+    pub max_record_mib: usize,
+    /// Seconds an unwrapped data key stays cached.
+    pub dek_cache_ttl_secs: u64,
 }
 
 /// Real-time streams (WebSocket/SSE) and the event bus.
@@ -180,6 +205,16 @@ impl Default for Config {
                 heartbeat_secs: 15,
                 send_timeout_secs: 10,
                 max_queued_mib: 16,
+            },
+            vault: VaultSection {
+                objects_dir: None,
+                key_file: None,
+                passphrase: None,
+                passphrase_file: None,
+                block_kib: 1024,
+                zstd_level: 1,
+                max_record_mib: 16,
+                dek_cache_ttl_secs: 300,
             },
             log: LogSection {
                 format: "json".into(),

@@ -7,6 +7,8 @@ pub mod audit_export;
 pub mod audit_proofs;
 pub mod audit_report;
 pub mod auth;
+pub mod dataset_refs;
+pub mod datasets;
 pub mod health;
 pub mod metrics;
 pub mod policies;

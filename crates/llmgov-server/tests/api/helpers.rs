@@ -97,10 +97,12 @@ pub async fn start_instance(url: &str, opts: &Options) -> String {
         &llmgov_core::audit::checkpoint::CheckpointSigner::generate_pkcs8().unwrap(),
     )
     .unwrap();
-    let state = AppState::new(identity, Arc::new(signer), config).with_events_config(
-        opts.events.clone().unwrap_or_default(),
-        opts.streams.clone().unwrap_or_default(),
-    );
+    let state = AppState::new(identity, Arc::new(signer), config)
+        .with_events_config(
+            opts.events.clone().unwrap_or_default(),
+            opts.streams.clone().unwrap_or_default(),
+        )
+        .with_vault(test_vault(url, store));
     let breakers = match opts.breakers {
         Some((threshold, open_for)) => {
             llmgov_core::outbox::Breakers::new(threshold, open_for, open_for * 8)
@@ -133,6 +135,32 @@ pub async fn start_instance(url: &str, opts: &Options) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(llmgov_server::serve(listener, app, std::future::pending()));
     format!("http://{addr}")
+}
+
+/// The vault of the deployment on database `url`: objects and key file in a directory of
+/// their own, shared by every instance on that database.
+pub fn vault_dir(url: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join("llmgov-test-vault")
+        .join(&blake3::hash(url.as_bytes()).to_hex()[..16])
+}
+
+fn test_vault(
+    url: &str,
+    store: Arc<dyn llmgov_core::store::Store>,
+) -> llmgov_core::vault::VaultService {
+    use llmgov_core::vault::keys::{KdfParams, LocalKeyProvider};
+    let dir = vault_dir(url);
+    let key_file = dir.join("kek.json");
+    let pass = "test vault passphrase";
+    let keys = LocalKeyProvider::open(&key_file, pass)
+        .or_else(|_| LocalKeyProvider::create(&key_file, pass, KdfParams::minimum()))
+        .expect("vault keys");
+    let objects = llmgov_store::objects::Objects::local(&dir.join("objects")).expect("objects");
+    let mut cfg = llmgov_core::vault::VaultConfig::default();
+    cfg.ingest.block_bytes = 4096;
+    let vault_store: Arc<dyn llmgov_core::vault::store::VaultStore> = store;
+    llmgov_core::vault::VaultService::new(vault_store, Arc::new(objects), Arc::new(keys), cfg)
 }
 
 impl TestApp {

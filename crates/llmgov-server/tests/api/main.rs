@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod conventions;
+mod datasets;
 mod metrics;
 mod otlp;
 mod policies;

@@ -28,7 +28,7 @@ async fn user_lifecycle_is_audited_with_before_and_after(app: TestApp) {
         .await;
     assert_eq!(
         perms.body,
-        json!({"permissions": ["metrics:read", "policies:read"]})
+        json!({"permissions": ["datasets:read", "metrics:read", "policies:read"]})
     );
 
     let put = app

@@ -1,0 +1,390 @@
+//! `/api/v1/datasets`: Data Vault datasets, their records and exports.
+//!
+//! Permissions: `datasets:read` lists and describes datasets (metadata, history, refs);
+//! `datasets:execute` reads their records (pages, single records, exports); `datasets:update`
+//! pushes; `datasets:delete` deletes datasets and manages protected branches.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use llmgov_core::CoreError;
+use llmgov_core::ids::DatasetId;
+use llmgov_core::vault::VaultService;
+use llmgov_core::vault::model::{Dataset, DatasetFormat, DatasetPatch, DatasetSpec};
+use llmgov_core::vault::push::{OnError, PushOptions, PushResult};
+use llmgov_core::vault::read::RecordItem;
+use llmgov_core::vault::store::DatasetFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{ListParams, PageDto, select_fields};
+use crate::AppState;
+use crate::auth::{Authz, perm};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, PathId};
+
+pub(crate) fn vault(s: &AppState) -> ApiResult<&Arc<VaultService>> {
+    s.vault.as_ref().ok_or_else(|| {
+        ApiError::from(CoreError::Unavailable(
+            "the data vault is not configured on this instance".into(),
+        ))
+    })
+}
+
+pub(crate) async fn dataset(
+    s: &AppState,
+    p: &llmgov_core::identity::Principal,
+    id: uuid::Uuid,
+) -> ApiResult<(Arc<VaultService>, Dataset)> {
+    let v = Arc::clone(vault(s)?);
+    let d = v.get_dataset(p, DatasetId(id)).await?;
+    Ok((v, d))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetListParams {
+    /// Exact name.
+    pub name: Option<String>,
+    /// Datasets carrying this tag.
+    pub tag: Option<String>,
+    /// `jsonl`, `csv` or `parquet`.
+    pub format: Option<String>,
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    /// `name`, `created_at` or `updated_at`, with `:asc` or `:desc`.
+    pub sort: Option<String>,
+    pub fields: Option<String>,
+}
+
+/// Datasets of the workspace.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", params(DatasetListParams),
+    responses((status = 200, body = PageDto<Dataset>), (status = 400, body = ErrorBody)), security(("bearer" = ["datasets:read"])))]
+pub async fn list_datasets(
+    Authz(p, _): Authz<perm::DatasetsRead>,
+    State(s): State<AppState>,
+    ApiQuery(f): ApiQuery<DatasetListParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let l = ListParams {
+        page: f.page.clone(),
+        limit: f.limit.clone(),
+        sort: f.sort.clone(),
+        fields: None,
+    };
+    let q = l.query(&["name", "created_at", "updated_at"], "name")?;
+    let filter = DatasetFilter {
+        name: f.name.clone(),
+        tag: f.tag.clone(),
+        format: f.format.as_deref().map(DatasetFormat::parse).transpose()?,
+    };
+    let page = vault(&s)?.list_datasets(&p, &filter, &q).await?;
+    select_fields(PageDto::from_page(page, |d| d), f.fields.as_deref()).map(Json)
+}
+
+/// Create a dataset (`name`, `description`, `format`, `tags`, `metadata`). Its data key is
+/// generated and stored wrapped by the current key-encryption key.
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets", request_body = DatasetSpec,
+    responses((status = 201, body = Dataset), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:create"])))]
+pub async fn create_dataset(
+    Authz(p, _): Authz<perm::DatasetsCreate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<DatasetSpec>,
+) -> ApiResult<(StatusCode, Json<Dataset>)> {
+    let d = vault(&s)?.create_dataset(&p, &ctx, b).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// One dataset.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Dataset), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:read"])))]
+pub async fn get_dataset(
+    Authz(p, _): Authz<perm::DatasetsRead>,
+    State(s): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<Dataset>> {
+    Ok(Json(dataset(&s, &p, id).await?.1))
+}
+
+/// Change a dataset's description, tags or metadata.
+#[utoipa::path(patch, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = uuid::Uuid, Path)), request_body = DatasetPatch,
+    responses((status = 200, body = Dataset), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn update_dataset(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<DatasetPatch>,
+) -> ApiResult<Json<Dataset>> {
+    Ok(Json(
+        vault(&s)?
+            .update_dataset(&p, &ctx, DatasetId(id), b)
+            .await?,
+    ))
+}
+
+/// Delete a dataset with its history and key; its stored objects are removed.
+#[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:delete"])))]
+pub async fn delete_dataset(
+    Authz(p, _): Authz<perm::DatasetsDelete>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    vault(&s)?.delete_dataset(&p, &ctx, DatasetId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// Branch to commit to (default: the dataset's default branch).
+    pub branch: Option<String>,
+    /// Commit message.
+    pub message: Option<String>,
+    /// `reject` (default): any malformed line rejects the import, reporting the lines;
+    /// `skip`: malformed lines are left out and reported.
+    pub on_error: Option<String>,
+}
+
+fn push_status(r: &PushResult) -> StatusCode {
+    if r.changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Import a JSON Lines body (any size, streamed) as the new version of a branch. Records
+/// the branch head already holds are not stored again. Sending the same content again makes
+/// no commit (200 with `changed: false`). An interrupted upload commits nothing.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/import", tag = "datasets", params(("id" = uuid::Uuid, Path), ImportParams),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 201, body = PushResult), (status = 200, body = PushResult), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn import_records(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiQuery(q): ApiQuery<ImportParams>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<PushResult>)> {
+    let on_error = q
+        .on_error
+        .as_deref()
+        .map(OnError::parse)
+        .transpose()?
+        .unwrap_or(OnError::Reject);
+    let (v, d) = dataset(&s, &p, id).await?;
+    let opts = PushOptions {
+        branch: q.branch,
+        message: q.message,
+        on_error,
+    };
+    let r = v.push(&p, &ctx, &d, opts, body.into_data_stream()).await?;
+    Ok((push_status(&r), Json(r)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppendBody {
+    /// 1 to 10,000 JSON objects, appended in order.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<serde_json::Value>,
+    pub branch: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Append records to a branch (a new commit).
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/records", tag = "datasets", params(("id" = uuid::Uuid, Path)), request_body = AppendBody,
+    responses((status = 201, body = PushResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn append_records(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<AppendBody>,
+) -> ApiResult<(StatusCode, Json<PushResult>)> {
+    if b.records.len() > 10_000 {
+        return Err(CoreError::invalid("records", "at most 10,000 records per request").into());
+    }
+    let (v, d) = dataset(&s, &p, id).await?;
+    let r = v
+        .append(&p, &ctx, &d, b.branch.as_deref(), b.message, &b.records)
+        .await?;
+    Ok((push_status(&r), Json(r)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RecordParams {
+    /// Branch, tag or commit (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub page: Option<String>,
+    pub limit: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordPage {
+    /// The commit read.
+    pub commit: String,
+    pub items: Vec<RecordItem>,
+    pub total: i64,
+    pub page: u32,
+    pub limit: u32,
+    pub has_more: bool,
+}
+
+/// A page of the records of a version, in order.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/records", tag = "datasets", params(("id" = uuid::Uuid, Path), RecordParams),
+    responses((status = 200, body = RecordPage), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:execute"])))]
+pub async fn list_records(
+    Authz(p, _): Authz<perm::DatasetsExecute>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiQuery(r): ApiQuery<RecordParams>,
+) -> ApiResult<Json<RecordPage>> {
+    let q = ListParams {
+        page: r.page,
+        limit: r.limit,
+        sort: None,
+        fields: None,
+    }
+    .query(&["index"], "index")?;
+    let (v, d) = dataset(&s, &p, id).await?;
+    let (c, page) = v.records(&p, &ctx, &d, r.reference.as_deref(), &q).await?;
+    Ok(Json(RecordPage {
+        commit: c.id.0,
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        limit: page.limit,
+        has_more: page.has_more,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RefParam {
+    /// Branch, tag or commit (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// One record of a version, by its position (0-based).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/records/{index}", tag = "datasets",
+    params(("id" = uuid::Uuid, Path), ("index" = u64, Path), RefParam),
+    responses((status = 200, body = RecordItem), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:execute"])))]
+pub async fn get_record(
+    Authz(p, _): Authz<perm::DatasetsExecute>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, index)): Path<(String, String)>,
+    ApiQuery(r): ApiQuery<RefParam>,
+) -> ApiResult<Json<RecordItem>> {
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request("INVALID_ID", "the id in the path must be a UUID"))?;
+    let index: u64 = index.parse().map_err(|_| {
+        ApiError::bad_request("INVALID_PATH", "the record index is a non-negative integer")
+    })?;
+    let (v, d) = dataset(&s, &p, id).await?;
+    Ok(Json(
+        v.record(&p, &ctx, &d, r.reference.as_deref(), index)
+            .await?
+            .1,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// Branch, tag or commit (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// `jsonl` (the dataset's format; default).
+    pub format: Option<String>,
+}
+
+/// Stream a version in its format. `Content-Length` is exact and `X-Llmgov-Commit` names
+/// the commit; a block failing verification aborts the transfer (the body ends short).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/export", tag = "datasets", params(("id" = uuid::Uuid, Path), ExportParams),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:execute"])))]
+pub async fn export_dataset(
+    Authz(p, _): Authz<perm::DatasetsExecute>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let (v, d) = dataset(&s, &p, id).await?;
+    if let Some(f) = q.format.as_deref()
+        && DatasetFormat::parse(f)? != d.format
+    {
+        return Err(CoreError::Unprocessable {
+            code: "FORMAT_NOT_SUPPORTED",
+            message: format!("this dataset exports as {}", d.format),
+            details: Default::default(),
+        }
+        .into());
+    }
+    let (c, size, mut rx) = v.export(&p, &ctx, &d, q.reference.as_deref()).await?;
+    let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|o| o.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
+    }));
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(
+        "x-llmgov-commit",
+        HeaderValue::from_str(c.id.as_str()).map_err(|e| ApiError::from(CoreError::internal(e)))?,
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}.jsonl\"",
+            d.name.as_str()
+        ))
+        .map_err(|e| ApiError::from(CoreError::internal(e)))?,
+    );
+    Ok(resp)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_datasets, create_dataset))
+        .routes(routes!(get_dataset, update_dataset, delete_dataset))
+        .routes(routes!(list_records, append_records))
+        .routes(routes!(get_record))
+        .routes(routes!(export_dataset))
+}
+
+/// The streamed import: outside the request body limit, timeout and idempotency layers.
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_records))
+}
