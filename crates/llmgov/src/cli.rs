@@ -53,8 +53,75 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Data Vault client: push, pull and inspect datasets on a running server.
+    Dataset(DatasetArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// Server base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "LLMGOV_SERVER", global = true)]
+    pub server: Option<String>,
+    /// API key (`lgv_...`) with the datasets permissions the command needs.
+    #[arg(long, env = "LLMGOV_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    #[command(subcommand)]
+    pub command: DatasetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Import a JSON Lines file as a new version (creates the dataset if missing).
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(short, long)]
+        message: Option<String>,
+        /// `reject` (default) or `skip` malformed lines.
+        #[arg(long, default_value = "reject")]
+        on_error: String,
+    },
+    /// Export a version to a file.
+    Pull {
+        name: String,
+        /// Branch, tag or commit (default: the default branch).
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// History of a branch, newest first.
+    Log {
+        name: String,
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Datasets of the workspace.
+    List,
+    /// List branches, or create (--create NAME [--from REF]) or delete (--delete NAME) one.
+    Branch {
+        name: String,
+        #[arg(long, conflicts_with = "delete")]
+        create: Option<String>,
+        #[arg(long, requires = "create")]
+        from: Option<String>,
+        #[arg(long)]
+        delete: Option<String>,
+    },
+    /// Tag a ref (default: the default branch).
+    Tag {
+        name: String,
+        tag: String,
+        #[arg(long = "ref")]
+        reference: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,9 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         println!("llmgov {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
+    if let Command::Dataset(args) = cli.command {
+        return crate::dataset_cli::run(args).await;
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -61,7 +64,7 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Audit {
             command: AuditCommand::Verify { export: None, .. },
         } => audit_verify(cfg).await,
-        Command::Version => unreachable!("handled above"),
+        Command::Version | Command::Dataset(_) => unreachable!("handled above"),
     }
 }
 

@@ -530,3 +530,208 @@ async fn two_instances_on_one_postgres_keep_one_verifiable_log() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+async fn token_and_key(base: &str, scopes: &[&str]) -> String {
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "root@example.com", "password": "Root-password-12345"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let key: serde_json::Value = http
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "cli", "scopes": scopes}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    key["key"].as_str().expect("api key").to_string()
+}
+
+fn cli(base: &str, key: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["dataset"])
+        .args(args)
+        .env("LLMGOV_SERVER", base)
+        .env("LLMGOV_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
+fn chat_file(path: &std::path::Path, n: usize, tag: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend_from_slice(
+            format!("{{\"id\":{i},\"tag\":\"{tag}\",\"messages\":[{{\"role\":\"user\",\"content\":\"message {i} of a conversation\"}}]}}\n")
+                .as_bytes(),
+        );
+    }
+    std::fs::write(path, &out).unwrap();
+    out
+}
+
+fn blocks_on_disk(dir: &std::path::Path) -> usize {
+    fn walk(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&dir.join("objects"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
+        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
+    ];
+    let s = start(dir.path(), &env);
+    let key = token_and_key(
+        &s.base,
+        &[
+            "datasets:create",
+            "datasets:read",
+            "datasets:update",
+            "datasets:execute",
+        ],
+    )
+    .await;
+
+    let v1 = chat_file(&dir.path().join("v1.jsonl"), 20_000, "v1");
+    let out = cli(
+        &s.base,
+        &key,
+        &[
+            "push",
+            dir.path().join("v1.jsonl").to_str().unwrap(),
+            "--dataset",
+            "chats",
+            "-m",
+            "first",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("20000 records"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let pulled = dir.path().join("pulled.jsonl");
+    let out = cli(
+        &s.base,
+        &key,
+        &["pull", "chats", "-o", pulled.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&pulled).unwrap(), v1);
+    let out = cli(&s.base, &key, &["log", "chats"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("first"));
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"a\":1}\nnot json\n").unwrap();
+    let out = cli(
+        &s.base,
+        &key,
+        &["push", bad.to_str().unwrap(), "--dataset", "chats"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A second push, killed (SIGKILL) while its blocks are being written.
+    let id = {
+        let r: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/datasets?name=chats", s.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["items"][0]["id"].as_str().unwrap().to_string()
+    };
+    let before = blocks_on_disk(dir.path());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/datasets/{id}/import", s.base))
+            .bearer_auth(&key)
+            .body(body)
+            .send(),
+    );
+    let v2: Vec<u8> = (0..40_000)
+        .flat_map(|i| {
+            format!("{{\"id\":{i},\"tag\":\"v2\",\"text\":\"new text {i}\"}}\n").into_bytes()
+        })
+        .collect();
+    // Feed part of the upload (more than a block, less than the body), wait until the
+    // server has stored new blocks, then kill it mid-push.
+    for c in v2.chunks(256 * 1024).take(6) {
+        tx.send(Ok(c.to_vec())).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while blocks_on_disk(dir.path()) == before {
+        assert!(std::time::Instant::now() < deadline, "no block was stored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(tx);
+    let _ = upload.await;
+
+    // Restarted, the dataset is exactly the first version: no partial commit is visible.
+    let s = start(dir.path(), &env);
+    let out = cli(&s.base, &key, &["log", "chats"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("commit ")
+            .count(),
+        1
+    );
+    let out = cli(
+        &s.base,
+        &key,
+        &["pull", "chats", "-o", pulled.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&pulled).unwrap(), v1);
+    terminate(s);
+}

@@ -1,0 +1,412 @@
+//! `llmgov dataset ...`: a client of a running server's Data Vault API, like `git` or
+//! `lakectl`. Server and API key come from `--server`/`LLMGOV_SERVER` and
+//! `--api-key`/`LLMGOV_API_KEY`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::cli::{DatasetArgs, DatasetCommand};
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Client {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+fn enc(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+impl Client {
+    fn new(args: &DatasetArgs) -> Result<Self, AnyError> {
+        let base = args
+            .server
+            .clone()
+            .ok_or("no server: pass --server URL or set LLMGOV_SERVER")?;
+        let key = args
+            .api_key
+            .clone()
+            .ok_or("no API key: pass --api-key KEY or set LLMGOV_API_KEY")?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            http: reqwest::Client::builder()
+                .user_agent(concat!("llmgov-cli/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .build()?,
+        })
+    }
+
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+    }
+
+    /// Sends and returns the JSON body, or the server's error as a readable message.
+    async fn json(
+        &self,
+        r: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Value), AnyError> {
+        let resp = r.send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(server_error(status, &body).into());
+        }
+        Ok((status, body))
+    }
+
+    async fn dataset(&self, name: &str) -> Result<Option<Value>, AnyError> {
+        let (_, b) = self
+            .json(self.req(
+                reqwest::Method::GET,
+                &format!("/api/v1/datasets?name={}", enc(name)),
+            ))
+            .await?;
+        Ok(b["items"].as_array().and_then(|a| a.first()).cloned())
+    }
+
+    async fn dataset_id(&self, name: &str) -> Result<String, AnyError> {
+        let d = self
+            .dataset(name)
+            .await?
+            .ok_or_else(|| format!("no dataset named {name:?}"))?;
+        Ok(d["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+fn server_error(status: reqwest::StatusCode, body: &Value) -> String {
+    let e = &body["error"];
+    let mut msg = format!(
+        "{} {}: {}",
+        status.as_u16(),
+        e["code"].as_str().unwrap_or("ERROR"),
+        e["message"]
+            .as_str()
+            .unwrap_or("the server refused the request")
+    );
+    if let Some(lines) = e["details"]["lines"].as_array() {
+        for l in lines.iter().take(20) {
+            msg.push_str(&format!(
+                "\n  line {}: {}",
+                l["line"],
+                l["error"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    msg
+}
+
+fn bar(len: Option<u64>, what: &str) -> ProgressBar {
+    let pb = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::no_length(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("template"),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
+    let c = Client::new(&args)?;
+    match args.command {
+        DatasetCommand::Push {
+            file,
+            dataset,
+            branch,
+            message,
+            on_error,
+        } => push(&c, &file, &dataset, branch, message, on_error).await,
+        DatasetCommand::Pull {
+            name,
+            reference,
+            output,
+        } => pull(&c, &name, reference.as_deref(), &output).await,
+        DatasetCommand::Log {
+            name,
+            reference,
+            limit,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let mut q = format!("?limit={limit}");
+            if let Some(r) = reference {
+                q.push_str(&format!("&ref={}", enc(&r)));
+            }
+            let (_, b) = c
+                .json(c.req(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/datasets/{id}/commits{q}"),
+                ))
+                .await?;
+            for cm in b["items"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "commit {}\nAuthor: {}\nDate:   {}\nRecords: {}\n\n    {}\n",
+                    cm["id"].as_str().unwrap_or(""),
+                    cm["author"].as_str().unwrap_or(""),
+                    cm["created_at"].as_str().unwrap_or(""),
+                    cm["record_count"],
+                    cm["message"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        DatasetCommand::List => {
+            let (_, b) = c
+                .json(c.req(reqwest::Method::GET, "/api/v1/datasets?limit=200"))
+                .await?;
+            for d in b["items"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "{}\t{}\t{}",
+                    d["name"].as_str().unwrap_or(""),
+                    d["format"].as_str().unwrap_or(""),
+                    d["id"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        DatasetCommand::Branch {
+            name,
+            create,
+            from,
+            delete,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            if let Some(b) = create {
+                c.json(
+                    c.req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/datasets/{id}/branches"),
+                    )
+                    .json(&json!({"name": b, "from": from})),
+                )
+                .await?;
+                println!("created branch {b}");
+            } else if let Some(b) = delete {
+                let r = c
+                    .req(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/datasets/{id}/branches/{}", enc(&b)),
+                    )
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    let s = r.status();
+                    return Err(server_error(s, &r.json().await.unwrap_or(Value::Null)).into());
+                }
+                println!("deleted branch {b}");
+            } else {
+                let (_, l) = c
+                    .json(c.req(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/datasets/{id}/branches"),
+                    ))
+                    .await?;
+                for r in l.as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "{}\t{}{}",
+                        r["name"].as_str().unwrap_or(""),
+                        r["commit_id"].as_str().unwrap_or(""),
+                        if r["protected"] == true {
+                            "\tprotected"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        DatasetCommand::Tag {
+            name,
+            tag,
+            reference,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let (_, r) = c
+                .json(
+                    c.req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/datasets/{id}/tags"),
+                    )
+                    .json(&json!({"name": tag, "from": reference})),
+                )
+                .await?;
+            println!("tagged {} as {tag}", r["commit_id"].as_str().unwrap_or(""));
+            Ok(())
+        }
+    }
+}
+
+async fn push(
+    c: &Client,
+    file: &Path,
+    name: &str,
+    branch: Option<String>,
+    message: Option<String>,
+    on_error: String,
+) -> Result<(), AnyError> {
+    let f = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let len = f.metadata().await?.len();
+    let id = match c.dataset(name).await? {
+        Some(d) => d["id"].as_str().unwrap_or_default().to_string(),
+        None => {
+            let (_, d) = c
+                .json(
+                    c.req(reqwest::Method::POST, "/api/v1/datasets")
+                        .json(&json!({"name": name, "format": "jsonl"})),
+                )
+                .await?;
+            eprintln!("created dataset {name}");
+            d["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let pb = bar(Some(len), "push");
+    let pb2 = pb.clone();
+    let stream = futures_util::stream::unfold(f, move |mut f| {
+        let pb = pb2.clone();
+        async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    pb.inc(n as u64);
+                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+                }
+                Err(e) => Some((Err(e), f)),
+            }
+        }
+    });
+    let mut q = format!("?on_error={}", enc(&on_error));
+    if let Some(b) = &branch {
+        q.push_str(&format!("&branch={}", enc(b)));
+    }
+    if let Some(m) = &message {
+        q.push_str(&format!("&message={}", enc(m)));
+    }
+    let req = c
+        .req(
+            reqwest::Method::POST,
+            &format!("/api/v1/datasets/{id}/import{q}"),
+        )
+        .header("content-type", "application/x-ndjson")
+        .header("content-length", len)
+        .body(reqwest::Body::wrap_stream(stream));
+    let res = c.json(req).await;
+    pb.finish_and_clear();
+    let (status, r) = res?;
+    let s = &r["stats"];
+    if status == reqwest::StatusCode::OK {
+        println!(
+            "no change: {} is already at {}",
+            r["branch"].as_str().unwrap_or(""),
+            r["commit"]["id"].as_str().unwrap_or("")
+        );
+    } else {
+        println!(
+            "[{} {}] {} records ({} unchanged), {} bytes stored",
+            r["branch"].as_str().unwrap_or(""),
+            &r["commit"]["id"].as_str().unwrap_or("")
+                [..12.min(r["commit"]["id"].as_str().unwrap_or("").len())],
+            s["records"],
+            s["reused_records"],
+            s["new_bytes"]
+        );
+    }
+    if r["skipped_count"].as_u64().unwrap_or(0) > 0 {
+        eprintln!("skipped {} malformed line(s):", r["skipped_count"]);
+        for l in r["skipped"].as_array().cloned().unwrap_or_default() {
+            eprintln!(
+                "  line {}: {}",
+                l["line"],
+                l["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Downloads into a temporary file beside `out` and renames it when every byte arrived,
+/// so an interrupted pull never leaves a file that looks complete.
+async fn pull(
+    c: &Client,
+    name: &str,
+    reference: Option<&str>,
+    out: &PathBuf,
+) -> Result<(), AnyError> {
+    let id = c.dataset_id(name).await?;
+    let q = reference
+        .map(|r| format!("?ref={}", enc(r)))
+        .unwrap_or_default();
+    let resp = c
+        .req(
+            reqwest::Method::GET,
+            &format!("/api/v1/datasets/{id}/export{q}"),
+        )
+        .send()
+        .await?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(server_error(status, &resp.json().await.unwrap_or(Value::Null)).into());
+    }
+    let expected = resp.content_length();
+    let commit = resp
+        .headers()
+        .get("x-llmgov-commit")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let tmp = out.with_extension("llmgov-partial");
+    let mut f = tokio::fs::File::create(&tmp).await?;
+    let pb = bar(expected, "pull");
+    let mut got = 0u64;
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("the transfer failed after {got} bytes: {e}"))?;
+        f.write_all(&chunk).await?;
+        got += chunk.len() as u64;
+        pb.set_position(got);
+    }
+    f.flush().await?;
+    f.sync_all().await?;
+    pb.finish_and_clear();
+    if let Some(n) = expected
+        && n != got
+    {
+        return Err(format!(
+            "the transfer ended after {got} of {n} bytes; {} was not written",
+            out.display()
+        )
+        .into());
+    }
+    tokio::fs::rename(&tmp, out).await?;
+    println!(
+        "{} bytes of {name} at {commit} written to {}",
+        got,
+        out.display()
+    );
+    Ok(())
+}
