@@ -103,6 +103,15 @@ pub enum DatasetCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Records added, removed and changed between two refs.
+    Diff {
+        name: String,
+        from: String,
+        to: String,
+        /// Entries listed (the summary counts every one).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Datasets of the workspace.
     List,
     /// List branches, or create (--create NAME [--from REF]) or delete (--delete NAME) one.

@@ -171,6 +171,66 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
             }
             Ok(())
         }
+        DatasetCommand::Diff {
+            name,
+            from,
+            to,
+            limit,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let (_, b) = c
+                .json(c.req(
+                    reqwest::Method::GET,
+                    &format!(
+                        "/api/v1/datasets/{id}/diff?from={}&to={}&limit={}",
+                        enc(&from),
+                        enc(&to),
+                        limit.clamp(1, 200)
+                    ),
+                ))
+                .await?;
+            let s = &b["summary"];
+            println!(
+                "{} -> {}: {} added, {} removed, {} changed, {} unchanged",
+                &b["from"].as_str().unwrap_or("")[..12.min(b["from"].as_str().unwrap_or("").len())],
+                &b["to"].as_str().unwrap_or("")[..12.min(b["to"].as_str().unwrap_or("").len())],
+                s["added"],
+                s["removed"],
+                s["changed"],
+                s["unchanged"]
+            );
+            for f in b["schema"]["added_fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                println!("schema: + {}", f.as_str().unwrap_or(""));
+            }
+            for f in b["schema"]["removed_fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                println!("schema: - {}", f.as_str().unwrap_or(""));
+            }
+            for e in b["items"].as_array().cloned().unwrap_or_default() {
+                let at = |v: &Value| {
+                    v.as_u64()
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{:8} {:>8} {:>8}",
+                    e["op"].as_str().unwrap_or(""),
+                    at(&e["from_index"]),
+                    at(&e["to_index"])
+                );
+            }
+            if b["has_more"] == true {
+                println!("... {} entries in all", b["total"]);
+            }
+            Ok(())
+        }
         DatasetCommand::List => {
             let (_, b) = c
                 .json(c.req(reqwest::Method::GET, "/api/v1/datasets?limit=200"))

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use llmgov_core::vault::diff::{DiffEntry, DiffKind, DiffSummary, SchemaDiff};
 use llmgov_core::vault::model::{Commit, Ref, RefKind};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -210,8 +211,82 @@ pub async fn update_branch(
     ))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    /// The older side: branch, tag or commit.
+    pub from: String,
+    /// The newer side: branch, tag or commit.
+    pub to: String,
+    /// Only `added`, `removed` or `changed` entries.
+    pub op: Option<String>,
+    pub page: Option<String>,
+    pub limit: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct DiffPage {
+    pub from: String,
+    pub to: String,
+    pub summary: DiffSummary,
+    pub schema: SchemaDiff,
+    pub items: Vec<DiffEntry>,
+    pub total: i64,
+    pub page: u32,
+    pub limit: u32,
+    pub has_more: bool,
+}
+
+/// Records added, removed and changed between two refs, with counts, schema changes and a
+/// paginated listing (positions and record ids; read the records with `/records/{index}`).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/diff", tag = "datasets", params(("id" = uuid::Uuid, Path), DiffParams),
+    responses((status = 200, body = DiffPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:read"])))]
+pub async fn diff_refs(
+    Authz(p, _): Authz<perm::DatasetsRead>,
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    ApiQuery(q): ApiQuery<DiffParams>,
+) -> ApiResult<Json<DiffPage>> {
+    let lq = ListParams {
+        page: q.page,
+        limit: q.limit,
+        sort: None,
+        fields: None,
+    }
+    .query(&["index"], "index")?;
+    let op = q.op.as_deref().map(DiffKind::parse).transpose()?;
+    let (v, d) = dataset(&s, &p, id).await?;
+    let diff = v.diff(&d, &q.from, &q.to).await?;
+    let all: Vec<DiffEntry> = diff
+        .entries
+        .into_iter()
+        .filter(|e| op.is_none_or(|o| e.op == o))
+        .collect();
+    let total = all.len() as i64;
+    let items: Vec<DiffEntry> = all
+        .into_iter()
+        .skip(lq.offset() as usize)
+        .take(lq.limit as usize)
+        .collect();
+    let page = llmgov_core::page::Page::new(items, total, &lq);
+    Ok(Json(DiffPage {
+        from: diff.from,
+        to: diff.to,
+        summary: diff.summary,
+        schema: diff.schema,
+        items: page.items,
+        total: page.total,
+        page: page.page,
+        limit: page.limit,
+        has_more: page.has_more,
+    }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(diff_refs))
         .routes(routes!(list_commits))
         .routes(routes!(get_commit))
         .routes(routes!(list_branches, create_branch))
