@@ -55,6 +55,11 @@ pub enum Command {
     },
     /// Data Vault client: push, pull and inspect datasets on a running server.
     Dataset(DatasetArgs),
+    /// Data Vault maintenance on the configured database and object store.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -149,6 +154,26 @@ pub enum AuditCommand {
         /// The checkpoint public key (`GET /api/v1/audit/checkpoints/public-key`, or its hex).
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Verify every object a commit reaches. Exits non-zero, listing the damaged objects,
+    /// when anything is missing or altered.
+    Fsck {
+        /// Also decrypt and decode every block (slower; checks keys and formats too).
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Delete objects no commit reaches, once older than the grace period.
+    Gc {
+        /// Seconds an unreachable object is kept (protects pushes in progress).
+        #[arg(long, default_value_t = 86_400)]
+        grace_secs: u64,
+        /// Count what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -11,7 +11,7 @@ use llmgov_core::metrics::MetricsConfig;
 use llmgov_server::{AppState, ServerConfig};
 use llmgov_store::PoolConfig;
 
-use crate::cli::{AdminCommand, AuditCommand, Cli, Command};
+use crate::cli::{AdminCommand, AuditCommand, Cli, Command, VaultCommand};
 use crate::config::{Config, DatabaseFlags, FlagOverrides, LogFlags, ServerFlags};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
             Ok(())
         }
         Command::Admin { command } => admin(cfg, command).await,
+        Command::Vault { command } => vault_command(cfg, command).await,
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -144,6 +145,29 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
     );
     let vault = open_vault(&cfg, state.store.clone())?;
     let state = state.with_vault(vault);
+    if cfg.vault.gc_interval_secs > 0
+        && let Some(v) = state.vault.clone()
+    {
+        let (every, grace) = (
+            Duration::from_secs(cfg.vault.gc_interval_secs),
+            Duration::from_secs(cfg.vault.gc_grace_secs),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match v.gc(grace, false).await {
+                    Ok(r) => tracing::info!(
+                        deleted = r.deleted,
+                        bytes = r.deleted_bytes,
+                        "vault garbage collection"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "vault garbage collection failed"),
+                }
+            }
+        });
+    }
     let ev = &cfg.events;
     let state = state.with_events_config(
         llmgov_core::events::EventsConfig {
@@ -588,4 +612,44 @@ fn open_vault(
         Arc::new(keys),
         vc,
     ))
+}
+
+async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyError> {
+    let store = open_store(&cfg).await?;
+    let vault = open_vault(&cfg, store)?;
+    match command {
+        VaultCommand::Fsck { deep } => {
+            let r = vault.fsck(deep).await?;
+            println!(
+                "checked {} datasets, {} commits, {} manifests, {} blocks ({} bytes)",
+                r.datasets, r.commits, r.manifests, r.blocks, r.bytes
+            );
+            if r.damaged.is_empty() {
+                println!("every reachable object verifies");
+                return Ok(());
+            }
+            for d in &r.damaged {
+                println!(
+                    "DAMAGED {} (dataset {}): {}",
+                    d.object, d.dataset, d.problem
+                );
+            }
+            Err(format!("{} damaged object(s)", r.damaged.len()).into())
+        }
+        VaultCommand::Gc {
+            grace_secs,
+            dry_run,
+        } => {
+            let r = vault.gc(Duration::from_secs(grace_secs), dry_run).await?;
+            println!(
+                "{} reachable objects; {} {} unreachable objects ({} bytes); {} younger than the grace period kept",
+                r.reachable,
+                if dry_run { "would delete" } else { "deleted" },
+                r.deleted,
+                r.deleted_bytes,
+                r.kept_young
+            );
+            Ok(())
+        }
+    }
 }

@@ -50,6 +50,10 @@ pub struct VaultSection {
     pub max_record_mib: usize,
     /// Seconds an unwrapped data key stays cached.
     pub dek_cache_ttl_secs: u64,
+    /// Seconds between garbage collections of unreachable objects (0: never).
+    pub gc_interval_secs: u64,
+    /// Seconds an unreachable object is kept before collection (protects pushes in progress).
+    pub gc_grace_secs: u64,
 }
 
 /// Real-time streams (WebSocket/SSE) and the event bus.
@@ -215,6 +219,8 @@ impl Default for Config {
                 zstd_level: 1,
                 max_record_mib: 16,
                 dek_cache_ttl_secs: 300,
+                gc_interval_secs: 3600,
+                gc_grace_secs: 86_400,
             },
             log: LogSection {
                 format: "json".into(),

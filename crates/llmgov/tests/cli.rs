@@ -734,4 +734,37 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
     );
     assert_eq!(std::fs::read(&pulled).unwrap(), v1);
     terminate(s);
+
+    // fsck: every reachable object verifies; then a flipped byte is named, with exit 1.
+    let ok = run(dir.path(), &["vault", "fsck", "--deep"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let gc = run(dir.path(), &["vault", "gc", "--grace-secs", "0"]);
+    assert!(gc.status.success());
+    assert!(
+        String::from_utf8_lossy(&gc.stdout).contains("deleted"),
+        "{}",
+        String::from_utf8_lossy(&gc.stdout)
+    );
+    let blocks = dir.path().join("objects").join(&id).join("blocks");
+    let victim = std::fs::read_dir(&blocks)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut b = std::fs::read(&victim).unwrap();
+    b[30] ^= 0xff;
+    std::fs::write(&victim, b).unwrap();
+    let bad = run(dir.path(), &["vault", "fsck"]);
+    assert!(!bad.status.success());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        out.contains(victim.file_name().unwrap().to_str().unwrap()),
+        "{out}"
+    );
 }

@@ -44,6 +44,10 @@ pub trait VaultStore: Send + Sync {
     async fn delete_dataset(&self, ws: WorkspaceId, id: DatasetId, audit: AuditDraft)
     -> Result<()>;
     async fn dataset_key(&self, ws: WorkspaceId, id: DatasetId) -> Result<WrappedDek>;
+    /// Every dataset of every workspace (for fsck and garbage collection).
+    async fn all_datasets(&self) -> Result<Vec<Dataset>>;
+    /// Every commit of a dataset, on any branch or none.
+    async fn all_commits(&self, ws: WorkspaceId, ds: DatasetId) -> Result<Vec<Commit>>;
     /// Appends an audit entry for a read (reads change nothing else).
     async fn record_access(&self, audit: AuditDraft) -> Result<()>;
 

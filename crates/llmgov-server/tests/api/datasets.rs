@@ -90,16 +90,40 @@ async fn a_data_scientist_pushes_versions_and_pulls_them_back(app: TestApp) {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["changed"], false);
 
-    let diff = app.get(&format!("/api/v1/datasets/{id}/diff?from={c1}&to=main&limit=10"), &viewer).await;
+    let diff = app
+        .get(
+            &format!("/api/v1/datasets/{id}/diff?from={c1}&to=main&limit=10"),
+            &viewer,
+        )
+        .await;
     assert_eq!(diff.status, StatusCode::OK, "{}", diff.body);
-    assert_eq!(diff.body["summary"], json!({"added": 0, "removed": 0, "changed": 60, "unchanged": 2940}));
+    assert_eq!(
+        diff.body["summary"],
+        json!({"added": 0, "removed": 0, "changed": 60, "unchanged": 2940})
+    );
     assert_eq!(diff.body["schema"]["added_fields"], json!(["edited"]));
     assert_eq!(diff.body["total"], 60);
-    assert_eq!(diff.body["items"][0], json!({"op": "changed", "from_index": 3, "to_index": 3,
-        "from_record_id": diff.body["items"][0]["from_record_id"], "to_record_id": diff.body["items"][0]["to_record_id"]}));
-    let same = app.get(&format!("/api/v1/datasets/{id}/diff?from=main&to=main"), &viewer).await;
+    assert_eq!(
+        diff.body["items"][0],
+        json!({"op": "changed", "from_index": 3, "to_index": 3,
+        "from_record_id": diff.body["items"][0]["from_record_id"], "to_record_id": diff.body["items"][0]["to_record_id"]})
+    );
+    let same = app
+        .get(
+            &format!("/api/v1/datasets/{id}/diff?from=main&to=main"),
+            &viewer,
+        )
+        .await;
     assert_eq!(same.body["total"], 0);
-    assert_eq!(app.get(&format!("/api/v1/datasets/{id}/diff?from=main&to=main&op=moved"), &viewer).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/datasets/{id}/diff?from=main&to=main&op=moved"),
+            &viewer
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 
     let (s, h, body) = export(&app, &sci, &id, "").await;
     assert_eq!(s, StatusCode::OK);

@@ -201,6 +201,24 @@ impl VaultStore for crate::SqlStore<Db> {
         })
     }
 
+    async fn all_datasets(&self) -> R<Vec<Dataset>> {
+        let rows = sqlx::query("SELECT * FROM datasets ORDER BY workspace_id, name")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(dataset_from_row).collect()
+    }
+
+    async fn all_commits(&self, ws: WorkspaceId, ds: DatasetId) -> R<Vec<Commit>> {
+        let rows = sqlx::query("SELECT c.* FROM dataset_commits c JOIN datasets d ON d.id = c.dataset_id WHERE c.dataset_id = $1 AND d.workspace_id = $2 ORDER BY c.depth, c.id")
+            .bind(ds.0)
+            .bind(ws.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(commit_from_row).collect()
+    }
+
     async fn record_access(&self, audit: AuditDraft) -> R<()> {
         self.append_audit(audit).await
     }

@@ -13,6 +13,7 @@ use llmgov_core::page::ListQuery;
 use llmgov_core::vault::keys::{KdfParams, LocalKeyProvider};
 use llmgov_core::vault::model::{DatasetSpec, RefKind};
 use llmgov_core::vault::push::{OnError, PushOptions, PushResult};
+use llmgov_core::vault::store::ObjectStore;
 use llmgov_core::vault::{VaultConfig, VaultService};
 use llmgov_store::objects::Objects;
 
@@ -20,8 +21,15 @@ use crate::{Fx, ctx};
 
 struct Vault {
     svc: VaultService,
+    objects: Arc<Objects>,
     p: Principal,
     dir: tempfile::TempDir,
+}
+
+impl Vault {
+    fn svc_objects(&self) -> &Objects {
+        &self.objects
+    }
 }
 
 fn vault(fx: &Fx, block_bytes: usize) -> Vault {
@@ -35,12 +43,8 @@ fn vault(fx: &Fx, block_bytes: usize) -> Vault {
     let mut cfg = VaultConfig::default();
     cfg.ingest.block_bytes = block_bytes;
     let store: Arc<dyn llmgov_core::vault::store::VaultStore> = fx.store.clone();
-    let svc = VaultService::new(
-        store,
-        Arc::new(Objects::local(&dir.path().join("objects")).unwrap()),
-        Arc::new(keys),
-        cfg,
-    );
+    let objects = Arc::new(Objects::local(&dir.path().join("objects")).unwrap());
+    let svc = VaultService::new(store, objects.clone(), Arc::new(keys), cfg);
     let p = Principal {
         user_id: UserId::new(),
         email: "owner@example.com".into(),
@@ -54,7 +58,12 @@ fn vault(fx: &Fx, block_bytes: usize) -> Vault {
             session: "s".into(),
         },
     };
-    Vault { svc, p, dir }
+    Vault {
+        svc,
+        objects,
+        p,
+        dir,
+    }
 }
 
 fn lines(n: usize, edit: impl Fn(usize) -> Option<String>) -> Vec<u8> {
@@ -491,7 +500,94 @@ pub async fn altered_or_missing_objects_are_integrity_errors(fx: Fx) {
     assert!(matches!(e, CoreError::Integrity(_)), "{e:?}");
 }
 
+pub async fn fsck_finds_damage_and_gc_removes_only_unreachable_objects(fx: Fx) {
+    let v = vault(&fx, 512);
+    let d = v
+        .svc
+        .create_dataset(&v.p, &ctx(), spec("kept"))
+        .await
+        .unwrap();
+    push(&v, &d, &lines(200, |_| None), 4096).await.unwrap();
+    push(
+        &v,
+        &d,
+        &lines(200, |i| (i % 10 == 0).then(|| format!("{{\"x\":{i}}}"))),
+        4096,
+    )
+    .await
+    .unwrap();
+    let gone = v
+        .svc
+        .create_dataset(&v.p, &ctx(), spec("gone"))
+        .await
+        .unwrap();
+    push(&v, &gone, &lines(50, |_| None), 4096).await.unwrap();
+    let clean = v.svc.fsck(true).await.unwrap();
+    assert!(clean.damaged.is_empty(), "{:?}", clean.damaged);
+    assert_eq!((clean.datasets, clean.commits, clean.manifests), (2, 3, 3));
+
+    // Leftovers: a push that never committed (an orphan object) and a deleted dataset.
+    let orphan = format!("{}/blocks/00/{}", d.id.0, "0".repeat(64));
+    v.svc_objects()
+        .put(&orphan, bytes::Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
+    v.svc.delete_dataset(&v.p, &ctx(), gone.id).await.unwrap();
+    let leftover = format!("{}/blocks/11/{}", gone.id.0, "1".repeat(64));
+    v.svc_objects()
+        .put(&leftover, bytes::Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
+
+    // Young unreachable objects are kept (a push may still be writing them).
+    let young = v
+        .svc
+        .gc(std::time::Duration::from_secs(3600), false)
+        .await
+        .unwrap();
+    assert_eq!((young.deleted, young.kept_young), (0, 2));
+    let dry = v.svc.gc(std::time::Duration::ZERO, true).await.unwrap();
+    assert_eq!(dry.deleted, 2);
+    let r = v.svc.gc(std::time::Duration::ZERO, false).await.unwrap();
+    assert_eq!(r.deleted, 2);
+    assert!(v.svc_objects().get(&orphan).await.unwrap().is_none());
+    // Every version still reads, and fsck still passes.
+    let log = v.svc.log(&d, None, &ListQuery::default()).await.unwrap();
+    for c in &log.items {
+        export(&v, &d, Some(c.id.as_str())).await.unwrap();
+    }
+    assert!(v.svc.fsck(false).await.unwrap().damaged.is_empty());
+
+    // A flipped byte and a missing block are each reported by path.
+    let blocks = v
+        .dir
+        .path()
+        .join("objects")
+        .join(d.id.0.to_string())
+        .join("blocks");
+    let mut files: Vec<_> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    let mut b = std::fs::read(&files[0]).unwrap();
+    b[20] ^= 1;
+    std::fs::write(&files[0], b).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let bad = v.svc.fsck(false).await.unwrap();
+    assert_eq!(bad.damaged.len(), 2, "{:?}", bad.damaged);
+    let names: Vec<String> = files[..2]
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    for n in names {
+        assert!(bad.damaged.iter().any(|d| d.object.ends_with(&n)), "{n}");
+    }
+}
+
 crate::conformance!(
+    fsck_finds_damage_and_gc_removes_only_unreachable_objects,
     pushes_store_only_changed_records_and_every_version_reads_back,
     malformed_lines_are_reported_and_nothing_is_committed,
     branches_move_by_compare_and_swap,
