@@ -54,6 +54,7 @@ permissions! {
     KeysCreate => Keys:Create,
     KeysRead => Keys:Read,
     KeysDelete => Keys:Delete,
+    KeysExecute => Keys:Execute,
     SettingsRead => Settings:Read,
     SettingsUpdate => Settings:Update,
     AuditRead => Audit:Read,

@@ -42,6 +42,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::webhooks::router())
         .merge(routes::datasets::router())
         .merge(routes::dataset_refs::router())
+        .merge(routes::vault_keys::router())
 }
 
 /// Routes that stream request bodies of any size: served outside the body limit, the

@@ -166,6 +166,8 @@ pub enum VaultCommand {
         #[arg(long)]
         deep: bool,
     },
+    /// Rotate the key-encryption key and rewrap every dataset key (no data is re-encrypted).
+    RotateKeys,
     /// Delete objects no commit reaches, once older than the grace period.
     Gc {
         /// Seconds an unreachable object is kept (protects pushes in progress).

@@ -616,7 +616,7 @@ fn open_vault(
 
 async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyError> {
     let store = open_store(&cfg).await?;
-    let vault = open_vault(&cfg, store)?;
+    let vault = open_vault(&cfg, store.clone())?;
     match command {
         VaultCommand::Fsck { deep } => {
             let r = vault.fsck(deep).await?;
@@ -635,6 +635,20 @@ async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyErro
                 );
             }
             Err(format!("{} damaged object(s)", r.damaged.len()).into())
+        }
+        VaultCommand::RotateKeys => {
+            let ws = store
+                .system_workspace()
+                .await?
+                .ok_or("the database has no workspace yet: start the server once")?;
+            let r = vault
+                .rotate_keys(ws, &llmgov_core::audit::RequestContext::system())
+                .await?;
+            println!(
+                "key-encryption key {} is current (was {}); {} dataset keys rewrapped",
+                r.current_version, r.previous_version, r.rewrapped
+            );
+            Ok(())
         }
         VaultCommand::Gc {
             grace_secs,

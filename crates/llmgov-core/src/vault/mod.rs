@@ -21,6 +21,7 @@ pub mod object;
 pub mod push;
 pub mod read;
 pub mod refs;
+pub mod rotation;
 pub mod service;
 pub mod store;
 

@@ -9,6 +9,7 @@ use super::block::Block;
 use super::ingest::read_block;
 use super::manifest::Manifest;
 use super::model::{Commit, Dataset};
+use super::object::ObjectId;
 use super::service::VaultService;
 use crate::audit::{AuditDraft, RequestContext};
 use crate::identity::Principal;
@@ -25,6 +26,44 @@ pub struct RecordItem {
     pub record_id: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Box<serde_json::value::RawValue>,
+}
+
+/// The last few decoded blocks of one read. A version edited in place interleaves runs of
+/// an old block with runs of the block holding its new records, so one block is not enough.
+pub(super) struct BlockCache {
+    slots: Vec<(ObjectId, Arc<Block>)>,
+    cap: usize,
+}
+
+impl BlockCache {
+    pub(super) fn new(cap: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(cap),
+            cap,
+        }
+    }
+
+    pub(super) async fn get(
+        &mut self,
+        objects: &dyn super::store::ObjectStore,
+        dek: &super::keys::Dek,
+        owner: super::object::Owner,
+        id: &ObjectId,
+        max: usize,
+    ) -> Result<Arc<Block>> {
+        if let Some(i) = self.slots.iter().position(|(k, _)| k == id) {
+            let hit = self.slots.remove(i);
+            let b = Arc::clone(&hit.1);
+            self.slots.push(hit);
+            return Ok(b);
+        }
+        let b = Arc::new(read_block(objects, dek, owner, id, max).await?);
+        if self.slots.len() == self.cap {
+            self.slots.remove(0);
+        }
+        self.slots.push((*id, Arc::clone(&b)));
+        Ok(b)
+    }
 }
 
 impl VaultService {
@@ -175,19 +214,16 @@ impl VaultService {
         let max = self.cfg.ingest.max_object_bytes;
         let size = m.bytes + m.records;
         tokio::spawn(async move {
-            let mut cached: Option<(super::object::ObjectId, Block)> = None;
+            let mut cache = BlockCache::new(4);
             for s in m.segments(0, m.records) {
-                if cached.as_ref().is_none_or(|(id, _)| *id != s.block) {
-                    match read_block(&*objects, &dek, owner, &s.block, max).await {
-                        Ok(b) => cached = Some((s.block, b)),
-                        Err(e) => {
-                            tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
+                let b = match cache.get(&*objects, &dek, owner, &s.block, max).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
+                        let _ = tx.send(Err(e)).await;
+                        return;
                     }
-                }
-                let b = &cached.as_ref().expect("just set").1;
+                };
                 if (s.start + s.count) as usize > b.len() {
                     let _ = tx
                         .send(Err(CoreError::Integrity(format!(

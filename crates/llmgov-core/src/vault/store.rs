@@ -48,6 +48,14 @@ pub trait VaultStore: Send + Sync {
     async fn all_datasets(&self) -> Result<Vec<Dataset>>;
     /// Every commit of a dataset, on any branch or none.
     async fn all_commits(&self, ws: WorkspaceId, ds: DatasetId) -> Result<Vec<Commit>>;
+    /// Wrapped keys of every dataset not yet wrapped by KEK version `current`.
+    async fn keys_below(
+        &self,
+        current: u32,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, DatasetId, WrappedDek)>>;
+    /// Replaces a dataset's wrapped key if it is still `old` (a concurrent rotation wins once).
+    async fn rewrap_key(&self, ds: DatasetId, old: &WrappedDek, new: &WrappedDek) -> Result<bool>;
     /// Appends an audit entry for a read (reads change nothing else).
     async fn record_access(&self, audit: AuditDraft) -> Result<()>;
 

@@ -16,6 +16,7 @@ pub mod policy_eval;
 pub mod policy_facts;
 pub mod roles;
 pub mod users;
+pub mod vault_keys;
 pub mod webhooks;
 pub mod workspaces;
 

@@ -411,6 +411,33 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
         .await;
     assert_eq!(bad_ref.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Key rotation: super admins only; data stays readable.
+    assert_eq!(
+        app.call(Method::POST, "/api/v1/keys/rotate", Some(&owner), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let rot = app
+        .call(
+            Method::POST,
+            "/api/v1/keys/rotate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(rot.status, StatusCode::OK, "{}", rot.body);
+    assert!(rot.body["rewrapped"].as_u64().unwrap() >= 1);
+    let st = app.get("/api/v1/keys/status", &app.admin_token).await;
+    assert_eq!(st.body["current_version"], rot.body["current_version"]);
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/records/0"), &owner)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(app.audit_events("keys.rotate").await.len(), 1);
+
     // Deleting is for owners; the dataset and its bytes are gone.
     let objects = vault_dir(&app.db.url).join("objects").join(&id);
     assert!(objects.exists());

@@ -219,6 +219,41 @@ impl VaultStore for crate::SqlStore<Db> {
         rows.iter().map(commit_from_row).collect()
     }
 
+    async fn keys_below(&self, current: u32, limit: u32) -> R<Vec<(WorkspaceId, DatasetId, WrappedDek)>> {
+        let rows = sqlx::query("SELECT d.workspace_id, k.dataset_id, k.kek_version, k.wrapped FROM dataset_keys k JOIN datasets d ON d.id = k.dataset_id WHERE k.kek_version < $1 ORDER BY k.dataset_id LIMIT $2")
+            .bind(current as i32)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    WorkspaceId(uuid_of(r, "workspace_id")?),
+                    DatasetId(uuid_of(r, "dataset_id")?),
+                    WrappedDek {
+                        kek_version: r.try_get::<i32, _>("kek_version").map_err(db_err)? as u32,
+                        bytes: r.try_get("wrapped").map_err(db_err)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn rewrap_key(&self, ds: DatasetId, old: &WrappedDek, new: &WrappedDek) -> R<bool> {
+        let done = sqlx::query("UPDATE dataset_keys SET kek_version = $2, wrapped = $3, rewrapped_at = $4 WHERE dataset_id = $1 AND kek_version = $5 AND wrapped = $6")
+            .bind(ds.0)
+            .bind(new.kek_version as i32)
+            .bind(&new.bytes)
+            .bind(now())
+            .bind(old.kek_version as i32)
+            .bind(&old.bytes)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_access(&self, audit: AuditDraft) -> R<()> {
         self.append_audit(audit).await
     }

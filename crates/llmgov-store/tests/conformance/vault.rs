@@ -586,7 +586,50 @@ pub async fn fsck_finds_damage_and_gc_removes_only_unreachable_objects(fx: Fx) {
     }
 }
 
+pub async fn key_rotation_rewraps_every_dataset_key_and_data_still_reads(fx: Fx) {
+    let v = vault(&fx, 4096);
+    let a = v.svc.create_dataset(&v.p, &ctx(), spec("a")).await.unwrap();
+    let b = v.svc.create_dataset(&v.p, &ctx(), spec("b")).await.unwrap();
+    push(&v, &a, b"{\"a\":1}\n", 64).await.unwrap();
+    push(&v, &b, b"{\"b\":2}\n", 64).await.unwrap();
+    let r = v.svc.rotate_keys(fx.ws, &ctx()).await.unwrap();
+    assert_eq!(
+        (r.previous_version, r.current_version, r.rewrapped),
+        (1, 2, 2)
+    );
+    assert!(fx.store.keys_below(2, 10).await.unwrap().is_empty());
+    assert_eq!(
+        fx.store.dataset_key(fx.ws, a.id).await.unwrap().kek_version,
+        2
+    );
+    // Running it again after an interruption rewraps what is left, once.
+    assert_eq!(v.svc.rewrap_all(2).await.unwrap(), 0);
+    // A fresh instance (no cached keys) opens the file and reads every dataset.
+    let keys = LocalKeyProvider::open(&v.dir.path().join("kek.json"), "a test passphrase").unwrap();
+    let store: Arc<dyn llmgov_core::vault::store::VaultStore> = fx.store.clone();
+    let fresh = Vault {
+        svc: VaultService::new(
+            store,
+            v.objects.clone(),
+            Arc::new(keys),
+            VaultConfig::default(),
+        ),
+        objects: v.objects.clone(),
+        p: v.p.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(export(&fresh, &a, None).await.unwrap(), b"{\"a\":1}\n");
+    assert_eq!(export(&fresh, &b, None).await.unwrap(), b"{\"b\":2}\n");
+    let entries = fx.store.audit_range(fx.ws, 0, 1000).await.unwrap();
+    let rot = entries
+        .iter()
+        .find(|e| e.event_type == "keys.rotate")
+        .expect("audited");
+    assert!(rot.details.contains("\"rewrapped\":2"), "{}", rot.details);
+}
+
 crate::conformance!(
+    key_rotation_rewraps_every_dataset_key_and_data_still_reads,
     fsck_finds_damage_and_gc_removes_only_unreachable_objects,
     pushes_store_only_changed_records_and_every_version_reads_back,
     malformed_lines_are_reported_and_nothing_is_committed,

@@ -1,0 +1,71 @@
+//! KEK rotation: a new key-encryption key becomes current and every dataset key is
+//! rewrapped with it. Data is never re-encrypted.
+
+use serde::Serialize;
+
+use super::service::{VaultService, key_aad};
+use crate::Result;
+use crate::audit::{AuditDraft, RequestContext};
+use crate::ids::WorkspaceId;
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotationReport {
+    pub provider: String,
+    pub previous_version: u32,
+    pub current_version: u32,
+    /// Dataset keys rewrapped with the new version.
+    pub rewrapped: u64,
+}
+
+impl VaultService {
+    /// Rotates the KEK and rewraps every dataset key (of every workspace: the KEK is the
+    /// deployment's). Safe to run again after an interruption: keys already on the current
+    /// version are skipped.
+    /// The audit entry goes to workspace `ws` (the caller's, or the system workspace).
+    pub async fn rotate_keys(
+        &self,
+        ws: WorkspaceId,
+        ctx: &RequestContext,
+    ) -> Result<RotationReport> {
+        let before = self.keys().status().await?;
+        let current = self.keys().rotate().await?;
+        let rewrapped = self.rewrap_all(current).await?;
+        let status = self.keys().status().await?;
+        let report = RotationReport {
+            provider: status.provider,
+            previous_version: before.current_version,
+            current_version: current,
+            rewrapped,
+        };
+        let audit = AuditDraft::new(ws, ctx, "keys.rotate", "keys")
+            .resource("key_encryption_key", current)
+            .details(serde_json::to_value(&report).unwrap_or_default());
+        self.store.record_access(audit).await?;
+        Ok(report)
+    }
+
+    /// Rewraps every dataset key below KEK version `current`.
+    pub async fn rewrap_all(&self, current: u32) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            let batch = self.store.keys_below(current, 500).await?;
+            if batch.is_empty() {
+                return Ok(n);
+            }
+            for (ws, ds, old) in batch {
+                let aad = key_aad(ws, ds);
+                let dek = self.keys().unwrap(&old, &aad).await?;
+                let new = self.keys().wrap(&dek, &aad).await?;
+                if new.kek_version < current {
+                    return Err(crate::CoreError::internal(
+                        "the provider wrapped with an older key",
+                    ));
+                }
+                if self.store.rewrap_key(ds, &old, &new).await? {
+                    n += 1;
+                }
+            }
+        }
+    }
+}

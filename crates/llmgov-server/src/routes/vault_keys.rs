@@ -1,0 +1,41 @@
+//! `/api/v1/keys`: the vault's key-encryption keys (the deployment's, not a workspace's).
+
+use axum::Json;
+use axum::extract::State;
+use llmgov_core::vault::keys::KeyStatus;
+use llmgov_core::vault::rotation::RotationReport;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::datasets::vault;
+use crate::AppState;
+use crate::auth::{Authz, perm};
+use crate::context::Ctx;
+use crate::error::{ApiResult, ErrorBody};
+
+/// The key provider, its current key-encryption key version and the versions it holds.
+#[utoipa::path(get, path = "/api/v1/keys/status", tag = "keys",
+    responses((status = 200, body = KeyStatus)), security(("bearer" = ["keys:execute"])))]
+pub async fn key_status(
+    Authz(_p, _): Authz<perm::KeysExecute>,
+    State(s): State<AppState>,
+) -> ApiResult<Json<KeyStatus>> {
+    Ok(Json(vault(&s)?.keys().status().await?))
+}
+
+/// Rotate the key-encryption key: a new version becomes current and every dataset key is
+/// rewrapped with it (data is not re-encrypted). Audited as `keys.rotate`.
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys",
+    responses((status = 200, body = RotationReport), (status = 503, body = ErrorBody)), security(("bearer" = ["keys:execute"])))]
+pub async fn rotate_keys(
+    Authz(p, _): Authz<perm::KeysExecute>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+) -> ApiResult<Json<RotationReport>> {
+    Ok(Json(vault(&s)?.rotate_keys(p.workspace_id, &ctx).await?))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(key_status))
+        .routes(routes!(rotate_keys))
+}
