@@ -211,7 +211,7 @@ impl VaultService {
         let dek = self.dek(d).await?;
         let mut out = Vec::with_capacity(m.records as usize);
         for s in m.segments(0, m.records) {
-            if !cache.contains_key(&s.block) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(s.block) {
                 let b = read_block(
                     &*self.objects,
                     &dek,
@@ -220,7 +220,7 @@ impl VaultService {
                     self.cfg.ingest.max_object_bytes,
                 )
                 .await?;
-                cache.insert(s.block, (0..b.len()).map(|i| b.fingerprint(i)).collect());
+                slot.insert((0..b.len()).map(|i| b.fingerprint(i)).collect());
             }
             let fps = &cache[&s.block];
             let end = (s.start + s.count) as usize;
