@@ -203,8 +203,10 @@ impl Ingest {
         });
     }
 
-    /// Adds one record (its bytes, without a line ending).
-    pub async fn add(&mut self, record: &[u8]) -> Result<()> {
+    /// Adds one record (its bytes, without a line ending). A full block starts sealing in
+    /// the background; call [`Ingest::throttle`] between batches to bound the blocks in
+    /// flight.
+    pub fn add(&mut self, record: &[u8]) {
         let fp = self.dek.fingerprint(record);
         self.stats.records += 1;
         self.stats.bytes += record.len() as u64;
@@ -216,7 +218,7 @@ impl Ingest {
             }
             self.stats.reused_records += 1;
             self.push_ref(ord, i);
-            return Ok(());
+            return;
         }
         if self.cur.is_empty() {
             self.cur_ord = self.blocks.len() as u32;
@@ -226,14 +228,21 @@ impl Ingest {
         let (ord, idx) = (self.cur_ord, self.cur.records() as u32 - 1);
         self.push_ref(ord, idx);
         if self.cur.data_len() >= self.cfg.block_bytes {
-            self.seal_current().await?;
+            self.seal_current();
+        }
+    }
+
+    /// Waits until at most `parallel` blocks are in flight (and reports a failed write).
+    pub async fn throttle(&mut self) -> Result<()> {
+        while self.inflight.len() > self.cfg.parallel {
+            self.settle_one().await?;
         }
         Ok(())
     }
 
-    async fn seal_current(&mut self) -> Result<()> {
+    fn seal_current(&mut self) {
         if self.cur.is_empty() {
-            return Ok(());
+            return;
         }
         let full = std::mem::replace(
             &mut self.cur,
@@ -267,10 +276,6 @@ impl Ingest {
             ))
         });
         self.inflight.push_back(task);
-        while self.inflight.len() > self.cfg.parallel {
-            self.settle_one().await?;
-        }
-        Ok(())
     }
 
     async fn settle_one(&mut self) -> Result<()> {
@@ -295,7 +300,7 @@ impl Ingest {
         format: DatasetFormat,
         header: Vec<u8>,
     ) -> Result<(Manifest, IngestStats)> {
-        self.seal_current().await?;
+        self.seal_current();
         while !self.inflight.is_empty() {
             self.settle_one().await?;
         }

@@ -130,63 +130,40 @@ impl VaultService {
             parent.as_ref(),
         )
         .await?;
-        let mut schema = SchemaInference::from_schema(&d.schema);
+        let mut lines = Lines {
+            ingest: &mut ingest,
+            schema: SchemaInference::from_schema(&d.schema),
+            bad: vec![],
+            bad_count: 0,
+            blank: 0,
+            on_error: opts.on_error,
+        };
         let mut split = LineSplitter::new(self.cfg.max_record_bytes);
-        let mut bad: Vec<BadLine> = vec![];
-        let mut bad_count = 0u64;
-        let mut blank = 0u64;
-        let mut lines: Vec<(u64, Vec<u8>)> = vec![];
         let mut body = body;
-        // Lines are collected per body chunk, then validated and added.
-        loop {
-            let chunk = match body.next().await {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => {
-                    return Err(CoreError::invalid(
-                        "body",
-                        format!("the upload was interrupted: {e}"),
-                    ));
-                }
-                None => break,
-            };
-            split.feed(&chunk, &mut |n: u64, l: &[u8]| {
-                lines.push((n, l.to_vec()));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                CoreError::invalid("body", format!("the upload was interrupted: {e}"))
+            })?;
+            split.feed(&chunk, &mut |n, l| {
+                lines.take(n, l);
                 Ok(())
             })?;
-            for (n, l) in lines.drain(..) {
-                take_line(
-                    &mut ingest,
-                    &mut schema,
-                    &mut bad,
-                    &mut bad_count,
-                    &mut blank,
-                    opts.on_error,
-                    n,
-                    &l,
-                )
-                .await?;
-            }
-            if opts.on_error == OnError::Reject && bad.len() >= MAX_REPORTED {
+            lines.ingest.throttle().await?;
+            if opts.on_error == OnError::Reject && lines.bad.len() >= MAX_REPORTED {
                 break;
             }
         }
-        split.finish(&mut |n: u64, l: &[u8]| {
-            lines.push((n, l.to_vec()));
+        split.finish(&mut |n, l| {
+            lines.take(n, l);
             Ok(())
         })?;
-        for (n, l) in lines.drain(..) {
-            take_line(
-                &mut ingest,
-                &mut schema,
-                &mut bad,
-                &mut bad_count,
-                &mut blank,
-                opts.on_error,
-                n,
-                &l,
-            )
-            .await?;
-        }
+        let Lines {
+            schema,
+            bad,
+            bad_count,
+            blank,
+            ..
+        } = lines;
         if opts.on_error == OnError::Reject && !bad.is_empty() {
             return Err(invalid_records(bad, bad_count));
         }
@@ -259,7 +236,8 @@ impl VaultService {
             if schema.wants_more() {
                 schema.observe(&line);
             }
-            ingest.add(&line).await?;
+            ingest.add(&line);
+            ingest.throttle().await?;
         }
         let (manifest, stats) = ingest.finish(d.format, vec![]).await?;
         let transformation = serde_json::json!({ "type": "append", "records": records.len() });
@@ -372,35 +350,39 @@ impl VaultService {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn take_line(
-    ingest: &mut Ingest,
-    schema: &mut SchemaInference,
-    bad: &mut Vec<BadLine>,
-    bad_count: &mut u64,
-    blank: &mut u64,
+/// The state of an import between lines.
+struct Lines<'a> {
+    ingest: &'a mut Ingest,
+    schema: SchemaInference,
+    bad: Vec<BadLine>,
+    bad_count: u64,
+    blank: u64,
     on_error: OnError,
-    n: u64,
-    l: &[u8],
-) -> Result<()> {
-    if is_blank(l) {
-        *blank += 1;
-        return Ok(());
-    }
-    if let Err(error) = check_record(l) {
-        *bad_count += 1;
-        if bad.len() < MAX_REPORTED {
-            bad.push(BadLine { line: n, error });
+}
+
+impl Lines<'_> {
+    /// Validates one line and adds it; after a malformed line under `reject`, lines are
+    /// still checked (to report them) but nothing more is stored.
+    fn take(&mut self, n: u64, l: &[u8]) {
+        if is_blank(l) {
+            self.blank += 1;
+            return;
         }
-        return Ok(());
+        if let Err(error) = check_record(l) {
+            self.bad_count += 1;
+            if self.bad.len() < MAX_REPORTED {
+                self.bad.push(BadLine { line: n, error });
+            }
+            return;
+        }
+        if self.on_error == OnError::Reject && self.bad_count > 0 {
+            return;
+        }
+        if self.schema.wants_more() {
+            self.schema.observe(l);
+        }
+        self.ingest.add(l);
     }
-    if on_error == OnError::Reject && *bad_count > 0 {
-        return Ok(()); // keep validating, store nothing more
-    }
-    if schema.wants_more() {
-        schema.observe(l);
-    }
-    ingest.add(l).await
 }
 
 fn invalid_records(bad: Vec<BadLine>, count: u64) -> CoreError {
