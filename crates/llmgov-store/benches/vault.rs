@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p llmgov-store --features testing --bench vault [-- SIZE_MB]` (default 300).
 //! Version 2 edits 2.5% of the records and inserts 2.5% new ones, at scattered places.
+//! `ZSTD_LEVEL=-1` measures another compression level.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -235,11 +236,16 @@ async fn main() {
     .unwrap();
     let objects_dir = work.path().join("objects");
     let vs: Arc<dyn llmgov_core::vault::store::VaultStore> = store.clone();
+    let mut cfg = VaultConfig::default();
+    if let Some(l) = std::env::var("ZSTD_LEVEL").ok().and_then(|v| v.parse().ok()) {
+        cfg.ingest.zstd_level = l;
+    }
+    println!("zstd level {} (env ZSTD_LEVEL)", cfg.ingest.zstd_level);
     let svc = VaultService::new(
         vs,
         Arc::new(Objects::local(&objects_dir).unwrap()),
         Arc::new(keys),
-        VaultConfig::default(),
+        cfg,
     );
     let p = Principal {
         user_id: UserId::new(),
