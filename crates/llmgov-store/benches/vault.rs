@@ -237,7 +237,10 @@ async fn main() {
     let objects_dir = work.path().join("objects");
     let vs: Arc<dyn llmgov_core::vault::store::VaultStore> = store.clone();
     let mut cfg = VaultConfig::default();
-    if let Some(l) = std::env::var("ZSTD_LEVEL").ok().and_then(|v| v.parse().ok()) {
+    if let Some(l) = std::env::var("ZSTD_LEVEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         cfg.ingest.zstd_level = l;
     }
     println!("zstd level {} (env ZSTD_LEVEL)", cfg.ingest.zstd_level);
