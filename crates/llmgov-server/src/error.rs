@@ -114,6 +114,10 @@ impl From<CoreError> for ApiError {
                 e.to_string(),
             ),
             CoreError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
+            // A merge conflict is about the state of the resource, with a report to act on.
+            CoreError::Unprocessable { code, message, .. } if *code == "MERGE_CONFLICT" => {
+                (StatusCode::CONFLICT, *code, message.clone())
+            }
             CoreError::Unprocessable { code, message, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone())
             }

@@ -117,6 +117,25 @@ pub enum DatasetCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Merge a ref into a branch (record-level; conflicts are listed, nothing committed).
+    Merge {
+        name: String,
+        source: String,
+        /// Branch merged into (default: the default branch).
+        #[arg(long)]
+        into: Option<String>,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Undo a commit's changes as a new commit.
+    Revert {
+        name: String,
+        commit: String,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
     /// Datasets of the workspace.
     List,
     /// List branches, or create (--create NAME [--from REF]) or delete (--delete NAME) one.

@@ -101,6 +101,19 @@ fn server_error(status: reqwest::StatusCode, body: &Value) -> String {
             .as_str()
             .unwrap_or("the server refused the request")
     );
+    if let Some(cs) = e["details"]["conflicts"].as_array() {
+        for c in cs.iter().take(20) {
+            msg.push_str(&format!(
+                "\n  conflict: base records {}..{}, ours {}..{}, theirs {}..{}",
+                c["base"]["from"],
+                c["base"]["to"],
+                c["ours"]["from"],
+                c["ours"]["to"],
+                c["theirs"]["from"],
+                c["theirs"]["to"]
+            ));
+        }
+    }
     if let Some(lines) = e["details"]["lines"].as_array() {
         for l in lines.iter().take(20) {
             msg.push_str(&format!(
@@ -111,6 +124,25 @@ fn server_error(status: reqwest::StatusCode, body: &Value) -> String {
         }
     }
     msg
+}
+
+fn report_commit(r: Result<(reqwest::StatusCode, Value), AnyError>) -> Result<(), AnyError> {
+    let (status, r) = r?;
+    let id = r["commit"]["id"].as_str().unwrap_or("");
+    if status == reqwest::StatusCode::OK {
+        println!(
+            "no change: {} is already at {id}",
+            r["branch"].as_str().unwrap_or("")
+        );
+    } else {
+        println!(
+            "[{} {}] {} records",
+            r["branch"].as_str().unwrap_or(""),
+            &id[..12.min(id.len())],
+            r["stats"]["records"]
+        );
+    }
+    Ok(())
 }
 
 fn bar(len: Option<u64>, what: &str) -> ProgressBar {
@@ -230,6 +262,44 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
                 println!("... {} entries in all", b["total"]);
             }
             Ok(())
+        }
+        DatasetCommand::Merge {
+            name,
+            source,
+            into,
+            message,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let body = json!({"source": source, "target": into, "message": message});
+            let r = c
+                .json(
+                    c.req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/datasets/{id}/merge"),
+                    )
+                    .json(&body),
+                )
+                .await;
+            report_commit(r)
+        }
+        DatasetCommand::Revert {
+            name,
+            commit,
+            branch,
+            message,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let body = json!({"commit": commit, "branch": branch, "message": message});
+            let r = c
+                .json(
+                    c.req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/datasets/{id}/revert"),
+                    )
+                    .json(&body),
+                )
+                .await;
+            report_commit(r)
         }
         DatasetCommand::List => {
             let (_, b) = c

@@ -5,17 +5,14 @@
 //! (a record replaced at the same place of the alignment). Versions with the same manifest
 //! are equal without reading a block; otherwise each block is read once for its fingerprints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
 
 use super::block::Fingerprint;
-use super::ingest::read_block;
-use super::manifest::Manifest;
 use super::model::{Commit, Dataset};
-use super::object::ObjectId;
 use super::service::VaultService;
 use crate::Result;
 
@@ -201,40 +198,6 @@ pub fn align(
 }
 
 impl VaultService {
-    /// The fingerprints of a version's records, in order (each block read once).
-    async fn fingerprints(
-        &self,
-        d: &Dataset,
-        m: &Manifest,
-        cache: &mut HashMap<ObjectId, Vec<Fingerprint>>,
-    ) -> Result<Vec<Fingerprint>> {
-        let dek = self.dek(d).await?;
-        let mut out = Vec::with_capacity(m.records as usize);
-        for s in m.segments(0, m.records) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(s.block) {
-                let b = read_block(
-                    &*self.objects,
-                    &dek,
-                    Self::owner(d),
-                    &s.block,
-                    self.cfg.ingest.max_object_bytes,
-                )
-                .await?;
-                slot.insert((0..b.len()).map(|i| b.fingerprint(i)).collect());
-            }
-            let fps = &cache[&s.block];
-            let end = (s.start + s.count) as usize;
-            if end > fps.len() {
-                return Err(crate::CoreError::Integrity(format!(
-                    "block {} is shorter than its manifest says",
-                    s.block
-                )));
-            }
-            out.extend_from_slice(&fps[s.start as usize..end]);
-        }
-        Ok(out)
-    }
-
     /// What changed from `from` to `to` (refs or commits).
     pub async fn diff(&self, d: &Dataset, from: &str, to: &str) -> Result<Diff> {
         let (a, b): (Commit, Commit) = (
@@ -258,10 +221,10 @@ impl VaultService {
             self.manifest_of(d, &a).await?,
             self.manifest_of(d, &b).await?,
         );
-        let mut cache = HashMap::new();
-        let fa = self.fingerprints(d, &ma, &mut cache).await?;
-        let fb = self.fingerprints(d, &mb, &mut cache).await?;
-        drop(cache);
+        let mut table = super::merge::BlockTable::default();
+        let fa = self.load_version(d, &ma, &mut table).await?.fps;
+        let fb = self.load_version(d, &mb, &mut table).await?.fps;
+        drop(table);
         let (summary, entries) =
             tokio::task::spawn_blocking(move || align(&fa, &fb, Duration::from_secs(20)))
                 .await

@@ -128,10 +128,16 @@ impl SchemaInference {
     /// Starts from a stored schema (so a new field or type evolves it).
     pub fn from_schema(v: &serde_json::Value) -> Self {
         let mut s = Self::default();
+        s.absorb(v);
+        s
+    }
+
+    /// Adds the fields and types of a stored schema.
+    pub fn absorb(&mut self, v: &serde_json::Value) {
         if let Some(m) = v.get("fields").and_then(|f| f.as_object()) {
             for (k, t) in m {
                 if let Some(t) = t.as_str() {
-                    let set = s.fields.entry(k.clone()).or_default();
+                    let set = self.fields.entry(k.clone()).or_default();
                     for part in t.split('|') {
                         if let Some(known) = TYPES.iter().find(|x| **x == part) {
                             set.insert(known);
@@ -140,7 +146,6 @@ impl SchemaInference {
                 }
             }
         }
-        s
     }
 
     pub fn wants_more(&self) -> bool {

@@ -16,6 +16,8 @@ pub mod jsonl;
 pub mod keys;
 pub mod maintenance;
 pub mod manifest;
+pub mod merge;
+pub mod merge3;
 pub mod model;
 pub mod object;
 pub mod push;

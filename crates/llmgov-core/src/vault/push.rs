@@ -37,6 +37,22 @@ pub struct BadLine {
     pub error: String,
 }
 
+/// A version about to be committed.
+pub(super) struct NewVersion<'a> {
+    pub branch: RefName,
+    /// The branch head it replaces (`None`: the branch is created).
+    pub head: Option<Commit>,
+    /// The head's manifest, to detect a version equal to it.
+    pub parent: Option<&'a Manifest>,
+    pub manifest: Manifest,
+    pub stats: IngestStats,
+    pub schema: SchemaInference,
+    pub message: Option<String>,
+    pub transformation: serde_json::Value,
+    /// The second parent of a merge.
+    pub merged: Option<super::model::CommitId>,
+}
+
 /// Where and how a push writes.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -63,7 +79,7 @@ pub struct PushResult {
 impl VaultService {
     /// The branch a push writes to, checked for the caller: protected branches need
     /// `datasets:delete`.
-    async fn target(
+    pub(super) async fn target(
         &self,
         p: &Principal,
         d: &Dataset,
@@ -174,14 +190,17 @@ impl VaultService {
                 p,
                 ctx,
                 d,
-                branch,
-                head,
-                parent.as_ref(),
-                manifest,
-                stats,
-                schema,
-                opts.message,
-                transformation,
+                NewVersion {
+                    branch,
+                    head,
+                    parent: parent.as_ref(),
+                    manifest,
+                    stats,
+                    schema,
+                    message: opts.message,
+                    transformation,
+                    merged: None,
+                },
             )
             .await?;
         result.skipped = bad;
@@ -245,34 +264,40 @@ impl VaultService {
             p,
             ctx,
             d,
-            branch,
-            head,
-            parent.as_ref(),
-            manifest,
-            stats,
-            schema,
-            message,
-            transformation,
+            NewVersion {
+                branch,
+                head,
+                parent: parent.as_ref(),
+                manifest,
+                stats,
+                schema,
+                message,
+                transformation,
+                merged: None,
+            },
         )
         .await
     }
 
-    /// Stores the manifest and moves the branch (compare-and-swap from `head`).
-    #[allow(clippy::too_many_arguments)]
-    async fn commit_version(
+    /// Stores the manifest and moves the branch (compare-and-swap from `v.head`).
+    pub(super) async fn commit_version(
         &self,
         p: &Principal,
         ctx: &RequestContext,
         d: &Dataset,
-        branch: RefName,
-        head: Option<Commit>,
-        parent: Option<&Manifest>,
-        manifest: Manifest,
-        mut stats: IngestStats,
-        schema: SchemaInference,
-        message: Option<String>,
-        transformation: serde_json::Value,
+        v: NewVersion<'_>,
     ) -> Result<PushResult> {
+        let NewVersion {
+            branch,
+            head,
+            parent,
+            manifest,
+            mut stats,
+            schema,
+            message,
+            transformation,
+            merged,
+        } = v;
         if let (Some(h), Some(pm)) = (&head, parent)
             && same_records(pm, &manifest)
         {
@@ -304,7 +329,7 @@ impl VaultService {
         let mut c = Commit {
             id: super::model::CommitId(String::new()),
             dataset_id: d.id,
-            parents: head.iter().map(|h| h.id.clone()).collect(),
+            parents: head.iter().map(|h| h.id.clone()).chain(merged).collect(),
             message,
             author_id: Some(p.user_id),
             author: p.email.clone(),

@@ -230,6 +230,67 @@ pub async fn append_records(
     Ok((push_status(&r), Json(r)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// Branch, tag or commit to merge.
+    pub source: String,
+    /// Branch merged into (default: the default branch).
+    pub target: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Merge a ref into a branch at record level: a commit with both heads as parents. Records
+/// changed differently on both sides are a `409 MERGE_CONFLICT` listing them (positions and
+/// record ids on each side); nothing is committed. Already merged: `200`, `changed: false`.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/merge", tag = "datasets", params(("id" = uuid::Uuid, Path)), request_body = MergeBody,
+    responses((status = 201, body = PushResult), (status = 200, body = PushResult), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn merge_refs(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<MergeBody>,
+) -> ApiResult<(StatusCode, Json<PushResult>)> {
+    let (v, d) = dataset(&s, &p, id).await?;
+    let r = v
+        .merge(&p, &ctx, &d, &b.source, b.target.as_deref(), b.message)
+        .await?;
+    Ok((push_status(&r), Json(r)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertBody {
+    /// The commit whose changes are undone.
+    pub commit: String,
+    /// Branch to commit the revert to (default: the default branch).
+    pub branch: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Undo a commit's changes on a branch, as a new commit (later changes to the same records
+/// are a `409 MERGE_CONFLICT`).
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/revert", tag = "datasets", params(("id" = uuid::Uuid, Path)), request_body = RevertBody,
+    responses((status = 201, body = PushResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn revert_commit(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<RevertBody>,
+) -> ApiResult<(StatusCode, Json<PushResult>)> {
+    let (v, d) = dataset(&s, &p, id).await?;
+    let r = v
+        .revert(&p, &ctx, &d, &b.commit, b.branch.as_deref(), b.message)
+        .await?;
+    Ok((push_status(&r), Json(r)))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -382,6 +443,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_records, append_records))
         .routes(routes!(get_record))
         .routes(routes!(export_dataset))
+        .routes(routes!(merge_refs))
+        .routes(routes!(revert_commit))
 }
 
 /// The streamed import: outside the request body limit, timeout and idempotency layers.

@@ -411,6 +411,52 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
         .await;
     assert_eq!(bad_ref.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Merges over HTTP: separate changes combine; the same record changed twice is a 409.
+    let b = app
+        .post(
+            &format!("/api/v1/datasets/{id}/branches"),
+            &owner,
+            json!({"name": "dev"}),
+        )
+        .await;
+    assert_eq!(b.status, StatusCode::CREATED, "{}", b.body);
+    assert_eq!(
+        import(
+            &app,
+            &owner,
+            &id,
+            "?branch=dev",
+            "{\"a\":1}\n{\"x\":2}\n".into()
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        import(&app, &owner, &id, "", "{\"a\":1}\n{\"x\":3}\n".into())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let m = app
+        .post(
+            &format!("/api/v1/datasets/{id}/merge"),
+            &owner,
+            json!({"source": "dev"}),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::CONFLICT, "{}", m.body);
+    assert_eq!(m.error_code(), "MERGE_CONFLICT");
+    assert_eq!(m.body["error"]["details"]["count"], 1);
+    let r = app
+        .post(
+            &format!("/api/v1/datasets/{id}/revert"),
+            &owner,
+            json!({"commit": "nope"}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "REF_NOT_FOUND");
+
     // Key rotation: super admins only; data stays readable.
     assert_eq!(
         app.call(Method::POST, "/api/v1/keys/rotate", Some(&owner), None)

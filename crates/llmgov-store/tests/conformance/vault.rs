@@ -628,7 +628,126 @@ pub async fn key_rotation_rewraps_every_dataset_key_and_data_still_reads(fx: Fx)
     assert!(rot.details.contains("\"rewrapped\":2"), "{}", rot.details);
 }
 
+fn body(records: &[&str]) -> Vec<u8> {
+    records
+        .iter()
+        .map(|r| format!("{{\"r\":\"{r}\"}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+async fn push_to(
+    v: &Vault,
+    d: &llmgov_core::vault::model::Dataset,
+    branch: &str,
+    records: &[&str],
+) -> PushResult {
+    let b = body(records);
+    v.svc
+        .push(
+            &v.p,
+            &ctx(),
+            d,
+            PushOptions {
+                branch: Some(branch.into()),
+                message: None,
+                on_error: OnError::Reject,
+            },
+            stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(b))]),
+        )
+        .await
+        .unwrap()
+}
+
+pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
+    let v = vault(&fx, 64);
+    let d = v.svc.create_dataset(&v.p, &ctx(), spec("m")).await.unwrap();
+    push_to(&v, &d, "main", &["a", "b", "c", "d", "e", "f", "g", "h"]).await;
+    v.svc
+        .create_ref(&v.p, &ctx(), &d, RefKind::Branch, "dev", None)
+        .await
+        .unwrap();
+    push_to(&v, &d, "dev", &["a", "B", "c", "d", "e", "f", "g", "h"]).await;
+    let edit = push_to(
+        &v,
+        &d,
+        "main",
+        &["a", "b", "c", "d", "e", "f", "G", "h", "i"],
+    )
+    .await;
+
+    let m = v
+        .svc
+        .merge(&v.p, &ctx(), &d, "dev", None, None)
+        .await
+        .unwrap();
+    assert!(m.changed);
+    assert_eq!(m.commit.parents.len(), 2);
+    assert_eq!(
+        export(&v, &d, None).await.unwrap(),
+        body(&["a", "B", "c", "d", "e", "f", "G", "h", "i"])
+    );
+    assert!(
+        !v.svc
+            .merge(&v.p, &ctx(), &d, "dev", None, None)
+            .await
+            .unwrap()
+            .changed
+    );
+
+    // Revert main's edit of g (and its append of i); dev's edit of b stays.
+    let r = v
+        .svc
+        .revert(&v.p, &ctx(), &d, edit.commit.id.as_str(), None, None)
+        .await
+        .unwrap();
+    assert!(r.changed);
+    assert_eq!(
+        export(&v, &d, None).await.unwrap(),
+        body(&["a", "B", "c", "d", "e", "f", "g", "h"])
+    );
+
+    // The same record changed differently on both sides: a conflict, nothing committed.
+    push_to(
+        &v,
+        &d,
+        "dev",
+        &["a", "B", "c", "d", "X", "f", "G", "h", "i"],
+    )
+    .await;
+    push_to(&v, &d, "main", &["a", "B", "c", "d", "Y", "f", "g", "h"]).await;
+    let before = v
+        .svc
+        .log(&d, None, &ListQuery::default())
+        .await
+        .unwrap()
+        .total;
+    match v
+        .svc
+        .merge(&v.p, &ctx(), &d, "dev", Some("main"), None)
+        .await
+        .unwrap_err()
+    {
+        CoreError::Unprocessable { code, details, .. } => {
+            assert_eq!(code, "MERGE_CONFLICT");
+            let c = &details["conflicts"][0];
+            assert_eq!(c["base"]["from"], 4);
+            assert_eq!(c["ours"]["record_ids"].as_array().unwrap().len(), 1);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        v.svc
+            .log(&d, None, &ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        before
+    );
+}
+
 crate::conformance!(
+    merges_combine_separate_changes_and_report_conflicts,
     key_rotation_rewraps_every_dataset_key_and_data_still_reads,
     fsck_finds_damage_and_gc_removes_only_unreachable_objects,
     pushes_store_only_changed_records_and_every_version_reads_back,
