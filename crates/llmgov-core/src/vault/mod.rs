@@ -14,6 +14,7 @@ pub mod diff;
 pub mod ingest;
 pub mod jsonl;
 pub mod keys;
+pub mod lineage;
 pub mod maintenance;
 pub mod manifest;
 pub mod merge;

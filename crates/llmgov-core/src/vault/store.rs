@@ -81,6 +81,13 @@ pub trait VaultStore: Send + Sync {
         q: &ListQuery,
     ) -> Result<Vec<Commit>>;
 
+    /// Commits that name `parent` among their parents.
+    async fn children(
+        &self,
+        ws: WorkspaceId,
+        ds: DatasetId,
+        parent: &CommitId,
+    ) -> Result<Vec<Commit>>;
     async fn get_ref(&self, ws: WorkspaceId, ds: DatasetId, name: &str) -> Result<Option<Ref>>;
     async fn list_refs(&self, ws: WorkspaceId, ds: DatasetId, kind: RefKind) -> Result<Vec<Ref>>;
     /// A name already used by a branch or tag is a `REF_EXISTS` conflict.

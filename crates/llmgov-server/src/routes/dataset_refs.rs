@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use llmgov_core::vault::diff::{DiffEntry, DiffKind, DiffSummary, SchemaDiff};
+use llmgov_core::vault::lineage::{Direction, Lineage};
 use llmgov_core::vault::model::{Commit, Ref, RefKind};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -284,8 +285,50 @@ pub async fn diff_refs(
     }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LineageParams {
+    /// Branch, tag or commit to start from (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// `upstream` (default: what it came from) or `downstream` (what was made from it).
+    pub direction: Option<String>,
+    /// Steps to follow, 1 to 100 (default 10).
+    pub depth: Option<u32>,
+}
+
+/// The lineage graph of a version: commits (with the transformation that made each) and
+/// parent edges, upstream or downstream.
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/lineage", tag = "datasets", params(("id" = uuid::Uuid, Path), LineageParams),
+    responses((status = 200, body = Lineage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:read"])))]
+pub async fn get_lineage(
+    Authz(p, _): Authz<perm::DatasetsRead>,
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    ApiQuery(q): ApiQuery<LineageParams>,
+) -> ApiResult<Json<Lineage>> {
+    let direction = q
+        .direction
+        .as_deref()
+        .map(Direction::parse)
+        .transpose()?
+        .unwrap_or(Direction::Upstream);
+    let depth = q.depth.unwrap_or(10);
+    if !(1..=100).contains(&depth) {
+        return Err(llmgov_core::CoreError::invalid("depth", "depth is 1 to 100").into());
+    }
+    let (v, d) = dataset(&s, &p, id).await?;
+    Ok(Json(
+        v.lineage(&d, q.reference.as_deref(), direction, depth)
+            .await?,
+    ))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(get_lineage))
         .routes(routes!(diff_refs))
         .routes(routes!(list_commits))
         .routes(routes!(get_commit))

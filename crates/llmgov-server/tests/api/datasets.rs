@@ -164,6 +164,40 @@ async fn a_data_scientist_pushes_versions_and_pulls_them_back(app: TestApp) {
     let ds = app.get(&format!("/api/v1/datasets/{id}"), &viewer).await;
     assert_eq!(ds.body["schema"]["fields"]["edited"], "boolean");
 
+    // Lineage: the second version came from the first, by an import.
+    let up = app
+        .get(&format!("/api/v1/datasets/{id}/lineage"), &viewer)
+        .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    assert_eq!(up.body["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        up.body["edges"][0],
+        json!({"from": c1, "to": r2.body["commit"]["id"]})
+    );
+    assert_eq!(up.body["nodes"][1]["transformation"]["type"], "import");
+    let down = app
+        .get(
+            &format!("/api/v1/datasets/{id}/lineage?ref={c1}&direction=downstream&depth=1"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(down.body["nodes"][1]["commit"], r2.body["commit"]["id"]);
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/lineage?depth=0"), &viewer)
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/datasets/{id}/lineage?direction=sideways"),
+            &viewer
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
     // Branches and tags.
     let b = app
         .post(

@@ -148,9 +148,18 @@ async fn invalid_rego_is_a_422_with_a_position_and_changes_nothing(app: TestApp)
         json!({"name": "x", "policy_type": "content", "definition": {"language": "rego", "source": "x".repeat(70_000)}}),
         json!({"name": "x", "policy_type": "content", "definition": {"language": "rego", "source": MODELS_REGO}, "actions": [{"type": "notify", "url": "ftp://x"}]}),
     ] {
-        let r = app
-            .post("/api/v1/policies", &app.admin_token, bad.clone())
-            .await;
+        // Each on a connection of its own: the oversized one is answered (413) before the
+        // server reads it all and its connection is closed, which must not break another
+        // request's write on a pooled connection.
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/policies", app.base))
+            .bearer_auth(&app.admin_token)
+            .header("connection", "close")
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        let r = TestApp::read(r).await;
         assert!(r.status.is_client_error(), "{bad}: {}", r.status);
     }
     let r = app.get("/api/v1/policies", &app.admin_token).await;

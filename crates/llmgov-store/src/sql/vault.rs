@@ -367,6 +367,19 @@ impl VaultStore for crate::SqlStore<Db> {
         rows.iter().map(commit_from_row).collect()
     }
 
+    async fn children(&self, ws: WorkspaceId, ds: DatasetId, parent: &CommitId) -> R<Vec<Commit>> {
+        // Ids are hex, so the LIKE pattern holds no wildcard.
+        let rows = sqlx::query("SELECT c.* FROM dataset_commits c JOIN datasets d ON d.id = c.dataset_id WHERE c.dataset_id = $1 AND d.workspace_id = $2 AND (c.first_parent = $3 OR c.parents LIKE $4) ORDER BY c.created_at, c.id")
+            .bind(ds.0)
+            .bind(ws.0)
+            .bind(parent.as_str())
+            .bind(format!("%\"{}\"%", parent.as_str()))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(commit_from_row).collect()
+    }
+
     async fn get_ref(&self, ws: WorkspaceId, ds: DatasetId, name: &str) -> R<Option<Ref>> {
         let row = sqlx::query("SELECT r.* FROM dataset_refs r JOIN datasets d ON d.id = r.dataset_id WHERE r.dataset_id = $1 AND d.workspace_id = $2 AND r.name = $3")
             .bind(ds.0)
