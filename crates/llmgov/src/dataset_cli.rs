@@ -126,6 +126,19 @@ fn server_error(status: reqwest::StatusCode, body: &Value) -> String {
     msg
 }
 
+/// The format a new dataset gets from its first file's extension.
+fn format_of(file: &Path) -> &'static str {
+    match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => "csv",
+        _ => "jsonl",
+    }
+}
+
 fn report_commit(r: Result<(reqwest::StatusCode, Value), AnyError>) -> Result<(), AnyError> {
     let (status, r) = r?;
     let id = r["commit"]["id"].as_str().unwrap_or("");
@@ -406,7 +419,7 @@ async fn push(
             let (_, d) = c
                 .json(
                     c.req(reqwest::Method::POST, "/api/v1/datasets")
-                        .json(&json!({"name": name, "format": "jsonl"})),
+                        .json(&json!({"name": name, "format": format_of(file)})),
                 )
                 .await?;
             eprintln!("created dataset {name}");
@@ -442,7 +455,6 @@ async fn push(
             reqwest::Method::POST,
             &format!("/api/v1/datasets/{id}/import{q}"),
         )
-        .header("content-type", "application/x-ndjson")
         .header("content-length", len)
         .body(reqwest::Body::wrap_stream(stream));
     let res = c.json(req).await;

@@ -132,6 +132,14 @@ impl SchemaInference {
         s
     }
 
+    /// A CSV column (its values are strings).
+    pub fn column(&mut self, name: &str) {
+        self.fields
+            .entry(name.to_string())
+            .or_default()
+            .insert("string");
+    }
+
     /// Adds the fields and types of a stored schema.
     pub fn absorb(&mut self, v: &serde_json::Value) {
         if let Some(m) = v.get("fields").and_then(|f| f.as_object()) {

@@ -171,7 +171,9 @@ impl VaultService {
                 Pick::Theirs(i) => lt.at[i],
             })
             .collect();
-        Ok(build_manifest(d.format, &t, &at))
+        let mut m = build_manifest(d.format, &t, &at);
+        m.header = mo.header;
+        Ok(m)
     }
 
     /// Merges `source` (a ref or commit) into branch `target`: a commit with both heads as
@@ -294,7 +296,9 @@ impl VaultService {
                         Pick::Theirs(_) => unreachable!("the other side is empty"),
                     })
                     .collect::<Vec<_>>();
-                Ok(build_manifest(d.format, &t, &at))
+                let mut m = build_manifest(d.format, &t, &at);
+                m.header = mh.header.clone();
+                Ok(m)
             }
             Err(conflicts) => Err(conflict_error(
                 &conflicts,

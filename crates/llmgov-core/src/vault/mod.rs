@@ -10,6 +10,7 @@
 //! - [`store`]: the metadata and object storage seams.
 
 pub mod block;
+pub mod csv;
 pub mod diff;
 pub mod ingest;
 pub mod jsonl;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::ingest::{Ingest, IngestStats, write_manifest};
 use super::jsonl::{LineSplitter, SchemaInference, check_record, is_blank};
 use super::manifest::Manifest;
-use super::model::{Commit, Dataset, RefName};
+use super::model::{Commit, Dataset, DatasetFormat, RefName};
 use super::service::{VaultService, need};
 use super::store::BranchUpdate;
 use crate::access::Action;
@@ -153,37 +153,43 @@ impl VaultService {
             bad_count: 0,
             blank: 0,
             on_error: opts.on_error,
+            header: None,
         };
-        let mut split = LineSplitter::new(self.cfg.max_record_bytes);
+        let mut split = Splitter::new(d.format, self.cfg.max_record_bytes)?;
         let mut body = body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 CoreError::invalid("body", format!("the upload was interrupted: {e}"))
             })?;
-            split.feed(&chunk, &mut |n, l| {
-                lines.take(n, l);
-                Ok(())
-            })?;
+            split.feed(&chunk, &mut lines)?;
             lines.ingest.throttle().await?;
             if opts.on_error == OnError::Reject && lines.bad.len() >= MAX_REPORTED {
                 break;
             }
         }
-        split.finish(&mut |n, l| {
-            lines.take(n, l);
-            Ok(())
-        })?;
+        split.finish(&mut lines)?;
         let Lines {
             schema,
             bad,
             bad_count,
             blank,
+            header,
             ..
         } = lines;
         if opts.on_error == OnError::Reject && !bad.is_empty() {
             return Err(invalid_records(bad, bad_count));
         }
-        let (manifest, stats) = ingest.finish(d.format, vec![]).await?;
+        let header = match (d.format, header) {
+            (DatasetFormat::Csv, None) => {
+                return Err(CoreError::Unprocessable {
+                    code: "INVALID_RECORDS",
+                    message: "the CSV has no header row".into(),
+                    details: Default::default(),
+                });
+            }
+            (_, h) => h.unwrap_or_default(),
+        };
+        let (manifest, stats) = ingest.finish(d.format, header).await?;
         let transformation = serde_json::json!({ "type": "import", "format": d.format });
         let mut result = self
             .commit_version(
@@ -238,27 +244,50 @@ impl VaultService {
             None => Ingest::new(owner, dek, objects, cfg, None).await?,
         };
         let mut schema = SchemaInference::from_schema(&d.schema);
+        // CSV: the columns of the head, or of the first record on an empty branch.
+        let (header, columns) = match (d.format, &parent) {
+            (DatasetFormat::Csv, Some(m)) => (m.header.clone(), super::csv::parse_row(&m.header)),
+            (DatasetFormat::Csv, None) => {
+                let cols: Vec<String> = records[0]
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+                (super::csv::write_row(&refs), cols)
+            }
+            (DatasetFormat::Jsonl, _) => (vec![], vec![]),
+            (f, _) => return Err(not_supported(f)),
+        };
+        for c in &columns {
+            schema.column(c);
+        }
         for (i, r) in records.iter().enumerate() {
-            if !r.is_object() {
+            let field = || format!("records[{i}]");
+            let Some(obj) = r.as_object() else {
                 return Err(CoreError::invalid(
-                    format!("records[{i}]"),
+                    field(),
                     "a record must be a JSON object",
                 ));
-            }
-            let line = serde_json::to_vec(r).map_err(CoreError::internal)?;
+            };
+            let line = match d.format {
+                DatasetFormat::Csv => {
+                    csv_row(obj, &columns).map_err(|m| CoreError::invalid(field(), m))?
+                }
+                _ => serde_json::to_vec(r).map_err(CoreError::internal)?,
+            };
             if line.len() > self.cfg.max_record_bytes {
                 return Err(CoreError::invalid(
-                    format!("records[{i}]"),
+                    field(),
                     "the record is larger than the largest record accepted",
                 ));
             }
-            if schema.wants_more() {
+            if d.format == DatasetFormat::Jsonl && schema.wants_more() {
                 schema.observe(&line);
             }
             ingest.add(&line);
             ingest.throttle().await?;
         }
-        let (manifest, stats) = ingest.finish(d.format, vec![]).await?;
+        let (manifest, stats) = ingest.finish(d.format, header).await?;
         let transformation = serde_json::json!({ "type": "append", "records": records.len() });
         self.commit_version(
             p,
@@ -383,6 +412,82 @@ struct Lines<'a> {
     bad_count: u64,
     blank: u64,
     on_error: OnError,
+    /// CSV: the header row's bytes and column count, once seen.
+    header: Option<Vec<u8>>,
+}
+
+/// Splits a body into records in the dataset's format.
+enum Splitter {
+    Jsonl(LineSplitter),
+    Csv(Box<super::csv::CsvSplitter>, usize),
+}
+
+impl Splitter {
+    fn new(format: DatasetFormat, max: usize) -> Result<Self> {
+        match format {
+            DatasetFormat::Jsonl => Ok(Self::Jsonl(LineSplitter::new(max))),
+            DatasetFormat::Csv => Ok(Self::Csv(Box::new(super::csv::CsvSplitter::new(max)), 0)),
+            DatasetFormat::Parquet => Err(not_supported(format)),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8], lines: &mut Lines) -> Result<()> {
+        match self {
+            Splitter::Jsonl(s) => s.feed(chunk, &mut |n, l| {
+                lines.take(n, l);
+                Ok(())
+            }),
+            Splitter::Csv(s, columns) => s.feed(chunk, &mut |n, raw, f| {
+                lines.take_row(n, raw, f, columns);
+                Ok(())
+            }),
+        }
+    }
+
+    fn finish(self, lines: &mut Lines) -> Result<()> {
+        match self {
+            Splitter::Jsonl(s) => s.finish(&mut |n, l| {
+                lines.take(n, l);
+                Ok(())
+            }),
+            Splitter::Csv(mut s, mut columns) => s.feed(b"", &mut |n, raw, f| {
+                lines.take_row(n, raw, f, &mut columns);
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// A JSON object as a CSV row of `columns` (every key must be a column; scalars only).
+fn csv_row(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    columns: &[String],
+) -> std::result::Result<Vec<u8>, String> {
+    if let Some(k) = obj.keys().find(|k| !columns.contains(k)) {
+        return Err(format!(
+            "{k:?} is not a column of this dataset ({})",
+            columns.join(", ")
+        ));
+    }
+    let mut values = Vec::with_capacity(columns.len());
+    for c in columns {
+        values.push(match obj.get(c) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v.to_string(),
+            Some(_) => return Err(format!("column {c:?} takes a string, number or boolean")),
+        });
+    }
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    Ok(super::csv::write_row(&refs))
+}
+
+pub(super) fn not_supported(format: DatasetFormat) -> CoreError {
+    CoreError::Unprocessable {
+        code: "FORMAT_NOT_SUPPORTED",
+        message: format!("{format} datasets are not supported yet; use jsonl or csv"),
+        details: Default::default(),
+    }
 }
 
 impl Lines<'_> {
@@ -394,10 +499,7 @@ impl Lines<'_> {
             return;
         }
         if let Err(error) = check_record(l) {
-            self.bad_count += 1;
-            if self.bad.len() < MAX_REPORTED {
-                self.bad.push(BadLine { line: n, error });
-            }
+            self.bad_line(n, error);
             return;
         }
         if self.on_error == OnError::Reject && self.bad_count > 0 {
@@ -407,6 +509,51 @@ impl Lines<'_> {
             self.schema.observe(l);
         }
         self.ingest.add(l);
+    }
+
+    fn bad_line(&mut self, line: u64, error: String) {
+        self.bad_count += 1;
+        if self.bad.len() < MAX_REPORTED {
+            self.bad.push(BadLine { line, error });
+        }
+    }
+
+    /// One CSV row: the first is the header (named, distinct columns); every other row
+    /// must have as many fields.
+    fn take_row(&mut self, n: u64, raw: &[u8], f: &super::csv::Fields, columns: &mut usize) {
+        if self.header.is_none() {
+            let names: Vec<String> = (0..f.len())
+                .map(|i| String::from_utf8_lossy(f.get(i)).into_owned())
+                .collect();
+            let distinct: std::collections::HashSet<&String> = names.iter().collect();
+            if names.iter().any(|c| c.trim().is_empty()) || distinct.len() != names.len() {
+                self.bad_line(
+                    n,
+                    "the header row needs distinct, non-empty column names".into(),
+                );
+            }
+            for c in &names {
+                self.schema.column(c);
+            }
+            *columns = f.len();
+            self.header = Some(raw.to_vec());
+            return;
+        }
+        if f.len() != *columns {
+            self.bad_line(
+                n,
+                format!("the row has {} fields, the header {}", f.len(), columns),
+            );
+            return;
+        }
+        if std::str::from_utf8(raw).is_err() {
+            self.bad_line(n, "the row is not UTF-8".into());
+            return;
+        }
+        if self.on_error == OnError::Reject && self.bad_count > 0 {
+            return;
+        }
+        self.ingest.add(raw);
     }
 }
 

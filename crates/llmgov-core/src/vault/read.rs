@@ -143,10 +143,13 @@ impl VaultService {
         let dek = self.dek(d).await?;
         let mut out = Vec::with_capacity(count.min(1000) as usize);
         let mut index = from;
-        let mut cached: Option<(super::object::ObjectId, Block)> = None;
+        let mut cache = BlockCache::new(4);
+        // CSV rows are returned as objects keyed by the version's header.
+        let columns = (m.format == super::model::DatasetFormat::Csv)
+            .then(|| super::csv::parse_row(&m.header));
         for s in m.segments(from, count) {
-            if cached.as_ref().is_none_or(|(id, _)| *id != s.block) {
-                let b = read_block(
+            let b = cache
+                .get(
                     &*self.objects,
                     &dek,
                     Self::owner(d),
@@ -154,27 +157,26 @@ impl VaultService {
                     self.cfg.ingest.max_object_bytes,
                 )
                 .await?;
-                cached = Some((s.block, b));
+            if (s.start + s.count) as usize > b.len() {
+                return Err(CoreError::Integrity(format!(
+                    "block {} is shorter than its manifest says",
+                    s.block
+                )));
             }
-            let b = &cached.as_ref().expect("just set").1;
-            for i in s.start..s.start + s.count {
-                let i = i as usize;
-                if i >= b.len() {
-                    return Err(CoreError::Integrity(format!(
-                        "block {} is shorter than its manifest says",
-                        s.block
-                    )));
-                }
-                let raw = std::str::from_utf8(b.record(i))
-                    .ok()
-                    .and_then(|t| serde_json::value::RawValue::from_string(t.to_string()).ok())
+            for i in s.start as usize..(s.start + s.count) as usize {
+                let text = match &columns {
+                    Some(cols) => Some(super::csv::row_to_json(cols, b.record(i)).to_string()),
+                    None => std::str::from_utf8(b.record(i)).ok().map(str::to_string),
+                };
+                let data = text
+                    .and_then(|t| serde_json::value::RawValue::from_string(t).ok())
                     .ok_or_else(|| {
                         CoreError::Integrity(format!("a record of block {} is not JSON", s.block))
                     })?;
                 out.push(RecordItem {
                     index,
                     record_id: crate::hex::encode(&b.fingerprint(i)),
-                    data: raw,
+                    data,
                 });
                 index += 1;
             }
@@ -212,8 +214,16 @@ impl VaultService {
         let objects = Arc::clone(&self.objects);
         let owner = Self::owner(d);
         let max = self.cfg.ingest.max_object_bytes;
-        let size = m.bytes + m.records;
+        let header = if m.header.is_empty() {
+            vec![]
+        } else {
+            [m.header.as_slice(), b"\n"].concat()
+        };
+        let size = header.len() as u64 + m.bytes + m.records;
         tokio::spawn(async move {
+            if !header.is_empty() && tx.send(Ok(header.into())).await.is_err() {
+                return;
+            }
             let mut cache = BlockCache::new(4);
             for s in m.segments(0, m.records) {
                 let b = match cache.get(&*objects, &dek, owner, &s.block, max).await {

@@ -136,12 +136,8 @@ impl VaultService {
     ) -> Result<Dataset> {
         let name = DatasetName::parse(&spec.name)?;
         check_descriptive(&spec.description, &spec.tags, &spec.metadata)?;
-        if spec.format != DatasetFormat::Jsonl {
-            return Err(CoreError::Unprocessable {
-                code: "FORMAT_NOT_SUPPORTED",
-                message: format!("{} datasets are not supported yet; use jsonl", spec.format),
-                details: Default::default(),
-            });
+        if spec.format == DatasetFormat::Parquet {
+            return Err(super::push::not_supported(spec.format));
         }
         let at = now();
         let d = Dataset {

@@ -166,7 +166,8 @@ fn push_status(r: &PushResult) -> StatusCode {
     }
 }
 
-/// Import a JSON Lines body (any size, streamed) as the new version of a branch. Records
+/// Import a body in the dataset's format (JSON Lines, or CSV with a header row; any size,
+/// streamed) as the new version of a branch. Records
 /// the branch head already holds are not stored again. Sending the same content again makes
 /// no commit (200 with `changed: false`). An interrupted upload commits nothing.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/import", tag = "datasets", params(("id" = uuid::Uuid, Path), ImportParams),
@@ -382,7 +383,7 @@ pub struct ExportParams {
     /// Branch, tag or commit (default: the default branch).
     #[serde(rename = "ref")]
     pub reference: Option<String>,
-    /// `jsonl` (the dataset's format; default).
+    /// The dataset's format (`jsonl` or `csv`; default).
     pub format: Option<String>,
 }
 
@@ -418,7 +419,10 @@ pub async fn export_dataset(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
+        HeaderValue::from_static(match d.format {
+            DatasetFormat::Csv => "text/csv; charset=utf-8",
+            _ => "application/x-ndjson",
+        }),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(
