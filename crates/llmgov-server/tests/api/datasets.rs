@@ -445,6 +445,32 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
         .await;
     assert_eq!(bad_ref.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A CSV dataset round-trips through import and export.
+    let csv = app
+        .post(
+            "/api/v1/datasets",
+            &owner,
+            json!({"name": "rows", "format": "csv"}),
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::CREATED, "{}", csv.body);
+    let cid = csv.body["id"].as_str().unwrap().to_string();
+    let table = "id,text\n1,\"a, b\"\n2,plain\n".to_string();
+    assert_eq!(
+        import(&app, &owner, &cid, "", table.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let (s, h, body) = export(&app, &owner, &cid, "?format=csv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert_eq!(body, table);
+    let row = app
+        .get(&format!("/api/v1/datasets/{cid}/records/0"), &owner)
+        .await;
+    assert_eq!(row.body["data"], json!({"id": "1", "text": "a, b"}));
+    let ragged = import(&app, &owner, &cid, "", "id,text\n1\n".into()).await;
+    assert_eq!(ragged.error_code(), "INVALID_RECORDS");
+
     // Merges over HTTP: separate changes combine; the same record changed twice is a 409.
     let b = app
         .post(
