@@ -97,3 +97,20 @@ ensure_otel_python() {
     fi
     export LLMGOV_TEST_PYTHON="$venv/bin/python"
 }
+
+# SoftHSM2 (PKCS#11) for the HSM key-provider tests: a private configuration and one token,
+# initialised non-interactively and fresh on every run. Exports SOFTHSM2_CONF and the
+# LLMGOV_TEST_PKCS11_* variables the tests read.
+ensure_softhsm() {
+    if ! command -v softhsm2-util >/dev/null 2>&1; then
+        apt_install softhsm2
+    fi
+    local dir=${HOME:-/root}/.cache/llmgov-softhsm
+    rm -rf "$dir/tokens"
+    mkdir -p "$dir/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$dir/tokens" >"$dir/softhsm2.conf"
+    export SOFTHSM2_CONF=$dir/softhsm2.conf
+    softhsm2-util --init-token --free --label llmgov-test --so-pin 12345678 --pin 1234 >/dev/null
+    export LLMGOV_TEST_PKCS11_MODULE=${LLMGOV_TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+    export LLMGOV_TEST_PKCS11_TOKEN=llmgov-test LLMGOV_TEST_PKCS11_PIN=1234
+}

@@ -3,7 +3,7 @@
 # the black-box API tests on SQLite *and* PostgreSQL, and the CLI tests of the real binary.
 # Starts (or installs) PostgreSQL when it is not running, and installs the OpenTelemetry
 # Python SDK (PyPI) that the OTLP tests send spans with, and nats-server (Debian) for the
-# event-bus tests.
+# event-bus tests, and SoftHSM2 (Debian) with a fresh token for the PKCS#11 key-provider tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -12,6 +12,7 @@ ensure_rust
 ensure_postgres
 ensure_nats
 ensure_otel_python
+ensure_softhsm
 drop_test_databases
 trap drop_test_databases EXIT
 

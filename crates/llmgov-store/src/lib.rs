@@ -19,6 +19,7 @@ pub mod cache;
 mod errors;
 pub mod nats;
 pub mod objects;
+pub mod pkcs11;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]

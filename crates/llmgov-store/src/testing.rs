@@ -57,3 +57,21 @@ impl TestDb {
         }
     }
 }
+
+/// The PKCS#11 token `scripts/test.sh` initialises (SoftHSM2), with KEKs labelled
+/// `key_label-v<n>` so that each test keeps its own keys.
+pub fn hsm_config(key_label: &str) -> crate::pkcs11::Pkcs11Config {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!(
+                "{k} is not set: run scripts/test.sh (it installs SoftHSM2 and initialises a token)"
+            )
+        })
+    };
+    crate::pkcs11::Pkcs11Config {
+        module: var("LLMGOV_TEST_PKCS11_MODULE").into(),
+        token_label: var("LLMGOV_TEST_PKCS11_TOKEN"),
+        pin: var("LLMGOV_TEST_PKCS11_PIN"),
+        key_label: key_label.into(),
+    }
+}

@@ -117,6 +117,9 @@ fn identity_config(cfg: &Config) -> IdentityConfig {
 
 async fn serve(cfg: Config) -> Result<(), AnyError> {
     let store = open_store(&cfg).await?;
+    // Keys first: a wrong passphrase or a missing HSM token stops the start before any
+    // background work begins.
+    let vault = open_vault(&cfg, store.clone())?;
     if let Some(b) = IdentityService::bootstrap(
         &*store,
         cfg.admin_email.as_deref(),
@@ -143,7 +146,6 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             prices: cfg.metrics.prices.clone(),
         },
     );
-    let vault = open_vault(&cfg, state.store.clone())?;
     let state = state.with_vault(vault);
     if cfg.vault.gc_interval_secs > 0
         && let Some(v) = state.vault.clone()
@@ -579,20 +581,51 @@ fn open_vault(
     cfg: &Config,
     store: Arc<dyn llmgov_core::store::Store>,
 ) -> Result<llmgov_core::vault::VaultService, AnyError> {
-    use llmgov_core::vault::keys::{KdfParams, LocalKeyProvider};
-    let key_file = cfg
-        .vault
-        .key_file
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("vault").join("kek.json"));
-    let passphrase = vault_passphrase(cfg, &key_file)?;
-    let keys = if key_file.exists() {
-        LocalKeyProvider::open(&key_file, &passphrase)
-    } else {
-        tracing::info!(file = %key_file.display(), "creating the vault key file");
-        LocalKeyProvider::create(&key_file, &passphrase, KdfParams::default())
-    }
-    .map_err(|e| format!("vault keys: {e}"))?;
+    use llmgov_core::vault::keys::{KdfParams, KeyProvider, LocalKeyProvider};
+    let keys: Arc<dyn KeyProvider> = match cfg.vault.key_provider.as_str() {
+        "local" => {
+            let key_file = cfg
+                .vault
+                .key_file
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("vault").join("kek.json"));
+            let passphrase = vault_passphrase(cfg, &key_file)?;
+            Arc::new(
+                if key_file.exists() {
+                    LocalKeyProvider::open(&key_file, &passphrase)
+                } else {
+                    tracing::info!(file = %key_file.display(), "creating the vault key file");
+                    LocalKeyProvider::create(&key_file, &passphrase, KdfParams::default())
+                }
+                .map_err(|e| format!("vault keys: {e}"))?,
+            )
+        }
+        "pkcs11" => {
+            let need = |v: &Option<String>, name: &str| {
+                v.clone()
+                    .ok_or_else(|| format!("vault.key_provider = \"pkcs11\" needs vault.{name}"))
+            };
+            let hsm = llmgov_store::pkcs11::Pkcs11Config {
+                module: cfg
+                    .vault
+                    .pkcs11_module
+                    .clone()
+                    .ok_or("vault.key_provider = \"pkcs11\" needs vault.pkcs11_module")?,
+                token_label: need(&cfg.vault.pkcs11_token, "pkcs11_token")?,
+                pin: need(&cfg.vault.pkcs11_pin, "pkcs11_pin")?,
+                key_label: cfg.vault.pkcs11_key_label.clone(),
+            };
+            Arc::new(
+                llmgov_store::pkcs11::Pkcs11KeyProvider::open(&hsm)
+                    .map_err(|e| format!("vault keys: {e}"))?,
+            )
+        }
+        other => {
+            return Err(
+                format!("vault.key_provider must be local or pkcs11, not {other:?}").into(),
+            );
+        }
+    };
     let dir = cfg
         .vault
         .objects_dir
@@ -609,7 +642,7 @@ fn open_vault(
     Ok(llmgov_core::vault::VaultService::new(
         vault_store,
         Arc::new(objects),
-        Arc::new(keys),
+        keys,
         vc,
     ))
 }

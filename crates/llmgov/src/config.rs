@@ -17,6 +17,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// First-start super admin; a password is generated and printed once when unset.
     pub admin_email: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
     pub admin_password: Option<String>,
     pub server: ServerSection,
     pub database: DatabaseSection,
@@ -28,14 +29,45 @@ pub struct Config {
     pub log: LogSection,
 }
 
+/// A text setting that the environment may give as digits (`LLMGOV_VAULT__PKCS11_PIN=1234`
+/// reaches us as a number).
+fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
+        Text::S(s) => s,
+        Text::I(i) => i.to_string(),
+        Text::U(u) => u.to_string(),
+        Text::F(f) => f.to_string(),
+    }))
+}
+
 /// The Data Vault: where dataset bytes live and how their keys are protected.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSection {
+    /// Where key-encryption keys live: `local` (a key file sealed by the passphrase) or
+    /// `pkcs11` (an HSM token).
+    pub key_provider: String,
+    /// PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`), token label and user PIN.
+    pub pkcs11_module: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub pkcs11_token: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub pkcs11_pin: Option<String>,
+    /// Prefix of the KEK labels in the token (`<prefix>-v<version>`).
+    pub pkcs11_key_label: String,
     /// Directory of the local object store. Default: `<data_dir>/objects`.
     pub objects_dir: Option<PathBuf>,
     /// Key-encryption keys sealed with the passphrase. Default: `<data_dir>/vault/kek.json`.
     pub key_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "opt_text")]
     /// Passphrase sealing the key file (at least 12 characters). Prefer the environment
     /// (`LLMGOV_VAULT__PASSPHRASE`) or `passphrase_file` to a config file.
     pub passphrase: Option<String>,
@@ -211,6 +243,11 @@ impl Default for Config {
                 max_queued_mib: 16,
             },
             vault: VaultSection {
+                key_provider: "local".into(),
+                pkcs11_module: None,
+                pkcs11_token: None,
+                pkcs11_pin: None,
+                pkcs11_key_label: "llmgov-kek".into(),
                 objects_dir: None,
                 key_file: None,
                 passphrase: None,
@@ -268,9 +305,26 @@ impl Config {
             Some(f) => fig = fig.merge(Toml::file_exact(f)),
             None => fig = fig.merge(Toml::file("llmgov.toml")),
         }
-        fig.merge(Self::env())
+        let mut c: Config = fig
+            .merge(Self::env())
             .merge(Serialized::defaults(flags))
-            .extract()
+            .extract()?;
+        // Secrets are taken from the environment byte for byte: the generic reader would
+        // turn a PIN such as `0123` into the number 123.
+        let raw = |k: &str| std::env::var(k).ok();
+        if let Some(v) = raw("LLMGOV_ADMIN_PASSWORD") {
+            c.admin_password = Some(v);
+        }
+        if let Some(v) = raw("LLMGOV_VAULT__PASSPHRASE") {
+            c.vault.passphrase = Some(v);
+        }
+        if let Some(v) = raw("LLMGOV_VAULT__PKCS11_PIN") {
+            c.vault.pkcs11_pin = Some(v);
+        }
+        if let Some(v) = raw("LLMGOV_VAULT__PKCS11_TOKEN") {
+            c.vault.pkcs11_token = Some(v);
+        }
+        Ok(c)
     }
 
     /// `LLMGOV_*` variables that name configuration keys. Others with the prefix (such as
@@ -278,7 +332,9 @@ impl Config {
     /// misspelt key inside a known section is still an error.
     fn env() -> Env {
         const KEYS: &[&str] = &["data_dir", "admin_email", "admin_password"];
-        const SECTIONS: &[&str] = &["server", "database", "auth", "audit", "log"];
+        const SECTIONS: &[&str] = &[
+            "server", "database", "auth", "audit", "metrics", "events", "vault", "log",
+        ];
         Env::prefixed("LLMGOV_")
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
@@ -315,8 +371,21 @@ mod tests {
             jail.set_env("LLMGOV_DATABASE__URL", "postgres://x/y");
             jail.set_env("LLMGOV_TEST_PG_URL", "ignored: not a configuration key");
             jail.set_env("LLMGOV_LOG", "debug");
+            // Every section takes overrides from the environment.
+            jail.set_env("LLMGOV_METRICS__RAW_RETENTION_DAYS", "7");
+            jail.set_env("LLMGOV_EVENTS__NATS_URL", "nats://127.0.0.1:4222");
+            jail.set_env("LLMGOV_VAULT__KEY_PROVIDER", "pkcs11");
+            jail.set_env("LLMGOV_VAULT__PKCS11_PIN", "0123");
             let c = Config::load(None, &FlagOverrides::default())?;
             assert_eq!(c.server.listen, "0.0.0.0:2");
+            assert_eq!(c.metrics.raw_retention_days, 7);
+            assert_eq!(c.events.nats_url.as_deref(), Some("nats://127.0.0.1:4222"));
+            assert_eq!(c.vault.key_provider, "pkcs11");
+            assert_eq!(
+                c.vault.pkcs11_pin.as_deref(),
+                Some("0123"),
+                "digits stay text"
+            );
             assert_eq!(c.database.max_connections, 3);
             assert_eq!(c.database_url(), "postgres://x/y");
             let flags = FlagOverrides {

@@ -768,3 +768,90 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_keeps_its_keys_in_a_pkcs11_token_when_configured() {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run scripts/test.sh"))
+    };
+    let (module, token, pin) = (
+        var("LLMGOV_TEST_PKCS11_MODULE"),
+        var("LLMGOV_TEST_PKCS11_TOKEN"),
+        var("LLMGOV_TEST_PKCS11_PIN"),
+    );
+    let label = format!("llmgov-cli-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    // A missing token stops the start with a clear error (the check runs `vault fsck`, which
+    // opens the keys the way `serve` does, so that a regression cannot leave a server up).
+    let out = Command::new(BIN)
+        .args(["vault", "fsck", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("LLMGOV_DATABASE__URL")
+        .env("LLMGOV_VAULT__KEY_PROVIDER", "pkcs11")
+        .env("LLMGOV_VAULT__PKCS11_MODULE", &module)
+        .env("LLMGOV_VAULT__PKCS11_TOKEN", "no-such-token")
+        .env("LLMGOV_VAULT__PKCS11_PIN", &pin)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no PKCS#11 token labelled \"no-such-token\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let env = [
+        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
+        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
+        ("LLMGOV_VAULT__KEY_PROVIDER", "pkcs11"),
+        ("LLMGOV_VAULT__PKCS11_MODULE", module.as_str()),
+        ("LLMGOV_VAULT__PKCS11_TOKEN", token.as_str()),
+        ("LLMGOV_VAULT__PKCS11_PIN", pin.as_str()),
+        ("LLMGOV_VAULT__PKCS11_KEY_LABEL", label.as_str()),
+    ];
+    let s = start(dir.path(), &env);
+    let key = token_and_key(
+        &s.base,
+        &[
+            "datasets:create",
+            "datasets:read",
+            "datasets:update",
+            "datasets:execute",
+        ],
+    )
+    .await;
+    let v1 = chat_file(&dir.path().join("v1.jsonl"), 100, "hsm");
+    let out = cli(
+        &s.base,
+        &key,
+        &[
+            "push",
+            dir.path().join("v1.jsonl").to_str().unwrap(),
+            "--dataset",
+            "hsm",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pulled = dir.path().join("pulled.jsonl");
+    let out = cli(
+        &s.base,
+        &key,
+        &["pull", "hsm", "-o", pulled.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&pulled).unwrap(), v1);
+    assert!(
+        !dir.path().join("vault").join("kek.json").exists(),
+        "no local key file with an HSM"
+    );
+    terminate(s);
+}

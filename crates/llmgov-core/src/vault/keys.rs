@@ -29,7 +29,8 @@ impl Dek {
         Ok(Self::from_raw(raw))
     }
 
-    fn from_raw(raw: Zeroizing<[u8; 32]>) -> Self {
+    /// A DEK from its bytes, for key providers outside this crate (an HSM unwraps them).
+    pub fn from_raw(raw: Zeroizing<[u8; 32]>) -> Self {
         let aead = aead_key(&raw);
         let fingerprint_key = Zeroizing::new(blake3::derive_key(
             "llmgov vault record fingerprint v1",
@@ -40,6 +41,11 @@ impl Dek {
             aead,
             fingerprint_key,
         }
+    }
+
+    /// The key's bytes, for a key provider to wrap. Never log or store them unwrapped.
+    pub fn raw_bytes(&self) -> &[u8; 32] {
+        &self.raw
     }
 
     pub(crate) fn aead(&self) -> &LessSafeKey {
@@ -124,7 +130,8 @@ fn open_with(key: &LessSafeKey, sealed: &[u8], aad: &[u8]) -> Option<Zeroizing<[
     Some(out)
 }
 
-fn wrap_aad(version: u32, aad: &[u8]) -> Vec<u8> {
+/// The associated data of a wrapped DEK: a fixed prefix, the KEK version and the owner.
+pub fn wrap_aad(version: u32, aad: &[u8]) -> Vec<u8> {
     let mut a = b"llmgov-dek-v1".to_vec();
     a.extend_from_slice(&version.to_be_bytes());
     a.extend_from_slice(aad);

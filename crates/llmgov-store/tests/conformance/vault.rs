@@ -860,7 +860,47 @@ pub async fn csv_datasets_round_trip_rows_and_report_ragged_ones(fx: Fx) {
     ));
 }
 
+pub async fn a_key_in_a_pkcs11_token_protects_the_datasets(fx: Fx) {
+    let hsm = llmgov_store::pkcs11::Pkcs11KeyProvider::open(&llmgov_store::testing::hsm_config(
+        &format!("llmgov-vault-{}", uuid::Uuid::new_v4()),
+    ))
+    .unwrap();
+    let v = vault(&fx, 4096);
+    let store: Arc<dyn llmgov_core::vault::store::VaultStore> = fx.store.clone();
+    let hv = Vault {
+        svc: VaultService::new(
+            store,
+            v.objects.clone(),
+            Arc::new(hsm),
+            VaultConfig::default(),
+        ),
+        objects: v.objects.clone(),
+        p: v.p.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let d = hv
+        .svc
+        .create_dataset(&hv.p, &ctx(), spec("hsm"))
+        .await
+        .unwrap();
+    let body = lines(50, |_| None);
+    push(&hv, &d, &body, 1000).await.unwrap();
+    assert_eq!(
+        fx.store.dataset_key(fx.ws, d.id).await.unwrap().kek_version,
+        1
+    );
+    let r = hv.svc.rotate_keys(fx.ws, &ctx()).await.unwrap();
+    assert_eq!(
+        (r.provider.as_str(), r.current_version, r.rewrapped),
+        ("pkcs11", 2, 1)
+    );
+    assert_eq!(export(&hv, &d, None).await.unwrap(), body);
+    // The local provider of the other fixture cannot unwrap what the token wrapped.
+    assert!(export(&v, &d, None).await.is_err());
+}
+
 crate::conformance!(
+    a_key_in_a_pkcs11_token_protects_the_datasets,
     csv_datasets_round_trip_rows_and_report_ragged_ones,
     merges_combine_separate_changes_and_report_conflicts,
     key_rotation_rewraps_every_dataset_key_and_data_still_reads,
