@@ -269,6 +269,28 @@ impl KeyProvider for Pkcs11KeyProvider {
         .await
     }
 
+    async fn trim(&self, min: u32) -> Result<Vec<u32>> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let versions = inner.versions()?;
+            let current = versions.last().copied().unwrap_or(0);
+            if min > current {
+                return Err(CoreError::invalid(
+                    "min_version",
+                    format!("the current key-encryption key is version {current}"),
+                ));
+            }
+            let removed: Vec<u32> = versions.into_iter().filter(|v| *v < min).collect();
+            let s = inner.session.lock().expect("pkcs11 session");
+            for v in &removed {
+                let key = inner.key(&s, *v)?;
+                s.destroy_object(key).map_err(|e| hsm_err("destroy", e))?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     async fn status(&self) -> Result<KeyStatus> {
         let inner = Arc::clone(&self.inner);
         let versions = blocking(move || inner.versions()).await?;

@@ -35,6 +35,17 @@ async fn contract(first: &dyn KeyProvider, reopen: impl Fn() -> Box<dyn KeyProvi
     );
     let st = second.status().await.unwrap();
     assert_eq!((st.current_version, st.versions.clone()), (2, vec![1, 2]));
+
+    // Trimming: never the current version; what a trimmed version wrapped is gone.
+    assert!(second.trim(3).await.is_err());
+    assert_eq!(second.trim(2).await.unwrap(), vec![1]);
+    let third = reopen();
+    assert!(third.unwrap(&w1, b"ws|ds").await.is_err());
+    assert_eq!(
+        third.unwrap(&w2, b"ws|ds").await.unwrap().raw_bytes(),
+        dek.raw_bytes()
+    );
+    assert_eq!(third.status().await.unwrap().versions, vec![2]);
 }
 
 #[tokio::test]

@@ -187,6 +187,11 @@ pub enum VaultCommand {
     },
     /// Rotate the key-encryption key and rewrap every dataset key (no data is re-encrypted).
     RotateKeys,
+    /// Destroy key-encryption key versions below --min-version (after a rotation).
+    TrimKeys {
+        #[arg(long)]
+        min_version: u32,
+    },
     /// Delete objects no commit reaches, once older than the grace period.
     Gc {
         /// Seconds an unreachable object is kept (protects pushes in progress).

@@ -683,6 +683,21 @@ async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyErro
             );
             Ok(())
         }
+        VaultCommand::TrimKeys { min_version } => {
+            let ws = store
+                .system_workspace()
+                .await?
+                .ok_or("the database has no workspace yet: start the server once")?;
+            let removed = vault
+                .trim_keys(
+                    ws,
+                    &llmgov_core::audit::RequestContext::system(),
+                    min_version,
+                )
+                .await?;
+            println!("destroyed key-encryption key versions {removed:?}");
+            Ok(())
+        }
         VaultCommand::Gc {
             grace_secs,
             dry_run,

@@ -101,6 +101,9 @@ pub trait KeyProvider: Send + Sync {
     /// Creates a new KEK version and makes it current.
     async fn rotate(&self) -> Result<u32>;
     async fn status(&self) -> Result<KeyStatus>;
+    /// Destroys KEK versions below `min` (never the current one); DEKs they wrapped can no
+    /// longer be unwrapped, so callers rewrap first. Returns the versions removed.
+    async fn trim(&self, min: u32) -> Result<Vec<u32>>;
 }
 
 fn seal_with(key: &LessSafeKey, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
@@ -413,6 +416,32 @@ impl KeyProvider for LocalKeyProvider {
         Ok(next)
     }
 
+    async fn trim(&self, min: u32) -> Result<Vec<u32>> {
+        self.reload()?;
+        let mut k = self.keys.write().expect("key lock");
+        let current = k.keks.last().map(|(v, _)| *v).unwrap_or(0);
+        if min > current {
+            return Err(CoreError::invalid(
+                "min_version",
+                format!("the current key-encryption key is version {current}"),
+            ));
+        }
+        let removed: Vec<u32> = k
+            .keks
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| *v < min)
+            .collect();
+        k.keks.retain(|(v, _)| *v >= min);
+        k.file.keys.retain(|s| s.version >= min);
+        k.file.min_decryption_version = k.file.min_decryption_version.max(min);
+        write_atomically(
+            &self.path,
+            &serde_json::to_vec_pretty(&k.file).map_err(CoreError::internal)?,
+        )?;
+        Ok(removed)
+    }
+
     async fn status(&self) -> Result<KeyStatus> {
         let k = self.keys.read().expect("key lock");
         Ok(KeyStatus {
@@ -453,6 +482,17 @@ mod tests {
         assert!(again.unwrap(&w, b"ws|ds").await.is_ok());
         assert!(again.unwrap(&w2, b"ws|ds").await.is_ok());
         assert_eq!(again.status().await.unwrap().versions, vec![1, 2]);
+        // Trimming version 1: what it wrapped no longer unwraps, anywhere.
+        assert!(again.trim(3).await.is_err(), "never the current version");
+        assert_eq!(again.trim(2).await.unwrap(), vec![1]);
+        assert!(again.unwrap(&w, b"ws|ds").await.is_err());
+        assert!(again.unwrap(&w2, b"ws|ds").await.is_ok());
+        let st = LocalKeyProvider::open(&path, "correct horse battery")
+            .unwrap()
+            .status()
+            .await
+            .unwrap();
+        assert_eq!((st.min_decryption_version, st.versions), (2, vec![2]));
 
         assert!(matches!(
             LocalKeyProvider::open(&path, "wrong passphrase!!"),

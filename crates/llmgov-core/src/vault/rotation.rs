@@ -45,6 +45,35 @@ impl VaultService {
         Ok(report)
     }
 
+    /// Destroys KEK versions below `min`, once no dataset key depends on them (rotate
+    /// first). Audited as `keys.trim`.
+    pub async fn trim_keys(
+        &self,
+        ws: WorkspaceId,
+        ctx: &RequestContext,
+        min: u32,
+    ) -> Result<Vec<u32>> {
+        let current = self.keys().status().await?.current_version;
+        if min > current {
+            return Err(crate::CoreError::invalid(
+                "min_version",
+                format!("the current key-encryption key is version {current}"),
+            ));
+        }
+        if !self.store.keys_below(min, 1).await?.is_empty() {
+            return Err(crate::CoreError::conflict(
+                "KEYS_IN_USE",
+                format!("dataset keys are still wrapped by versions below {min}; rotate first"),
+            ));
+        }
+        let removed = self.keys().trim(min).await?;
+        let audit = AuditDraft::new(ws, ctx, "keys.trim", "keys")
+            .resource("key_encryption_key", min)
+            .details(serde_json::json!({ "min_decryption_version": min, "removed": removed }));
+        self.store.record_access(audit).await?;
+        Ok(removed)
+    }
+
     /// Rewraps every dataset key below KEK version `current`.
     pub async fn rewrap_all(&self, current: u32) -> Result<u64> {
         let mut n = 0;

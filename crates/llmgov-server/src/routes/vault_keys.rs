@@ -34,8 +34,38 @@ pub async fn rotate_keys(
     Ok(Json(vault(&s)?.rotate_keys(p.workspace_id, &ctx).await?))
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrimBody {
+    /// KEK versions below this are destroyed (it becomes the minimum decryption version).
+    pub min_version: u32,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TrimReport {
+    pub removed: Vec<u32>,
+}
+
+/// Destroy key-encryption key versions below `min_version`, once no dataset key depends on
+/// them (`409 KEYS_IN_USE` otherwise: rotate first). Audited as `keys.trim`.
+#[utoipa::path(post, path = "/api/v1/keys/trim", tag = "keys", request_body = TrimBody,
+    responses((status = 200, body = TrimReport), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["keys:execute"])))]
+pub async fn trim_keys(
+    Authz(p, _): Authz<perm::KeysExecute>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    crate::extract::ApiJson(b): crate::extract::ApiJson<TrimBody>,
+) -> ApiResult<Json<TrimReport>> {
+    let removed = vault(&s)?
+        .trim_keys(p.workspace_id, &ctx, b.min_version)
+        .await?;
+    Ok(Json(TrimReport { removed }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(trim_keys))
         .routes(routes!(key_status))
         .routes(routes!(rotate_keys))
 }

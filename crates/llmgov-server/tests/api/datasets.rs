@@ -543,6 +543,30 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
         StatusCode::OK
     );
     assert_eq!(app.audit_events("keys.rotate").await.len(), 1);
+    let cur = rot.body["current_version"].as_u64().unwrap();
+    let trim = app
+        .post(
+            "/api/v1/keys/trim",
+            &app.admin_token,
+            json!({"min_version": cur}),
+        )
+        .await;
+    assert_eq!(trim.status, StatusCode::OK, "{}", trim.body);
+    assert_eq!(trim.body["removed"], json!([cur - 1]));
+    let too_far = app
+        .post(
+            "/api/v1/keys/trim",
+            &app.admin_token,
+            json!({"min_version": cur + 1}),
+        )
+        .await;
+    assert_eq!(too_far.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/records/0"), &owner)
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // Deleting is for owners; the dataset and its bytes are gone.
     let objects = vault_dir(&app.db.url).join("objects").join(&id);
