@@ -95,19 +95,18 @@ pub async fn key_rotation_rewraps_every_dataset_key_and_data_still_reads(fx: Fx)
     let b = v.svc.create_dataset(&v.p, &ctx(), spec("b")).await.unwrap();
     push(&v, &a, b"{\"a\":1}\n", 64).await.unwrap();
     push(&v, &b, b"{\"b\":2}\n", 64).await.unwrap();
-    assert!(matches!(
-        v.svc.trim_keys(fx.ws, &ctx(), 2).await,
-        Err(CoreError::Conflict {
-            code: "KEYS_IN_USE",
-            ..
-        })
-    ));
+    assert!(
+        matches!(
+            v.svc.trim_keys(fx.ws, &ctx(), 2).await,
+            Err(CoreError::Invalid { .. })
+        ),
+        "never beyond the current version"
+    );
     let r = v.svc.rotate_keys(fx.ws, &ctx()).await.unwrap();
     assert_eq!(
         (r.previous_version, r.current_version, r.rewrapped),
         (1, 2, 2)
     );
-    assert_eq!(v.svc.trim_keys(fx.ws, &ctx(), 2).await.unwrap(), vec![1]);
     assert!(fx.store.keys_below(2, 10).await.unwrap().is_empty());
     assert_eq!(
         fx.store.dataset_key(fx.ws, a.id).await.unwrap().kek_version,
@@ -137,6 +136,19 @@ pub async fn key_rotation_rewraps_every_dataset_key_and_data_still_reads(fx: Fx)
         .find(|e| e.event_type == "keys.rotate")
         .expect("audited");
     assert!(rot.details.contains("\"rewrapped\":2"), "{}", rot.details);
+
+    // Trimming: refused while a dataset key still needs an old version, then done.
+    assert_eq!(v.svc.keys().rotate().await.unwrap(), 3);
+    assert!(matches!(
+        v.svc.trim_keys(fx.ws, &ctx(), 3).await,
+        Err(CoreError::Conflict {
+            code: "KEYS_IN_USE",
+            ..
+        })
+    ));
+    assert_eq!(v.svc.rewrap_all(3).await.unwrap(), 2);
+    assert_eq!(v.svc.trim_keys(fx.ws, &ctx(), 3).await.unwrap(), vec![1, 2]);
+    assert_eq!(export(&fresh, &a, None).await.unwrap(), b"{\"a\":1}\n");
 }
 
 pub async fn a_key_in_a_pkcs11_token_protects_the_datasets(fx: Fx) {
