@@ -176,11 +176,7 @@ fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 async fn operator_commands_create_users_and_reset_passwords() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = run(
         dir.path(),
         &[
@@ -194,11 +190,7 @@ async fn operator_commands_create_users_and_reset_passwords() {
             "auditor",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let generated = stdout
         .lines()
@@ -219,11 +211,7 @@ async fn operator_commands_create_users_and_reset_passwords() {
             "Reset-password-999",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let bad = run(
         dir.path(),
         &[
@@ -348,11 +336,7 @@ async fn audit_verify_reads_a_postgres_database() {
             &db.url,
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let ok = run(dir.path(), &["audit", "verify", "--database", &db.url]);
     assert!(
         ok.status.success(),
@@ -531,6 +515,15 @@ async fn two_instances_on_one_postgres_keep_one_verifiable_log() {
     );
 }
 
+/// Asserts a command succeeded, showing its stderr otherwise.
+fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn token_and_key(base: &str, scopes: &[&str]) -> String {
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
@@ -629,11 +622,7 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
             "first",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("20000 records"),
         "{}",
@@ -645,11 +634,7 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
         &key,
         &["pull", "chats", "-o", pulled.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(std::fs::read(&pulled).unwrap(), v1);
     let out = cli(&s.base, &key, &["log", "chats"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("first"));
@@ -727,11 +712,7 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
         &key,
         &["pull", "chats", "-o", pulled.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(std::fs::read(&pulled).unwrap(), v1);
     terminate(s);
 
@@ -832,22 +813,14 @@ async fn the_vault_keeps_its_keys_in_a_pkcs11_token_when_configured() {
             "hsm",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let pulled = dir.path().join("pulled.jsonl");
     let out = cli(
         &s.base,
         &key,
         &["pull", "hsm", "-o", pulled.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(std::fs::read(&pulled).unwrap(), v1);
     assert!(
         !dir.path().join("vault").join("kek.json").exists(),

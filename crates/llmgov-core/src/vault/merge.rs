@@ -133,29 +133,39 @@ impl VaultService {
 
     /// Three-way merge of `theirs` into `ours` from `base`; the merged manifest or a
     /// `MERGE_CONFLICT` error listing the conflicting records.
+    /// `None` is the empty version (a merge without common ancestor, a root commit's parent).
+    async fn load_commit(
+        &self,
+        d: &Dataset,
+        c: Option<&Commit>,
+        t: &mut BlockTable,
+    ) -> Result<(Loaded, Vec<u8>)> {
+        match c {
+            Some(c) => {
+                let m = self.manifest_of(d, c).await?;
+                Ok((self.load_version(d, &m, t).await?, m.header))
+            }
+            None => Ok((
+                Loaded {
+                    fps: vec![],
+                    at: vec![],
+                },
+                vec![],
+            )),
+        }
+    }
+
     async fn merge_versions(
         &self,
         d: &Dataset,
         base: Option<&Commit>,
         ours: &Commit,
-        theirs: &Commit,
+        theirs: Option<&Commit>,
     ) -> Result<Manifest> {
         let mut t = BlockTable::default();
-        let empty = Loaded {
-            fps: vec![],
-            at: vec![],
-        };
-        let lb = match base {
-            Some(b) => {
-                let m = self.manifest_of(d, b).await?;
-                self.load_version(d, &m, &mut t).await?
-            }
-            None => empty,
-        };
-        let mo = self.manifest_of(d, ours).await?;
-        let lo = self.load_version(d, &mo, &mut t).await?;
-        let mt = self.manifest_of(d, theirs).await?;
-        let lt = self.load_version(d, &mt, &mut t).await?;
+        let (lb, _) = self.load_commit(d, base, &mut t).await?;
+        let (lo, header) = self.load_commit(d, Some(ours), &mut t).await?;
+        let (lt, _) = self.load_commit(d, theirs, &mut t).await?;
         let (merged, lb, lo, lt) = tokio::task::spawn_blocking(move || {
             let r = merge3::merge(&lb.fps, &lo.fps, &lt.fps, Duration::from_secs(20));
             (r, lb, lo, lt)
@@ -172,7 +182,7 @@ impl VaultService {
             })
             .collect();
         let mut m = build_manifest(d.format, &t, &at);
-        m.header = mo.header;
+        m.header = header;
         Ok(m)
     }
 
@@ -197,7 +207,9 @@ impl VaultService {
         if base.as_ref().is_some_and(|b| b.id == src.id) || src.manifest == head.manifest {
             return Ok(unchanged(head, branch.as_str()));
         }
-        let manifest = self.merge_versions(d, base.as_ref(), &head, &src).await?;
+        let manifest = self
+            .merge_versions(d, base.as_ref(), &head, Some(&src))
+            .await?;
         let mut schema = SchemaInference::from_schema(&head.schema);
         schema.absorb(&src.schema);
         let merged_id = src.id.clone();
@@ -247,10 +259,9 @@ impl VaultService {
         let head_manifest = self.manifest_of(d, &head).await?;
         // Three-way: from the reverted commit, to the head on one side and to its parent on
         // the other.
-        let manifest = match &parent {
-            Some(pc) => self.merge_versions(d, Some(&c), &head, pc).await?,
-            None => self.merge_versions_to_empty(d, &c, &head).await?,
-        };
+        let manifest = self
+            .merge_versions(d, Some(&c), &head, parent.as_ref())
+            .await?;
         let schema = SchemaInference::from_schema(&head.schema);
         let transformation = serde_json::json!({ "type": "revert", "reverted": c.id });
         let message = message.or_else(|| Some(format!("Revert {}", &c.id.as_str()[..12])));
@@ -271,44 +282,6 @@ impl VaultService {
             },
         )
         .await
-    }
-
-    /// Reverting a root commit: its records leave the head.
-    async fn merge_versions_to_empty(
-        &self,
-        d: &Dataset,
-        c: &Commit,
-        head: &Commit,
-    ) -> Result<Manifest> {
-        let mut t = BlockTable::default();
-        let mc = self.manifest_of(d, c).await?;
-        let lc = self.load_version(d, &mc, &mut t).await?;
-        let mh = self.manifest_of(d, head).await?;
-        let lh = self.load_version(d, &mh, &mut t).await?;
-        let empty: Vec<Fingerprint> = vec![];
-        match merge3::merge(&lc.fps, &lh.fps, &empty, Duration::from_secs(20)) {
-            Ok(picks) => {
-                let at = picks
-                    .iter()
-                    .map(|p| match *p {
-                        Pick::Base(i) => lc.at[i],
-                        Pick::Ours(i) => lh.at[i],
-                        Pick::Theirs(_) => unreachable!("the other side is empty"),
-                    })
-                    .collect::<Vec<_>>();
-                let mut m = build_manifest(d.format, &t, &at);
-                m.header = mh.header.clone();
-                Ok(m)
-            }
-            Err(conflicts) => Err(conflict_error(
-                &conflicts,
-                &lh,
-                &Loaded {
-                    fps: vec![],
-                    at: vec![],
-                },
-            )),
-        }
     }
 }
 

@@ -386,6 +386,20 @@ pub async fn altered_or_missing_objects_are_integrity_errors(fx: Fx) {
 
 pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
     let v = vault(&fx, 64);
+    // Reverting a root commit takes its records out of the head.
+    let root = v
+        .svc
+        .create_dataset(&v.p, &ctx(), spec("root"))
+        .await
+        .unwrap();
+    let first = push_to(&v, &root, "main", &["x", "y"]).await;
+    push_to(&v, &root, "main", &["x", "y", "z"]).await;
+    v.svc
+        .revert(&v.p, &ctx(), &root, first.commit.id.as_str(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(export(&v, &root, None).await.unwrap(), body(&["z"]));
+
     let d = v.svc.create_dataset(&v.p, &ctx(), spec("m")).await.unwrap();
     push_to(&v, &d, "main", &["a", "b", "c", "d", "e", "f", "g", "h"]).await;
     v.svc
