@@ -114,3 +114,30 @@ ensure_softhsm() {
     export LLMGOV_TEST_PKCS11_MODULE=${LLMGOV_TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
     export LLMGOV_TEST_PKCS11_TOKEN=llmgov-test LLMGOV_TEST_PKCS11_PIN=1234
 }
+
+# An S3-compatible server for the S3 object-store tests: s3s-fs from crates.io (built once,
+# about 4 minutes, and cached outside the clone), started on loopback with one bucket.
+# Exports the LLMGOV_TEST_S3_* variables the tests read.
+S3S_FS_VERSION=0.14.1
+ensure_s3() {
+    local tools=${HOME:-/root}/.cache/llmgov-tools
+    local bin=$tools/bin/s3s-fs
+    if [ ! -x "$bin" ] || [ "$(cat "$tools/.s3s-fs-version" 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
+        log "building s3s-fs $S3S_FS_VERSION from crates.io into $tools"
+        CARGO_TARGET_DIR=${HOME:-/root}/.cache/llmgov-tools-target \
+            cargo install --quiet --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$tools" --force
+        rm -rf "${HOME:-/root}/.cache/llmgov-tools-target"
+        echo "$S3S_FS_VERSION" >"$tools/.s3s-fs-version"
+    fi
+    export LLMGOV_TEST_S3_ENDPOINT=http://127.0.0.1:9900 LLMGOV_TEST_S3_BUCKET=llmgov-test
+    export LLMGOV_TEST_S3_ACCESS_KEY=llmgov-test LLMGOV_TEST_S3_SECRET_KEY=llmgov-test-secret
+    if ! (exec 3<>/dev/tcp/127.0.0.1/9900) 2>/dev/null; then
+        local dir=${HOME:-/root}/.cache/llmgov-s3
+        rm -rf "$dir/data"
+        mkdir -p "$dir/data/$LLMGOV_TEST_S3_BUCKET"
+        log "starting s3s-fs on 127.0.0.1:9900"
+        nohup "$bin" --host 127.0.0.1 --port 9900 --access-key "$LLMGOV_TEST_S3_ACCESS_KEY" \
+            --secret-key "$LLMGOV_TEST_S3_SECRET_KEY" "$dir/data" >"$dir/s3s.log" 2>&1 &
+        wait_for 30 s3s-fs bash -c '(exec 3<>/dev/tcp/127.0.0.1/9900)'
+    fi
+}

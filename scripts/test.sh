@@ -3,7 +3,8 @@
 # the black-box API tests on SQLite *and* PostgreSQL, and the CLI tests of the real binary.
 # Starts (or installs) PostgreSQL when it is not running, and installs the OpenTelemetry
 # Python SDK (PyPI) that the OTLP tests send spans with, and nats-server (Debian) for the
-# event-bus tests, and SoftHSM2 (Debian) with a fresh token for the PKCS#11 key-provider tests.
+# event-bus tests, SoftHSM2 (Debian) with a fresh token for the PKCS#11 key-provider tests,
+# and s3s-fs (crates.io) as the S3 server of the object-store tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -13,6 +14,7 @@ ensure_postgres
 ensure_nats
 ensure_otel_python
 ensure_softhsm
+ensure_s3
 drop_test_databases
 trap drop_test_databases EXIT
 

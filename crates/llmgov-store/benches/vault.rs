@@ -302,7 +302,7 @@ async fn main() {
     let (w2, cpu2) = (t.elapsed().as_secs_f64(), cpu_secs() - c0);
     let stored2 = du(&objects_dir) - stored1;
     let (c0, t) = (cpu_secs(), Instant::now());
-    let (_, _, mut rx) = svc.export(&p, &ctx, &d, None).await.unwrap();
+    let mut rx = svc.export(&p, &ctx, &d, None, None).await.unwrap().rx;
     let mut out = 0u64;
     while let Some(c) = rx.recv().await {
         out += c.unwrap().len() as u64;

@@ -12,6 +12,41 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 pub struct Objects {
     inner: Arc<dyn object_store::ObjectStore>,
+    location: String,
+}
+
+/// An S3 (or S3-compatible) bucket. Unset credentials come from the usual `AWS_*`
+/// environment variables (and instance metadata on AWS).
+#[derive(Clone, Default)]
+pub struct S3Config {
+    /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`, ...; unset: AWS.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Keys are written under this prefix, so that one bucket can serve several deployments.
+    pub prefix: Option<String>,
+    /// `https://BUCKET.endpoint/KEY` instead of `https://endpoint/BUCKET/KEY`.
+    pub virtual_hosted_style: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 fn store_err(e: object_store::Error) -> CoreError {
@@ -33,7 +68,78 @@ impl Objects {
             .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(fs),
+            location: dir.display().to_string(),
         })
+    }
+
+    /// Objects in an S3 bucket (which must exist). Nothing is sent until the first use;
+    /// [`Objects::check`] reaches the bucket at start-up.
+    pub fn s3(cfg: &S3Config) -> Result<Self> {
+        use object_store::aws::AmazonS3Builder;
+        if cfg.bucket.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "storage.bucket",
+                "an S3 bucket is required",
+            ));
+        }
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_virtual_hosted_style_request(cfg.virtual_hosted_style);
+        if let Some(e) = &cfg.endpoint {
+            b = b
+                .with_endpoint(e.trim_end_matches('/'))
+                .with_allow_http(e.starts_with("http://"));
+        }
+        if let Some(k) = &cfg.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(k) = &cfg.secret_access_key {
+            b = b.with_secret_access_key(k);
+        }
+        if let Some(t) = &cfg.session_token {
+            b = b.with_token(t);
+        }
+        let s3 = b
+            .build()
+            .map_err(|e| CoreError::Unavailable(format!("S3 configuration: {e}")))?;
+        let prefix = cfg
+            .prefix
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty());
+        let location = format!(
+            "s3://{}/{}{}",
+            cfg.bucket,
+            prefix.unwrap_or(""),
+            cfg.endpoint
+                .as_deref()
+                .map(|e| format!(" at {e}"))
+                .unwrap_or_default()
+        );
+        let inner: Arc<dyn object_store::ObjectStore> = match prefix {
+            Some(p) => Arc::new(object_store::prefix::PrefixStore::new(s3, path(p)?)),
+            None => Arc::new(s3),
+        };
+        Ok(Self { inner, location })
+    }
+
+    /// Where the objects are, for logs (never credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Reaches the store once (a listing of one page), so that a wrong endpoint, bucket or
+    /// credential is an error at start-up rather than at the first push.
+    pub async fn check(&self) -> Result<()> {
+        let mut s = self.inner.list(None);
+        match s.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(CoreError::Unavailable(format!(
+                "object store {}: {e}",
+                self.location
+            ))),
+        }
     }
 }
 

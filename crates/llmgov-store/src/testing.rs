@@ -75,3 +75,20 @@ pub fn hsm_config(key_label: &str) -> crate::pkcs11::Pkcs11Config {
         key_label: key_label.into(),
     }
 }
+
+/// The S3-compatible server `scripts/test.sh` starts (s3s-fs on loopback), with a key prefix
+/// of the test's own so that tests never see each other's objects. Reached through
+/// `LLMGOV_TEST_S3_ENDPOINT`, `..._BUCKET`, `..._ACCESS_KEY` and `..._SECRET_KEY`.
+pub fn s3_config() -> crate::objects::S3Config {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    crate::objects::S3Config {
+        endpoint: Some(var("LLMGOV_TEST_S3_ENDPOINT", "http://127.0.0.1:9900")),
+        bucket: var("LLMGOV_TEST_S3_BUCKET", "llmgov-test"),
+        region: "us-east-1".into(),
+        access_key_id: Some(var("LLMGOV_TEST_S3_ACCESS_KEY", "llmgov-test")),
+        secret_access_key: Some(var("LLMGOV_TEST_S3_SECRET_KEY", "llmgov-test-secret")),
+        session_token: None,
+        prefix: Some(format!("t-{}", uuid::Uuid::new_v4().simple())),
+        virtual_hosted_style: false,
+    }
+}

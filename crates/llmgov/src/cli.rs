@@ -78,7 +78,8 @@ pub struct DatasetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
-    /// Import a JSON Lines file as a new version (creates the dataset if missing).
+    /// Import a JSON Lines, CSV or Parquet file as a new version (creates the dataset if
+    /// missing, in the format of the file's extension).
     Push {
         file: PathBuf,
         #[arg(long)]
@@ -99,6 +100,10 @@ pub enum DatasetCommand {
         reference: Option<String>,
         #[arg(short, long)]
         output: PathBuf,
+        /// `jsonl`, `csv` or `parquet` (default: the output's extension, else the
+        /// dataset's format).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// History of a branch, newest first.
     Log {

@@ -119,7 +119,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
     let store = open_store(&cfg).await?;
     // Keys first: a wrong passphrase or a missing HSM token stops the start before any
     // background work begins.
-    let vault = open_vault(&cfg, store.clone())?;
+    let vault = open_vault(&cfg, store.clone()).await?;
     if let Some(b) = IdentityService::bootstrap(
         &*store,
         cfg.admin_email.as_deref(),
@@ -577,7 +577,7 @@ fn vault_passphrase(cfg: &Config, key_file: &std::path::Path) -> Result<String, 
 }
 
 /// Opens (or, on first start, creates) the vault's key file and object store.
-fn open_vault(
+async fn open_vault(
     cfg: &Config,
     store: Arc<dyn llmgov_core::store::Store>,
 ) -> Result<llmgov_core::vault::VaultService, AnyError> {
@@ -626,18 +626,24 @@ fn open_vault(
             );
         }
     };
-    let dir = cfg
-        .vault
-        .objects_dir
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("objects"));
-    let objects =
-        llmgov_store::objects::Objects::local(&dir).map_err(|e| format!("vault objects: {e}"))?;
+    let objects = open_objects(cfg)?;
+    objects
+        .check()
+        .await
+        .map_err(|e| format!("vault objects: {e}"))?;
+    tracing::info!(location = objects.location(), "vault objects");
     let mut vc = llmgov_core::vault::VaultConfig::default();
     vc.ingest.block_bytes = cfg.vault.block_kib.clamp(16, 64 * 1024) * 1024;
     vc.ingest.zstd_level = cfg.vault.zstd_level.clamp(-7, 19);
     vc.max_record_bytes = cfg.vault.max_record_mib.clamp(1, 1024) << 20;
     vc.dek_cache_ttl = Duration::from_secs(cfg.vault.dek_cache_ttl_secs);
+    let spool = cfg
+        .vault
+        .spool_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("vault").join("spool"));
+    std::fs::create_dir_all(&spool).map_err(|e| format!("{}: {e}", spool.display()))?;
+    vc.spool_dir = Some(spool);
     let vault_store: Arc<dyn llmgov_core::vault::store::VaultStore> = store;
     Ok(llmgov_core::vault::VaultService::new(
         vault_store,
@@ -649,7 +655,7 @@ fn open_vault(
 
 async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyError> {
     let store = open_store(&cfg).await?;
-    let vault = open_vault(&cfg, store.clone())?;
+    let vault = open_vault(&cfg, store.clone()).await?;
     match command {
         VaultCommand::Fsck { deep } => {
             let r = vault.fsck(deep).await?;
@@ -713,5 +719,39 @@ async fn vault_command(cfg: Config, command: VaultCommand) -> Result<(), AnyErro
             );
             Ok(())
         }
+    }
+}
+
+/// The object store of dataset bytes: `[storage] backend = "local"` (default) or `"s3"`.
+fn open_objects(cfg: &Config) -> Result<llmgov_store::objects::Objects, AnyError> {
+    use llmgov_store::objects::{Objects, S3Config};
+    let st = &cfg.storage;
+    match st.backend.as_str() {
+        "local" => {
+            let dir = cfg
+                .vault
+                .objects_dir
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("objects"));
+            Ok(Objects::local(&dir).map_err(|e| format!("vault objects: {e}"))?)
+        }
+        "s3" => {
+            let bucket = st
+                .bucket
+                .clone()
+                .ok_or("storage.backend = \"s3\" needs storage.bucket")?;
+            Ok(Objects::s3(&S3Config {
+                endpoint: st.endpoint.clone(),
+                bucket,
+                region: st.region.clone(),
+                access_key_id: st.access_key_id.clone(),
+                secret_access_key: st.secret_access_key.clone(),
+                session_token: st.session_token.clone(),
+                prefix: st.prefix.clone(),
+                virtual_hosted_style: st.virtual_hosted_style,
+            })
+            .map_err(|e| format!("storage: {e}"))?)
+        }
+        other => Err(format!("storage.backend must be local or s3, not {other:?}").into()),
     }
 }

@@ -26,7 +26,31 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub events: EventsSection,
     pub vault: VaultSection,
+    pub storage: StorageSection,
     pub log: LogSection,
+}
+
+/// Where dataset bytes (encrypted blocks and manifests) are written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// `local` (files under `vault.objects_dir`) or `s3`.
+    pub backend: String,
+    /// S3 endpoint; unset: AWS. `http://` endpoints are allowed (a local S3 server).
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub region: String,
+    /// Unset credentials come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...
+    #[serde(default, deserialize_with = "opt_text")]
+    pub access_key_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub secret_access_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    pub session_token: Option<String>,
+    /// Key prefix inside the bucket (several deployments can share one bucket).
+    pub prefix: Option<String>,
+    /// Virtual-hosted-style requests (`https://BUCKET.endpoint/KEY`).
+    pub virtual_hosted_style: bool,
 }
 
 /// A text setting that the environment may give as digits (`LLMGOV_VAULT__PKCS11_PIN=1234`
@@ -65,6 +89,8 @@ pub struct VaultSection {
     pub pkcs11_key_label: String,
     /// Directory of the local object store. Default: `<data_dir>/objects`.
     pub objects_dir: Option<PathBuf>,
+    /// Where Parquet uploads are spooled while they are read. Default: `<data_dir>/vault/spool`.
+    pub spool_dir: Option<PathBuf>,
     /// Key-encryption keys sealed with the passphrase. Default: `<data_dir>/vault/kek.json`.
     pub key_file: Option<PathBuf>,
     #[serde(default, deserialize_with = "opt_text")]
@@ -249,6 +275,7 @@ impl Default for Config {
                 pkcs11_pin: None,
                 pkcs11_key_label: "llmgov-kek".into(),
                 objects_dir: None,
+                spool_dir: None,
                 key_file: None,
                 passphrase: None,
                 passphrase_file: None,
@@ -258,6 +285,17 @@ impl Default for Config {
                 dek_cache_ttl_secs: 300,
                 gc_interval_secs: 3600,
                 gc_grace_secs: 86_400,
+            },
+            storage: StorageSection {
+                backend: "local".into(),
+                endpoint: None,
+                bucket: None,
+                region: "us-east-1".into(),
+                access_key_id: None,
+                secret_access_key: None,
+                session_token: None,
+                prefix: None,
+                virtual_hosted_style: false,
             },
             log: LogSection {
                 format: "json".into(),
@@ -324,6 +362,12 @@ impl Config {
         if let Some(v) = raw("LLMGOV_VAULT__PKCS11_TOKEN") {
             c.vault.pkcs11_token = Some(v);
         }
+        if let Some(v) = raw("LLMGOV_STORAGE__SECRET_ACCESS_KEY") {
+            c.storage.secret_access_key = Some(v);
+        }
+        if let Some(v) = raw("LLMGOV_STORAGE__ACCESS_KEY_ID") {
+            c.storage.access_key_id = Some(v);
+        }
         Ok(c)
     }
 
@@ -333,7 +377,7 @@ impl Config {
     fn env() -> Env {
         const KEYS: &[&str] = &["data_dir", "admin_email", "admin_password"];
         const SECTIONS: &[&str] = &[
-            "server", "database", "auth", "audit", "metrics", "events", "vault", "log",
+            "server", "database", "auth", "audit", "metrics", "events", "vault", "storage", "log",
         ];
         Env::prefixed("LLMGOV_")
             .filter(|k| {

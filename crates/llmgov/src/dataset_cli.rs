@@ -135,7 +135,23 @@ fn format_of(file: &Path) -> &'static str {
         .as_deref()
     {
         Some("csv") => "csv",
+        Some("parquet" | "pq") => "parquet",
         _ => "jsonl",
+    }
+}
+
+/// The export format an output file asks for by its extension (`None`: the dataset's).
+fn format_for_output(file: &Path) -> Option<&'static str> {
+    match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Some("csv"),
+        Some("parquet" | "pq") => Some("parquet"),
+        Some("jsonl" | "ndjson") => Some("jsonl"),
+        _ => None,
     }
 }
 
@@ -187,7 +203,8 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
             name,
             reference,
             output,
-        } => pull(&c, &name, reference.as_deref(), &output).await,
+            format,
+        } => pull(&c, &name, reference.as_deref(), format.as_deref(), &output).await,
         DatasetCommand::Log {
             name,
             reference,
@@ -497,12 +514,22 @@ async fn pull(
     c: &Client,
     name: &str,
     reference: Option<&str>,
+    format: Option<&str>,
     out: &PathBuf,
 ) -> Result<(), AnyError> {
     let id = c.dataset_id(name).await?;
-    let q = reference
-        .map(|r| format!("?ref={}", enc(r)))
-        .unwrap_or_default();
+    let mut q = vec![];
+    if let Some(r) = reference {
+        q.push(format!("ref={}", enc(r)));
+    }
+    if let Some(f) = format.or_else(|| format_for_output(out)) {
+        q.push(format!("format={}", enc(f)));
+    }
+    let q = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
     let resp = c
         .req(
             reqwest::Method::GET,

@@ -828,3 +828,116 @@ async fn the_vault_keeps_its_keys_in_a_pkcs11_token_when_configured() {
     );
     terminate(s);
 }
+
+/// `[storage] backend = "s3"`: dataset bytes go to the S3 server (none under the data
+/// directory), and files convert between formats on the way in and out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = llmgov_store::testing::s3_config();
+    let prefix = s3.prefix.clone().unwrap();
+    let storage = [
+        ("LLMGOV_STORAGE__BACKEND", "s3"),
+        ("LLMGOV_STORAGE__ENDPOINT", s3.endpoint.as_deref().unwrap()),
+        ("LLMGOV_STORAGE__BUCKET", s3.bucket.as_str()),
+        ("LLMGOV_STORAGE__PREFIX", prefix.as_str()),
+        (
+            "LLMGOV_STORAGE__ACCESS_KEY_ID",
+            s3.access_key_id.as_deref().unwrap(),
+        ),
+        (
+            "LLMGOV_STORAGE__SECRET_ACCESS_KEY",
+            s3.secret_access_key.as_deref().unwrap(),
+        ),
+    ];
+    let mut env = vec![
+        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
+        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
+    ];
+    env.extend(storage);
+    let s = start(dir.path(), &env);
+    let key = token_and_key(
+        &s.base,
+        &[
+            "datasets:create",
+            "datasets:read",
+            "datasets:update",
+            "datasets:execute",
+        ],
+    )
+    .await;
+    let csv = dir.path().join("rows.csv");
+    let mut rows = String::from("id,prompt,label\n");
+    for i in 0..500 {
+        rows.push_str(&format!("{i},\"question {i}, with a comma\",ok\n"));
+    }
+    std::fs::write(&csv, &rows).unwrap();
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["push", csv.to_str().unwrap(), "--dataset", "rows"],
+    ));
+    assert_eq!(blocks_on_disk(dir.path()), 0, "no object on local disk");
+
+    // CSV in, Parquet out, pushed as a Parquet dataset, CSV out again: the same rows.
+    let pq = dir.path().join("rows.parquet");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["pull", "rows", "-o", pq.to_str().unwrap()],
+    ));
+    assert_eq!(&std::fs::read(&pq).unwrap()[..4], b"PAR1");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["push", pq.to_str().unwrap(), "--dataset", "table"],
+    ));
+    let back = dir.path().join("back.csv");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["pull", "table", "-o", back.to_str().unwrap()],
+    ));
+    assert!(
+        std::fs::read_to_string(&back).unwrap() == rows,
+        "the CSV came back different"
+    );
+    let jsonl = dir.path().join("rows.out");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &[
+            "pull",
+            "table",
+            "--format",
+            "jsonl",
+            "-o",
+            jsonl.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&jsonl)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        r#"{"id":"0","prompt":"question 0, with a comma","label":"ok"}"#
+    );
+    terminate(s);
+
+    // fsck reads the same bucket.
+    let out = Command::new(BIN)
+        .args(["vault", "fsck", "--data-dir"])
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .env_remove("LLMGOV_DATABASE__URL")
+        .envs(storage)
+        .output()
+        .unwrap();
+    succeeded(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checked 2 datasets"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

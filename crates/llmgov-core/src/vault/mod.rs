@@ -10,6 +10,7 @@
 //! - [`store`]: the metadata and object storage seams.
 
 pub mod block;
+mod convert;
 pub mod csv;
 pub mod diff;
 pub mod ingest;
@@ -22,6 +23,7 @@ pub mod merge;
 pub mod merge3;
 pub mod model;
 pub mod object;
+pub mod parquet;
 pub mod push;
 pub mod read;
 pub mod refs;

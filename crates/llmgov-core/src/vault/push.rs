@@ -118,8 +118,8 @@ impl VaultService {
         Ok((name, head))
     }
 
-    /// Imports a JSON Lines stream as the new version of a branch (records the branch head
-    /// already holds are not stored again).
+    /// Imports a stream in the dataset's format (JSON Lines, CSV or Parquet) as the new
+    /// version of a branch (records the branch head already holds are not stored again).
     pub async fn push<S, E>(
         &self,
         p: &Principal,
@@ -131,6 +131,116 @@ impl VaultService {
     where
         S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
+    {
+        let body = body.map(|c| {
+            c.map_err(|e| CoreError::invalid("body", format!("the upload was interrupted: {e}")))
+        });
+        if d.format == DatasetFormat::Parquet {
+            return self.push_parquet(p, ctx, d, opts, body).await;
+        }
+        self.push_records(p, ctx, d, opts, d.format, None, body)
+            .await
+    }
+
+    /// A Parquet upload: spooled to an anonymous file, then read a batch of rows at a time
+    /// (on a blocking thread) and imported as JSON records with the file's schema.
+    async fn push_parquet<S>(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        opts: PushOptions,
+        mut body: S,
+    ) -> Result<PushResult>
+    where
+        S: Stream<Item = Result<bytes::Bytes>> + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        // Refuse early (before the upload is spooled) when the branch cannot be written.
+        self.target(p, d, opts.branch.as_deref()).await?;
+        let dir = self
+            .cfg
+            .spool_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let spool = tempfile::tempfile_in(&dir).map_err(|e| {
+            CoreError::Unavailable(format!(
+                "spool for Parquet uploads in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let io = |e: std::io::Error| CoreError::Unavailable(format!("Parquet spool: {e}"));
+        let mut f = tokio::fs::File::from_std(spool);
+        while let Some(chunk) = body.next().await {
+            f.write_all(&chunk?).await.map_err(io)?;
+        }
+        f.flush().await.map_err(io)?;
+        let file = f.into_std().await;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes>>(2);
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut rows = match super::parquet::ParquetRows::open(file)
+                .and_then(|r| super::parquet::encode_schema(r.schema()).map(|s| (r, s)))
+            {
+                Ok((r, schema)) => {
+                    let _ = schema_tx.send(schema);
+                    r
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                match rows.next_lines() {
+                    Ok(Some(lines)) => {
+                        if tx.blocking_send(Ok(lines.into())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let lines = tokio_stream_from(rx);
+        let schema = schema_rx.await.ok();
+        let r = match schema {
+            Some(schema) => {
+                self.push_records(p, ctx, d, opts, DatasetFormat::Jsonl, Some(schema), lines)
+                    .await
+            }
+            // The file could not be opened: its error is the stream's only item.
+            None => {
+                let mut lines = lines;
+                Err(match lines.next().await {
+                    Some(Err(e)) => e,
+                    _ => CoreError::internal("the Parquet reader stopped"),
+                })
+            }
+        };
+        let _ = reader.await;
+        r
+    }
+
+    /// Imports records split by `split_as`; `header` (Parquet: the schema) is kept in the
+    /// version's manifest.
+    #[allow(clippy::too_many_arguments)]
+    async fn push_records<S>(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        opts: PushOptions,
+        split_as: DatasetFormat,
+        header: Option<Vec<u8>>,
+        body: S,
+    ) -> Result<PushResult>
+    where
+        S: Stream<Item = Result<bytes::Bytes>> + Unpin,
     {
         let (branch, head) = self.target(p, d, opts.branch.as_deref()).await?;
         let parent = match &head {
@@ -155,12 +265,10 @@ impl VaultService {
             on_error: opts.on_error,
             header: None,
         };
-        let mut split = Splitter::new(d.format, self.cfg.max_record_bytes)?;
+        let mut split = Splitter::new(split_as, self.cfg.max_record_bytes)?;
         let mut body = body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                CoreError::invalid("body", format!("the upload was interrupted: {e}"))
-            })?;
+            let chunk = chunk?;
             split.feed(&chunk, &mut lines)?;
             lines.ingest.throttle().await?;
             if opts.on_error == OnError::Reject && lines.bad.len() >= MAX_REPORTED {
@@ -173,9 +281,10 @@ impl VaultService {
             bad,
             bad_count,
             blank,
-            header,
+            header: csv_header,
             ..
         } = lines;
+        let header = header.or(csv_header);
         if opts.on_error == OnError::Reject && !bad.is_empty() {
             return Err(invalid_records(bad, bad_count));
         }
@@ -256,7 +365,23 @@ impl VaultService {
                 (super::csv::write_row(&refs), cols)
             }
             (DatasetFormat::Jsonl, _) => (vec![], vec![]),
-            (f, _) => return Err(not_supported(f)),
+            (DatasetFormat::Parquet, Some(m)) if !m.header.is_empty() => (m.header.clone(), vec![]),
+            (DatasetFormat::Parquet, _) => {
+                // An empty branch: the schema is inferred from the records given.
+                let mut sample = Vec::new();
+                for r in records {
+                    serde_json::to_writer(&mut sample, r).map_err(CoreError::internal)?;
+                    sample.push(b'\n');
+                }
+                let schema = super::parquet::ParquetEncoder::infer(&sample)?;
+                (super::parquet::encode_schema(&schema)?, vec![])
+            }
+        };
+        let mut fits = match d.format {
+            DatasetFormat::Parquet => Some(super::parquet::RecordCheck::new(
+                super::parquet::decode_schema(&header)?,
+            )?),
+            _ => None,
         };
         for c in &columns {
             schema.column(c);
@@ -275,13 +400,16 @@ impl VaultService {
                 }
                 _ => serde_json::to_vec(r).map_err(CoreError::internal)?,
             };
+            if let Some(c) = &mut fits {
+                c.check(&line).map_err(|m| CoreError::invalid(field(), m))?;
+            }
             if line.len() > self.cfg.max_record_bytes {
                 return Err(CoreError::invalid(
                     field(),
                     "the record is larger than the largest record accepted",
                 ));
             }
-            if d.format == DatasetFormat::Jsonl && schema.wants_more() {
+            if d.format != DatasetFormat::Csv && schema.wants_more() {
                 schema.observe(&line);
             }
             ingest.add(&line);
@@ -427,7 +555,8 @@ impl Splitter {
         match format {
             DatasetFormat::Jsonl => Ok(Self::Jsonl(LineSplitter::new(max))),
             DatasetFormat::Csv => Ok(Self::Csv(Box::new(super::csv::CsvSplitter::new(max)), 0)),
-            DatasetFormat::Parquet => Err(not_supported(format)),
+            // Parquet arrives here already turned into JSON Lines.
+            DatasetFormat::Parquet => Ok(Self::Jsonl(LineSplitter::new(max))),
         }
     }
 
@@ -480,14 +609,6 @@ fn csv_row(
     }
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     Ok(super::csv::write_row(&refs))
-}
-
-pub(super) fn not_supported(format: DatasetFormat) -> CoreError {
-    CoreError::Unprocessable {
-        code: "FORMAT_NOT_SUPPORTED",
-        message: format!("{format} datasets are not supported yet; use jsonl or csv"),
-        details: Default::default(),
-    }
 }
 
 impl Lines<'_> {
@@ -579,4 +700,9 @@ fn invalid_records(bad: Vec<BadLine>, count: u64) -> CoreError {
 /// Whether two versions hold the same records in the same order.
 fn same_records(a: &Manifest, b: &Manifest) -> bool {
     a.records == b.records && a.segments(0, a.records) == b.segments(0, b.records)
+}
+
+/// The receiving side of a channel as a stream.
+fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl Stream<Item = T> + Unpin {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

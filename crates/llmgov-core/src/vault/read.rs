@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::block::Block;
 use super::ingest::read_block;
 use super::manifest::Manifest;
-use super::model::{Commit, Dataset};
+use super::model::{Commit, Dataset, DatasetFormat};
 use super::object::ObjectId;
 use super::service::VaultService;
 use crate::audit::{AuditDraft, RequestContext};
@@ -165,7 +165,11 @@ impl VaultService {
             }
             for i in s.start as usize..(s.start + s.count) as usize {
                 let text = match &columns {
-                    Some(cols) => Some(super::csv::row_to_json(cols, b.record(i)).to_string()),
+                    Some(cols) => {
+                        let mut o = Vec::with_capacity(b.record(i).len() + 64);
+                        super::csv::write_row_json(cols, b.record(i), &mut o);
+                        String::from_utf8(o).ok()
+                    }
                     None => std::str::from_utf8(b.record(i)).ok().map(str::to_string),
                 };
                 let data = text
@@ -184,81 +188,163 @@ impl VaultService {
         Ok(out)
     }
 
-    /// Starts an export of `reference`: the commit, and a stream of the version's bytes in
-    /// its format (JSON Lines: one record per line, each ending with `\n`). Blocks are read
-    /// one ahead of the client. A block that fails verification ends the stream with an
-    /// error, so a client never receives corrupt data as if it were whole.
+    /// Starts an export of `reference` in `format` (default: the dataset's): the commit,
+    /// the exact size when it is known before the first byte (an export in the dataset's
+    /// own JSON Lines or CSV), and a stream of the bytes. JSON Lines: one record per line,
+    /// each ending with `\n`. Blocks are read one ahead of the client; conversions run on a
+    /// blocking thread. A block that fails verification ends the stream with an error, so a
+    /// client never receives corrupt data as if it were whole.
     pub async fn export(
         &self,
         p: &Principal,
         ctx: &RequestContext,
         d: &Dataset,
         reference: Option<&str>,
-    ) -> Result<(
-        Commit,
-        u64,
-        tokio::sync::mpsc::Receiver<Result<bytes::Bytes>>,
-    )> {
+        format: Option<DatasetFormat>,
+    ) -> Result<Export> {
         let c = self.resolve(d, reference).await?;
         let m = self.manifest_of(d, &c).await?;
+        let target = format.unwrap_or(m.format);
+        // The encoder is made before anything is sent, so that a bad schema is an error
+        // response rather than a broken stream.
+        let native = target == m.format && target != DatasetFormat::Parquet;
+        let encoder = if native {
+            None
+        } else {
+            let schema = match (m.format, m.header.is_empty()) {
+                (DatasetFormat::Parquet, false) => Some(super::parquet::decode_schema(&m.header)?),
+                _ => None,
+            };
+            Some(super::convert::encoder(target, schema)?)
+        };
         self.audit_read(
             p,
             ctx,
             d,
             "datasets.export",
-            serde_json::json!({ "commit": c.id, "ref": reference, "records": m.records, "format": m.format }),
+            serde_json::json!({ "commit": c.id, "ref": reference, "records": m.records, "format": target }),
         )
         .await?;
         let dek = self.dek(d).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
         let objects = Arc::clone(&self.objects);
         let owner = Self::owner(d);
         let max = self.cfg.ingest.max_object_bytes;
-        let header = if m.header.is_empty() {
-            vec![]
-        } else {
-            [m.header.as_slice(), b"\n"].concat()
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let Some(encoder) = encoder else {
+            let header = if m.header.is_empty() {
+                vec![]
+            } else {
+                [m.header.as_slice(), b"\n"].concat()
+            };
+            let size = header.len() as u64 + m.bytes + m.records;
+            tokio::spawn(async move {
+                if !header.is_empty() && tx.send(Ok(header.into())).await.is_err() {
+                    return;
+                }
+                let _ = send_records(&objects, &dek, owner, max, &m, None, &tx).await;
+            });
+            return Ok(Export {
+                commit: c,
+                format: target,
+                size: Some(size),
+                rx,
+            });
         };
-        let size = header.len() as u64 + m.bytes + m.records;
+        // Records as JSON lines (CSV rows as objects) → the encoder's thread → the client.
+        let (mid_tx, mut mid_rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes>>(2);
+        let columns = (m.format == DatasetFormat::Csv).then(|| super::csv::parse_row(&m.header));
         tokio::spawn(async move {
-            if !header.is_empty() && tx.send(Ok(header.into())).await.is_err() {
-                return;
-            }
-            let mut cache = BlockCache::new(4);
-            for s in m.segments(0, m.records) {
-                let b = match cache.get(&*objects, &dek, owner, &s.block, max).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                if (s.start + s.count) as usize > b.len() {
-                    let _ = tx
-                        .send(Err(CoreError::Integrity(format!(
-                            "block {} is shorter than its manifest says",
-                            s.block
-                        ))))
-                        .await;
-                    return;
-                }
-                let mut buf = Vec::with_capacity(256 << 10);
-                for i in s.start..s.start + s.count {
-                    buf.extend_from_slice(b.record(i as usize));
-                    buf.push(b'\n');
-                    if buf.len() >= 256 << 10 {
-                        if tx.send(Ok(std::mem::take(&mut buf).into())).await.is_err() {
-                            return;
-                        }
-                        buf.reserve(256 << 10);
-                    }
-                }
-                if !buf.is_empty() && tx.send(Ok(buf.into())).await.is_err() {
-                    return;
-                }
+            if let Err(e) = send_records(&objects, &dek, owner, max, &m, columns, &mid_tx).await {
+                let _ = mid_tx.send(Err(e)).await;
             }
         });
-        Ok((c, size, rx))
+        tokio::task::spawn_blocking(move || {
+            let mut enc = encoder;
+            while let Some(chunk) = mid_rx.blocking_recv() {
+                let out = chunk.and_then(|c| enc.feed(&c));
+                match out {
+                    Ok(b) if b.is_empty() => {}
+                    Ok(b) => {
+                        if tx.blocking_send(Ok(b.into())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let last = enc.finish();
+            let _ = tx.blocking_send(last.map(Into::into));
+        });
+        Ok(Export {
+            commit: c,
+            format: target,
+            size: None,
+            rx,
+        })
     }
+}
+
+/// A started export.
+pub struct Export {
+    pub commit: Commit,
+    pub format: DatasetFormat,
+    /// Exact size in bytes, when known before the transfer.
+    pub size: Option<u64>,
+    pub rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes>>,
+}
+
+/// Sends the records of `m` in chunks of about 256 KiB of whole lines; CSV rows become
+/// JSON objects when `columns` is given. Errors that end the export early are sent, and
+/// returned when the client is gone.
+async fn send_records(
+    objects: &Arc<dyn super::store::ObjectStore>,
+    dek: &super::keys::Dek,
+    owner: super::object::Owner,
+    max: usize,
+    m: &Manifest,
+    columns: Option<Vec<String>>,
+    tx: &tokio::sync::mpsc::Sender<Result<bytes::Bytes>>,
+) -> Result<()> {
+    let mut cache = BlockCache::new(4);
+    let mut buf = Vec::with_capacity(256 << 10);
+    for s in m.segments(0, m.records) {
+        let b = match cache.get(&**objects, dek, owner, &s.block, max).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
+                let _ = tx.send(Err(e)).await;
+                return Ok(());
+            }
+        };
+        if (s.start + s.count) as usize > b.len() {
+            let _ = tx
+                .send(Err(CoreError::Integrity(format!(
+                    "block {} is shorter than its manifest says",
+                    s.block
+                ))))
+                .await;
+            return Ok(());
+        }
+        for i in s.start..s.start + s.count {
+            match &columns {
+                Some(cols) => super::csv::write_row_json(cols, b.record(i as usize), &mut buf),
+                None => buf.extend_from_slice(b.record(i as usize)),
+            }
+            buf.push(b'\n');
+            if buf.len() >= 256 << 10 {
+                if tx.send(Ok(std::mem::take(&mut buf).into())).await.is_err() {
+                    return Ok(());
+                }
+                buf.reserve(256 << 10);
+            }
+        }
+    }
+    if !buf.is_empty() {
+        let _ = tx.send(Ok(buf.into())).await;
+    }
+    Ok(())
 }

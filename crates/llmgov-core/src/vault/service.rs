@@ -9,8 +9,7 @@ use super::ingest::{IngestConfig, read_manifest};
 use super::keys::{Dek, KeyProvider};
 use super::manifest::Manifest;
 use super::model::{
-    Commit, Dataset, DatasetFormat, DatasetName, DatasetPatch, DatasetSpec, MAIN, Ref, RefKind,
-    check_descriptive,
+    Commit, Dataset, DatasetName, DatasetPatch, DatasetSpec, MAIN, Ref, RefKind, check_descriptive,
 };
 use super::object::{ObjectId, Owner};
 use super::store::{DatasetFilter, ObjectStore, VaultStore};
@@ -30,6 +29,9 @@ pub struct VaultConfig {
     pub max_record_bytes: usize,
     /// How long an unwrapped DEK is kept in memory.
     pub dek_cache_ttl: Duration,
+    /// Where Parquet uploads are spooled while they are read (anonymous files, removed when
+    /// the import ends); `None`: the system's temporary directory.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultConfig {
@@ -38,6 +40,7 @@ impl Default for VaultConfig {
             ingest: IngestConfig::default(),
             max_record_bytes: 16 << 20,
             dek_cache_ttl: Duration::from_secs(300),
+            spool_dir: None,
         }
     }
 }
@@ -136,9 +139,6 @@ impl VaultService {
     ) -> Result<Dataset> {
         let name = DatasetName::parse(&spec.name)?;
         check_descriptive(&spec.description, &spec.tags, &spec.metadata)?;
-        if spec.format == DatasetFormat::Parquet {
-            return Err(super::push::not_supported(spec.format));
-        }
         let at = now();
         let d = Dataset {
             id: DatasetId::new(),

@@ -166,10 +166,11 @@ fn push_status(r: &PushResult) -> StatusCode {
     }
 }
 
-/// Import a body in the dataset's format (JSON Lines, or CSV with a header row; any size,
-/// streamed) as the new version of a branch. Records
-/// the branch head already holds are not stored again. Sending the same content again makes
-/// no commit (200 with `changed: false`). An interrupted upload commits nothing.
+/// Import a body in the dataset's format (JSON Lines, CSV with a header row, or Parquet; any
+/// size, streamed) as the new version of a branch: the raw body, or the first file part of
+/// a `multipart/form-data` body. Records the branch head already holds are not stored
+/// again. Sending the same content again makes no commit (200 with `changed: false`). An
+/// interrupted upload commits nothing.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/import", tag = "datasets", params(("id" = uuid::Uuid, Path), ImportParams),
     request_body(content = String, content_type = "application/x-ndjson"),
     responses((status = 201, body = PushResult), (status = 200, body = PushResult), (status = 403, body = ErrorBody),
@@ -181,6 +182,7 @@ pub async fn import_records(
     Ctx(ctx): Ctx,
     PathId(id): PathId,
     ApiQuery(q): ApiQuery<ImportParams>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<PushResult>)> {
     let on_error = q
@@ -195,7 +197,41 @@ pub async fn import_records(
         message: q.message,
         on_error,
     };
-    let r = v.push(&p, &ctx, &d, opts, body.into_data_stream()).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let r = if content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        let boundary = multer::parse_boundary(content_type).map_err(|e| {
+            ApiError::bad_request("INVALID_MULTIPART", format!("multipart body: {e}"))
+        })?;
+        let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+        // The first part that is a file (or the only part) is the upload.
+        let file = loop {
+            match parts.next_field().await {
+                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break f,
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    return Err(ApiError::bad_request(
+                        "INVALID_MULTIPART",
+                        "the multipart body has no file part",
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::bad_request(
+                        "INVALID_MULTIPART",
+                        format!("multipart body: {e}"),
+                    ));
+                }
+            }
+        };
+        v.push(&p, &ctx, &d, opts, Box::pin(file)).await?
+    } else {
+        v.push(&p, &ctx, &d, opts, body.into_data_stream()).await?
+    };
     Ok((push_status(&r), Json(r)))
 }
 
@@ -383,12 +419,16 @@ pub struct ExportParams {
     /// Branch, tag or commit (default: the default branch).
     #[serde(rename = "ref")]
     pub reference: Option<String>,
-    /// The dataset's format (`jsonl` or `csv`; default).
+    /// `jsonl`, `csv` or `parquet` (default: the dataset's format). Another format than
+    /// the dataset's converts the records: CSV takes the columns of the first records
+    /// (nested values as JSON text), Parquet keeps a Parquet dataset's schema or infers one
+    /// from the first records.
     pub format: Option<String>,
 }
 
-/// Stream a version in its format. `Content-Length` is exact and `X-Llmgov-Commit` names
-/// the commit; a block failing verification aborts the transfer (the body ends short).
+/// Stream a version. In the dataset's own JSON Lines or CSV, `Content-Length` is exact;
+/// `X-Llmgov-Commit` names the commit. A block failing verification, or a record that does
+/// not fit a converted format, aborts the transfer (the body ends short).
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/export", tag = "datasets", params(("id" = uuid::Uuid, Path), ExportParams),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["datasets:execute"])))]
@@ -400,39 +440,35 @@ pub async fn export_dataset(
     ApiQuery(q): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
     let (v, d) = dataset(&s, &p, id).await?;
-    if let Some(f) = q.format.as_deref()
-        && DatasetFormat::parse(f)? != d.format
-    {
-        return Err(CoreError::Unprocessable {
-            code: "FORMAT_NOT_SUPPORTED",
-            message: format!("this dataset exports as {}", d.format),
-            details: Default::default(),
-        }
-        .into());
-    }
-    let (c, size, mut rx) = v.export(&p, &ctx, &d, q.reference.as_deref()).await?;
+    let format = q.format.as_deref().map(DatasetFormat::parse).transpose()?;
+    let e = v
+        .export(&p, &ctx, &d, q.reference.as_deref(), format)
+        .await?;
+    let mut rx = e.rx;
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|o| o.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
     }));
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(match d.format {
-            DatasetFormat::Csv => "text/csv; charset=utf-8",
-            _ => "application/x-ndjson",
-        }),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    let (content_type, extension) = match e.format {
+        DatasetFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        DatasetFormat::Parquet => ("application/vnd.apache.parquet", "parquet"),
+        DatasetFormat::Jsonl => ("application/x-ndjson", "jsonl"),
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(size) = e.size {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
     h.insert(
         "x-llmgov-commit",
-        HeaderValue::from_str(c.id.as_str()).map_err(|e| ApiError::from(CoreError::internal(e)))?,
+        HeaderValue::from_str(e.commit.id.as_str())
+            .map_err(|e| ApiError::from(CoreError::internal(e)))?,
     );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&format!(
-            "attachment; filename=\"{}.jsonl\"",
+            "attachment; filename=\"{}.{extension}\"",
             d.name.as_str()
         ))
         .map_err(|e| ApiError::from(CoreError::internal(e)))?,

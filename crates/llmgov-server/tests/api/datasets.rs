@@ -384,7 +384,7 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
         "DATASET_NOT_FOUND"
     );
     assert_eq!(
-        export(&app, &owner, &id, "?format=csv").await.0,
+        export(&app, &owner, &id, "?format=xml").await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
 
@@ -606,7 +606,140 @@ async fn protected_branches_and_bad_input_get_clear_errors(app: TestApp) {
     );
 }
 
+/// A Parquet file of `rows` rows (the platform's own writer; the conformance suite reads
+/// files of other writers).
+fn parquet_rows(rows: usize) -> Vec<u8> {
+    use llmgov_core::vault::parquet::ParquetEncoder;
+    let lines: String = (0..rows)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"prompt\":\"question {i}\",\"score\":{}.5}}\n",
+                i % 10
+            )
+        })
+        .collect();
+    let mut enc = ParquetEncoder::new(ParquetEncoder::infer(lines.as_bytes()).unwrap()).unwrap();
+    let mut out = enc.feed(lines.as_bytes()).unwrap();
+    out.extend(enc.finish().unwrap());
+    out
+}
+
+async fn parquet_datasets_upload_as_multipart_and_export_in_any_format(app: TestApp) {
+    let (_, _, sci) = app.user_with("sci", &["data_scientist"]).await;
+    let r = app
+        .post(
+            "/api/v1/datasets",
+            &sci,
+            json!({"name": "scores", "format": "parquet"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let file = parquet_rows(2500);
+    let boundary = "llmgov-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"note\"\r\n\r\nignored\r\n--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"scores.parquet\"\r\ncontent-type: application/vnd.apache.parquet\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let up = app
+        .client
+        .post(format!(
+            "{}/api/v1/datasets/{id}/import?message=table",
+            app.base
+        ))
+        .bearer_auth(&sci)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let up = TestApp::read(up).await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    assert_eq!(up.body["stats"]["records"], 2500);
+
+    let rec = app
+        .get(&format!("/api/v1/datasets/{id}/records/7"), &sci)
+        .await;
+    assert_eq!(
+        rec.body["data"],
+        json!({"id": 7, "prompt": "question 7", "score": 7.5})
+    );
+
+    // Back as Parquet: the same rows (read with the platform's Parquet reader).
+    let r = app
+        .client
+        .get(format!("{}/api/v1/datasets/{id}/export", app.base))
+        .bearer_auth(&sci)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.apache.parquet"
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with(".parquet\"")
+    );
+    let bytes = r.bytes().await.unwrap();
+    let f = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut &f, &bytes).unwrap();
+    let mut rows = llmgov_core::vault::parquet::ParquetRows::open(f).unwrap();
+    let mut n = 0;
+    while let Some(lines) = rows.next_lines().unwrap() {
+        n += lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+    }
+    assert_eq!(n, 2500);
+
+    let (s, h, csv) = export(&app, &sci, &id, "?format=csv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.starts_with("id,prompt,score\n0,question 0,0.5\n"),
+        "{}",
+        &csv[..60]
+    );
+    assert_eq!(csv.lines().count(), 2501);
+    let (_, _, jsonl) = export(&app, &sci, &id, "?format=jsonl").await;
+    assert_eq!(jsonl.lines().count(), 2500);
+
+    // Not Parquet: refused, nothing committed.
+    let bad = import(&app, &sci, &id, "", "id,prompt\n1,a\n".into()).await;
+    assert_eq!(bad.error_code(), "INVALID_PARQUET");
+    let no_file = app
+        .client
+        .post(format!("{}/api/v1/datasets/{id}/import", app.base))
+        .bearer_auth(&sci)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"note\"\r\n\r\nx\r\n--{boundary}--\r\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        TestApp::read(no_file).await.error_code(),
+        "INVALID_MULTIPART"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/commits"), &sci)
+            .await
+            .body["total"],
+        1
+    );
+}
+
 crate::both_backends!(
     a_data_scientist_pushes_versions_and_pulls_them_back,
     protected_branches_and_bad_input_get_clear_errors,
+    parquet_datasets_upload_as_multipart_and_export_in_any_format,
 );

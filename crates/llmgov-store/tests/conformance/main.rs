@@ -16,6 +16,8 @@ pub struct Fx {
     pub store: Arc<dyn Store>,
     pub db: TestDb,
     pub ws: WorkspaceId,
+    /// Dataset bytes go to the S3 test server rather than the local filesystem.
+    pub s3: bool,
 }
 
 pub async fn open(backend: Backend) -> Fx {
@@ -32,6 +34,7 @@ pub async fn open(backend: Backend) -> Fx {
         store,
         db,
         ws: b.workspace_id,
+        s3: false,
     }
 }
 

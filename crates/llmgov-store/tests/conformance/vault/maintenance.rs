@@ -62,30 +62,14 @@ pub async fn fsck_finds_damage_and_gc_removes_only_unreachable_objects(fx: Fx) {
     assert!(v.svc.fsck(false).await.unwrap().damaged.is_empty());
 
     // A flipped byte and a missing block are each reported by path.
-    let blocks = v
-        .dir
-        .path()
-        .join("objects")
-        .join(d.id.0.to_string())
-        .join("blocks");
-    let mut files: Vec<_> = std::fs::read_dir(&blocks)
-        .unwrap()
-        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    files.sort();
-    let mut b = std::fs::read(&files[0]).unwrap();
-    b[20] ^= 1;
-    std::fs::write(&files[0], b).unwrap();
-    std::fs::remove_file(&files[1]).unwrap();
+    let files = block_paths(&v, &d).await;
+    flip_bit(&v, &files[0], |_| 20).await;
+    v.objects.delete(&files[1]).await.unwrap();
     let bad = v.svc.fsck(false).await.unwrap();
     assert_eq!(bad.damaged.len(), 2, "{:?}", bad.damaged);
-    let names: Vec<String> = files[..2]
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
-        .collect();
-    for n in names {
-        assert!(bad.damaged.iter().any(|d| d.object.ends_with(&n)), "{n}");
+    for n in &files[..2] {
+        let name = n.rsplit('/').next().unwrap();
+        assert!(bad.damaged.iter().any(|d| d.object.ends_with(name)), "{n}");
     }
 }
 
@@ -190,7 +174,7 @@ pub async fn a_key_in_a_pkcs11_token_protects_the_datasets(fx: Fx) {
     assert!(export(&v, &d, None).await.is_err());
 }
 
-crate::conformance!(
+crate::vault_conformance!(
     fsck_finds_damage_and_gc_removes_only_unreachable_objects,
     key_rotation_rewraps_every_dataset_key_and_data_still_reads,
     a_key_in_a_pkcs11_token_protects_the_datasets,

@@ -46,7 +46,11 @@ pub(crate) fn vault(fx: &Fx, block_bytes: usize) -> Vault {
     let mut cfg = VaultConfig::default();
     cfg.ingest.block_bytes = block_bytes;
     let store: Arc<dyn llmgov_core::vault::store::VaultStore> = fx.store.clone();
-    let objects = Arc::new(Objects::local(&dir.path().join("objects")).unwrap());
+    let objects = Arc::new(if fx.s3 {
+        Objects::s3(&llmgov_store::testing::s3_config()).unwrap()
+    } else {
+        Objects::local(&dir.path().join("objects")).unwrap()
+    });
     let svc = VaultService::new(store, objects.clone(), Arc::new(keys), cfg);
     let p = Principal {
         user_id: UserId::new(),
@@ -67,6 +71,53 @@ pub(crate) fn vault(fx: &Fx, block_bytes: usize) -> Vault {
         p,
         dir,
     }
+}
+
+/// Each vault scenario runs on SQLite and PostgreSQL, each with the local and the S3 object
+/// store.
+#[macro_export]
+macro_rules! vault_conformance {
+    ($($name:ident),* $(,)?) => {
+        $crate::conformance!($($name),*);
+        mod sqlite_s3 {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let mut fx = $crate::open(llmgov_store::Backend::Sqlite).await;
+                   fx.s3 = true;
+                   super::$name(fx).await
+               } )*
+        }
+        mod postgres_s3 {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let mut fx = $crate::open(llmgov_store::Backend::Postgres).await;
+                   fx.s3 = true;
+                   super::$name(fx).await
+               } )*
+        }
+    };
+}
+
+/// The block objects of a dataset, sorted by path.
+pub(crate) async fn block_paths(v: &Vault, d: &llmgov_core::vault::model::Dataset) -> Vec<String> {
+    let mut paths: Vec<String> = v
+        .objects
+        .list(&format!("{}/blocks/", d.id.0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.path)
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Flips one bit of a stored object, as a failing disk or an attacker would.
+pub(crate) async fn flip_bit(v: &Vault, path: &str, at: impl Fn(usize) -> usize) {
+    let mut b = v.objects.get(path).await.unwrap().expect("object").to_vec();
+    let i = at(b.len());
+    b[i] ^= 0x40;
+    v.objects.put(path, bytes::Bytes::from(b)).await.unwrap();
 }
 
 pub(crate) fn lines(n: usize, edit: impl Fn(usize) -> Option<String>) -> Vec<u8> {
@@ -111,7 +162,7 @@ pub(crate) async fn export(
     d: &llmgov_core::vault::model::Dataset,
     r: Option<&str>,
 ) -> Result<Vec<u8>, CoreError> {
-    let (_, _, mut rx) = v.svc.export(&v.p, &ctx(), d, r).await?;
+    let mut rx = v.svc.export(&v.p, &ctx(), d, r, None).await?.rx;
     let mut out = Vec::new();
     while let Some(c) = rx.recv().await {
         out.extend_from_slice(&c?);

@@ -359,27 +359,12 @@ pub async fn altered_or_missing_objects_are_integrity_errors(fx: Fx) {
         .await
         .unwrap();
     push(&v, &d, &lines(100, |_| None), 4096).await.unwrap();
-    let blocks = v
-        .dir
-        .path()
-        .join("objects")
-        .join(d.id.0.to_string())
-        .join("blocks");
-    let mut files = vec![];
-    for sub in std::fs::read_dir(&blocks).unwrap() {
-        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
-            files.push(f.unwrap().path());
-        }
-    }
+    let files = block_paths(&v, &d).await;
     assert!(files.len() > 3, "{} blocks", files.len());
-    files.sort();
-    let mut bytes = std::fs::read(&files[0]).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x40;
-    std::fs::write(&files[0], bytes).unwrap();
+    flip_bit(&v, &files[0], |n| n - 1).await;
     let e = export(&v, &d, None).await.unwrap_err();
     assert!(matches!(e, CoreError::Integrity(_)), "{e:?}");
-    std::fs::remove_file(&files[0]).unwrap();
+    v.objects.delete(&files[0]).await.unwrap();
     let e = export(&v, &d, None).await.unwrap_err();
     assert!(matches!(e, CoreError::Integrity(_)), "{e:?}");
 }
@@ -485,7 +470,7 @@ pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
     );
 }
 
-crate::conformance!(
+crate::vault_conformance!(
     pushes_store_only_changed_records_and_every_version_reads_back,
     malformed_lines_are_reported_and_nothing_is_committed,
     branches_move_by_compare_and_swap,
