@@ -270,6 +270,7 @@ async fn main() {
         branch: None,
         message: None,
         on_error: OnError::Reject,
+        sources: vec![],
     };
 
     let base_peak = rss_peak_mib();

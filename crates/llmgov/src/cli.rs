@@ -91,6 +91,17 @@ pub enum DatasetCommand {
         /// `reject` (default) or `skip` malformed lines.
         #[arg(long, default_value = "reject")]
         on_error: String,
+        /// A version of another dataset this file was made from (`NAME` or `NAME@REF`),
+        /// recorded in the lineage; repeatable.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+    },
+    /// Delete a dataset with its history (refused while other datasets were made from it,
+    /// unless `--force`).
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
     },
     /// Export a version to a file.
     Pull {

@@ -198,7 +198,27 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
             branch,
             message,
             on_error,
-        } => push(&c, &file, &dataset, branch, message, on_error).await,
+            sources,
+        } => {
+            let opts = PushArgs {
+                branch,
+                message,
+                on_error,
+                sources,
+            };
+            push(&c, &file, &dataset, opts).await
+        }
+        DatasetCommand::Delete { name, force } => {
+            let id = c.dataset_id(&name).await?;
+            let q = if force { "?force=true" } else { "" };
+            c.json(c.req(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/datasets/{id}{q}"),
+            ))
+            .await?;
+            println!("deleted dataset {name}");
+            Ok(())
+        }
         DatasetCommand::Pull {
             name,
             reference,
@@ -418,14 +438,20 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
     }
 }
 
-async fn push(
-    c: &Client,
-    file: &Path,
-    name: &str,
+struct PushArgs {
     branch: Option<String>,
     message: Option<String>,
     on_error: String,
-) -> Result<(), AnyError> {
+    sources: Vec<String>,
+}
+
+async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(), AnyError> {
+    let PushArgs {
+        branch,
+        message,
+        on_error,
+        sources,
+    } = args;
     let f = tokio::fs::File::open(file)
         .await
         .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -466,6 +492,9 @@ async fn push(
     }
     if let Some(m) = &message {
         q.push_str(&format!("&message={}", enc(m)));
+    }
+    if !sources.is_empty() {
+        q.push_str(&format!("&source={}", enc(&sources.join(","))));
     }
     let req = c
         .req(

@@ -890,7 +890,14 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
     succeeded(&cli(
         &s.base,
         &key,
-        &["push", pq.to_str().unwrap(), "--dataset", "table"],
+        &[
+            "push",
+            pq.to_str().unwrap(),
+            "--dataset",
+            "table",
+            "--source",
+            "rows@main",
+        ],
     ));
     let back = dir.path().join("back.csv");
     succeeded(&cli(
@@ -923,6 +930,16 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
             .unwrap(),
         r#"{"id":"0","prompt":"question 0, with a comma","label":"ok"}"#
     );
+    // The source cannot be deleted while "table" was made from it, unless forced.
+    let key = token_and_key(&s.base, &["datasets:read", "datasets:delete"]).await;
+    let refused = cli(&s.base, &key, &["delete", "rows"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("table"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    succeeded(&cli(&s.base, &key, &["delete", "rows", "--force"]));
     terminate(s);
 
     // fsck reads the same bucket.
@@ -936,7 +953,7 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
         .unwrap();
     succeeded(&out);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("checked 2 datasets"),
+        String::from_utf8_lossy(&out.stdout).contains("checked 1 datasets"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -59,6 +59,35 @@ pub struct PushOptions {
     pub branch: Option<String>,
     pub message: Option<String>,
     pub on_error: OnError,
+    /// Versions of other datasets the pushed data was made from (lineage).
+    pub sources: Vec<SourceRef>,
+}
+
+/// A version of another dataset: `name` or `name@ref` (ref: branch, tag or commit; default
+/// the dataset's default branch); a dataset id may stand for the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    pub dataset: String,
+    pub reference: Option<String>,
+}
+
+/// Most sources one commit names.
+const MAX_SOURCES: usize = 20;
+
+impl SourceRef {
+    pub fn parse(s: &str) -> Result<Self> {
+        let (dataset, reference) = match s.split_once('@') {
+            Some((d, r)) => (d, Some(r.to_string())),
+            None => (s, None),
+        };
+        if dataset.is_empty() || reference.as_deref() == Some("") {
+            return Err(CoreError::invalid("source", "a source is NAME or NAME@REF"));
+        }
+        Ok(Self {
+            dataset: dataset.to_string(),
+            reference,
+        })
+    }
 }
 
 /// The outcome of a push.
@@ -140,6 +169,49 @@ impl VaultService {
         }
         self.push_records(p, ctx, d, opts, d.format, None, body)
             .await
+    }
+
+    /// The commits `sources` name, in the caller's workspace, as lineage entries.
+    async fn resolve_sources(
+        &self,
+        p: &Principal,
+        d: &Dataset,
+        sources: &[SourceRef],
+    ) -> Result<Vec<serde_json::Value>> {
+        if sources.len() > MAX_SOURCES {
+            return Err(CoreError::invalid(
+                "source",
+                format!("at most {MAX_SOURCES} sources"),
+            ));
+        }
+        let mut out = Vec::with_capacity(sources.len());
+        for s in sources {
+            let src = match uuid::Uuid::parse_str(&s.dataset) {
+                Ok(id) => {
+                    self.store
+                        .get_dataset(p.workspace_id, crate::ids::DatasetId(id))
+                        .await?
+                }
+                Err(_) => {
+                    self.store
+                        .dataset_by_name(p.workspace_id, &s.dataset)
+                        .await?
+                }
+            };
+            if src.id == d.id {
+                return Err(CoreError::invalid(
+                    "source",
+                    "a source is another dataset (this dataset's history is its parents)",
+                ));
+            }
+            let c = self.resolve(&src, s.reference.as_deref()).await?;
+            out.push(serde_json::json!({
+                "dataset_id": src.id,
+                "dataset": src.name.as_str(),
+                "commit": c.id,
+            }));
+        }
+        Ok(out)
     }
 
     /// A Parquet upload: spooled to an anonymous file, then read a batch of rows at a time
@@ -243,6 +315,7 @@ impl VaultService {
         S: Stream<Item = Result<bytes::Bytes>> + Unpin,
     {
         let (branch, head) = self.target(p, d, opts.branch.as_deref()).await?;
+        let sources = self.resolve_sources(p, d, &opts.sources).await?;
         let parent = match &head {
             Some(c) => Some(self.manifest_of(d, c).await?),
             None => None,
@@ -299,7 +372,10 @@ impl VaultService {
             (_, h) => h.unwrap_or_default(),
         };
         let (manifest, stats) = ingest.finish(d.format, header).await?;
-        let transformation = serde_json::json!({ "type": "import", "format": d.format });
+        let mut transformation = serde_json::json!({ "type": "import", "format": d.format });
+        if !sources.is_empty() {
+            transformation["sources"] = serde_json::Value::Array(sources);
+        }
         let mut result = self
             .commit_version(
                 p,

@@ -205,16 +205,53 @@ impl VaultService {
         Ok(d)
     }
 
+    /// Datasets with a version made from one of `id`'s (downstream lineage).
+    pub async fn dependents(&self, p: &Principal, id: DatasetId) -> Result<Vec<Dataset>> {
+        self.store.get_dataset(p.workspace_id, id).await?;
+        self.store.dependents(p.workspace_id, id).await
+    }
+
+    /// Deletes a dataset. A dataset other datasets were made from is refused
+    /// (`409 DATASET_HAS_DEPENDENTS`, naming them) unless `force`; the audit entry lists
+    /// the dependents either way. Returns them.
     pub async fn delete_dataset(
         &self,
         p: &Principal,
         ctx: &RequestContext,
         id: DatasetId,
-    ) -> Result<()> {
+        force: bool,
+    ) -> Result<Vec<Dataset>> {
         let d = self.store.get_dataset(p.workspace_id, id).await?;
+        let dependents = self.store.dependents(p.workspace_id, id).await?;
+        if !dependents.is_empty() && !force {
+            let names: Vec<&str> = dependents
+                .iter()
+                .take(10)
+                .map(|x| x.name.as_str())
+                .collect();
+            return Err(CoreError::conflict(
+                "DATASET_HAS_DEPENDENTS",
+                format!(
+                    "{} dataset(s) were made from this one ({}{}); delete with force=true to delete it anyway (their lineage will show it as deleted)",
+                    dependents.len(),
+                    names.join(", "),
+                    if dependents.len() > names.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
         let audit = AuditDraft::new(p.workspace_id, ctx, "datasets.delete", "datasets")
             .resource("dataset", d.id)
-            .before(&d);
+            .before(&d)
+            .details(serde_json::json!({
+                "dependents": dependents
+                    .iter()
+                    .map(|x| serde_json::json!({"id": x.id, "name": x.name.as_str()}))
+                    .collect::<Vec<_>>(),
+            }));
         self.store.delete_dataset(p.workspace_id, id, audit).await?;
         self.deks.lock().expect("dek cache").remove(&id);
         // The objects are unreachable now; removing them is best effort (GC finds leftovers).
@@ -231,7 +268,7 @@ impl VaultService {
                 tracing::warn!(dataset = %id, error = %e, "could not list the objects of a deleted dataset")
             }
         }
-        Ok(())
+        Ok(dependents)
     }
 
     /// The commit `reference` names: a branch, a tag, or a commit id (or unique prefix).

@@ -81,6 +81,17 @@ pub trait VaultStore: Send + Sync {
         q: &ListQuery,
     ) -> Result<Vec<Commit>>;
 
+    /// Commits of other datasets made from `source` (one version, or any with `None`),
+    /// as their `transformation.sources` name them.
+    async fn derived(
+        &self,
+        ws: WorkspaceId,
+        source: DatasetId,
+        commit: Option<&CommitId>,
+    ) -> Result<Vec<Commit>>;
+    /// Datasets with a version made from `source`.
+    async fn dependents(&self, ws: WorkspaceId, source: DatasetId) -> Result<Vec<Dataset>>;
+
     /// Commits that name `parent` among their parents.
     async fn children(
         &self,

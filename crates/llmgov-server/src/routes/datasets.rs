@@ -15,7 +15,7 @@ use llmgov_core::CoreError;
 use llmgov_core::ids::DatasetId;
 use llmgov_core::vault::VaultService;
 use llmgov_core::vault::model::{Dataset, DatasetFormat, DatasetPatch, DatasetSpec};
-use llmgov_core::vault::push::{OnError, PushOptions, PushResult};
+use llmgov_core::vault::push::{OnError, PushOptions, PushResult, SourceRef};
 use llmgov_core::vault::read::RecordItem;
 use llmgov_core::vault::store::DatasetFilter;
 use serde::{Deserialize, Serialize};
@@ -132,17 +132,49 @@ pub async fn update_dataset(
     ))
 }
 
-/// Delete a dataset with its history and key; its stored objects are removed.
-#[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:delete"])))]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    /// Delete even though other datasets were made from this one.
+    pub force: Option<bool>,
+}
+
+/// Delete a dataset with its history and key; its stored objects are removed. A dataset
+/// that other datasets were made from (see `/dependents`) is a `409 DATASET_HAS_DEPENDENTS`
+/// naming them, unless `force=true`.
+#[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = uuid::Uuid, Path), DeleteParams),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["datasets:delete"])))]
 pub async fn delete_dataset(
     Authz(p, _): Authz<perm::DatasetsDelete>,
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     PathId(id): PathId,
+    ApiQuery(q): ApiQuery<DeleteParams>,
 ) -> ApiResult<StatusCode> {
-    vault(&s)?.delete_dataset(&p, &ctx, DatasetId(id)).await?;
+    vault(&s)?
+        .delete_dataset(&p, &ctx, DatasetId(id), q.force.unwrap_or(false))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Dependents {
+    /// Datasets with a version made from one of this dataset's versions.
+    pub items: Vec<Dataset>,
+}
+
+/// Datasets made from this one (their imports named it as a source).
+#[utoipa::path(get, path = "/api/v1/datasets/{id}/dependents", tag = "datasets", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Dependents), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:read"])))]
+pub async fn list_dependents(
+    Authz(p, _): Authz<perm::DatasetsRead>,
+    State(s): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<Dependents>> {
+    Ok(Json(Dependents {
+        items: vault(&s)?.dependents(&p, DatasetId(id)).await?,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -156,6 +188,9 @@ pub struct ImportParams {
     /// `reject` (default): any malformed line rejects the import, reporting the lines;
     /// `skip`: malformed lines are left out and reported.
     pub on_error: Option<String>,
+    /// Versions of other datasets this data was made from, for lineage: `NAME` or
+    /// `NAME@REF`, comma-separated (at most 20).
+    pub source: Option<String>,
 }
 
 fn push_status(r: &PushResult) -> StatusCode {
@@ -192,10 +227,23 @@ pub async fn import_records(
         .transpose()?
         .unwrap_or(OnError::Reject);
     let (v, d) = dataset(&s, &p, id).await?;
+    let sources = q
+        .source
+        .as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(SourceRef::parse)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     let opts = PushOptions {
         branch: q.branch,
         message: q.message,
         on_error,
+        sources,
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -480,6 +528,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_datasets, create_dataset))
         .routes(routes!(get_dataset, update_dataset, delete_dataset))
+        .routes(routes!(list_dependents))
         .routes(routes!(list_records, append_records))
         .routes(routes!(get_record))
         .routes(routes!(export_dataset))

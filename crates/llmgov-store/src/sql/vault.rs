@@ -170,7 +170,7 @@ impl VaultStore for crate::SqlStore<Db> {
     async fn delete_dataset(&self, ws: WorkspaceId, id: DatasetId, audit: AuditDraft) -> R<()> {
         let mut tx = begin(&self.write).await?;
         dataset_in(&mut tx, ws, id).await?;
-        for table in ["dataset_refs", "dataset_commits", "dataset_keys"] {
+        for table in ["dataset_lineage", "dataset_refs", "dataset_commits", "dataset_keys"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE dataset_id = $1")))
                 .bind(id.0)
                 .execute(&mut *tx)
@@ -311,6 +311,25 @@ impl VaultStore for crate::SqlStore<Db> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // Versions of other datasets this one was made from (resolved in the workspace by
+        // the domain before the commit was made).
+        for src in c.transformation.get("sources").and_then(|v| v.as_array()).into_iter().flatten() {
+            let (Some(sd), Some(sc)) = (
+                src.get("dataset_id").and_then(|v| v.as_str()).and_then(|v| uuid::Uuid::parse_str(v).ok()),
+                src.get("commit").and_then(|v| v.as_str()),
+            ) else {
+                return Err(llmgov_core::CoreError::internal("a lineage source without dataset_id and commit"));
+            };
+            sqlx::query("INSERT INTO dataset_lineage (workspace_id, dataset_id, commit_id, source_dataset_id, source_commit_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+                .bind(ws.0)
+                .bind(c.dataset_id.0)
+                .bind(c.id.as_str())
+                .bind(sd)
+                .bind(sc)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         if let Some(s) = schema {
             sqlx::query("UPDATE datasets SET schema = $2, updated_at = $3 WHERE id = $1")
                 .bind(c.dataset_id.0)
@@ -365,6 +384,27 @@ impl VaultStore for crate::SqlStore<Db> {
         .await
         .map_err(db_err)?;
         rows.iter().map(commit_from_row).collect()
+    }
+
+    async fn derived(&self, ws: WorkspaceId, source: DatasetId, commit: Option<&CommitId>) -> R<Vec<Commit>> {
+        let mut b = QueryBuilder::<Db>::new("SELECT c.* FROM dataset_lineage l JOIN dataset_commits c ON c.dataset_id = l.dataset_id AND c.id = l.commit_id WHERE l.workspace_id = ");
+        b.push_bind(ws.0).push(" AND l.source_dataset_id = ").push_bind(source.0);
+        if let Some(c) = commit {
+            b.push(" AND l.source_commit_id = ").push_bind(c.as_str().to_string());
+        }
+        b.push(" ORDER BY c.created_at, c.id LIMIT 1000");
+        let rows = b.build().fetch_all(&self.read).await.map_err(db_err)?;
+        rows.iter().map(commit_from_row).collect()
+    }
+
+    async fn dependents(&self, ws: WorkspaceId, source: DatasetId) -> R<Vec<Dataset>> {
+        let rows = sqlx::query("SELECT * FROM datasets WHERE workspace_id = $1 AND id <> $2 AND id IN (SELECT dataset_id FROM dataset_lineage WHERE workspace_id = $1 AND source_dataset_id = $2) ORDER BY name")
+            .bind(ws.0)
+            .bind(source.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(dataset_from_row).collect()
     }
 
     async fn children(&self, ws: WorkspaceId, ds: DatasetId, parent: &CommitId) -> R<Vec<Commit>> {

@@ -35,7 +35,10 @@ pub async fn fsck_finds_damage_and_gc_removes_only_unreachable_objects(fx: Fx) {
         .put(&orphan, bytes::Bytes::from_static(b"junk"))
         .await
         .unwrap();
-    v.svc.delete_dataset(&v.p, &ctx(), gone.id).await.unwrap();
+    v.svc
+        .delete_dataset(&v.p, &ctx(), gone.id, false)
+        .await
+        .unwrap();
     let leftover = format!("{}/blocks/11/{}", gone.id.0, "1".repeat(64));
     v.svc_objects()
         .put(&leftover, bytes::Bytes::from_static(b"junk"))

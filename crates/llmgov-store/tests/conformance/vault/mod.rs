@@ -151,6 +151,7 @@ pub(crate) async fn push(
                 branch: None,
                 message: Some("push".into()),
                 on_error: OnError::Reject,
+                sources: vec![],
             },
             stream::iter(chunks),
         )
@@ -198,6 +199,7 @@ pub(crate) async fn push_to(
                 branch: Some(branch.into()),
                 message: None,
                 on_error: OnError::Reject,
+                sources: vec![],
             },
             stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(b))]),
         )

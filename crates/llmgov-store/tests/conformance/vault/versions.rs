@@ -136,6 +136,7 @@ pub async fn malformed_lines_are_reported_and_nothing_is_committed(fx: Fx) {
                 branch: None,
                 message: None,
                 on_error: OnError::Skip,
+                sources: vec![],
             },
             stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(
                 body,
@@ -162,6 +163,7 @@ pub async fn malformed_lines_are_reported_and_nothing_is_committed(fx: Fx) {
                 branch: None,
                 message: None,
                 on_error: OnError::Reject,
+                sources: vec![],
             },
             stream::iter(chunks),
         )
@@ -340,7 +342,10 @@ pub async fn datasets_are_isolated_by_workspace_and_name(fx: Fx) {
         .await
         .unwrap();
     assert_eq!(mine.total, 1);
-    v.svc.delete_dataset(&v.p, &ctx(), d.id).await.unwrap();
+    v.svc
+        .delete_dataset(&v.p, &ctx(), d.id, false)
+        .await
+        .unwrap();
     assert_eq!(
         v.svc
             .list_datasets(&v.p, &Default::default(), &ListQuery::default())
@@ -470,7 +475,182 @@ pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
     );
 }
 
+async fn push_from(
+    v: &Vault,
+    d: &llmgov_core::vault::model::Dataset,
+    p: &llmgov_core::identity::Principal,
+    sources: &[&str],
+    records: &[&str],
+) -> Result<PushResult, CoreError> {
+    let sources = sources
+        .iter()
+        .map(|s| llmgov_core::vault::push::SourceRef::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    v.svc
+        .push(
+            p,
+            &ctx(),
+            d,
+            PushOptions {
+                branch: None,
+                message: Some("derived".into()),
+                on_error: OnError::Reject,
+                sources,
+            },
+            stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(body(
+                records,
+            )))]),
+        )
+        .await
+}
+
+pub async fn lineage_crosses_datasets_and_a_source_reports_its_dependents(fx: Fx) {
+    use llmgov_core::vault::lineage::Direction;
+    let v = vault(&fx, 4096);
+    let raw = v
+        .svc
+        .create_dataset(&v.p, &ctx(), spec("raw"))
+        .await
+        .unwrap();
+    let r1 = push_to(&v, &raw, "main", &["a", "b", "c"]).await;
+    let r2 = push_to(&v, &raw, "main", &["a", "b", "c", "d"]).await;
+    let clean = v
+        .svc
+        .create_dataset(&v.p, &ctx(), spec("clean"))
+        .await
+        .unwrap();
+    let c1 = push_from(
+        &v,
+        &clean,
+        &v.p,
+        &[&format!("raw@{}", &r1.commit.id.0[..12])],
+        &["a", "b"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(c1.commit.transformation["sources"][0]["dataset"], "raw");
+    assert_eq!(
+        c1.commit.transformation["sources"][0]["commit"],
+        r1.commit.id.0.as_str()
+    );
+
+    // Upstream of the clean version: the raw version it was made from.
+    let up = v
+        .svc
+        .lineage(&clean, None, Direction::Upstream, 5)
+        .await
+        .unwrap();
+    let ids: Vec<(&str, Option<&str>)> = up
+        .nodes
+        .iter()
+        .map(|n| (n.commit.as_str(), n.dataset.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            (c1.commit.id.0.as_str(), Some("clean")),
+            (r1.commit.id.0.as_str(), Some("raw"))
+        ]
+    );
+    // Downstream of raw's first version: its child on raw and the clean version.
+    let down = v
+        .svc
+        .lineage(&raw, Some(r1.commit.id.as_str()), Direction::Downstream, 5)
+        .await
+        .unwrap();
+    let mut got: Vec<&str> = down.nodes.iter().map(|n| n.commit.as_str()).collect();
+    got.sort();
+    let mut want = vec![
+        r1.commit.id.0.as_str(),
+        r2.commit.id.0.as_str(),
+        c1.commit.id.0.as_str(),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    let one = v
+        .svc
+        .lineage(&raw, Some(r1.commit.id.as_str()), Direction::Downstream, 0)
+        .await
+        .unwrap();
+    assert!(one.truncated && one.nodes.len() == 1);
+
+    // Bad sources: another workspace's dataset, itself, a missing ref.
+    let other = crate::new_workspace(&fx, "elsewhere").await;
+    let mut p2 = v.p.clone();
+    p2.workspace_id = other;
+    let theirs = v
+        .svc
+        .create_dataset(&p2, &ctx(), spec("theirs"))
+        .await
+        .unwrap();
+    push_from(&v, &theirs, &p2, &[], &["x"]).await.unwrap();
+    for (src, want) in [
+        ("theirs", "not found"),
+        ("clean", "invalid"),
+        ("raw@nope", "not found"),
+    ] {
+        let e = push_from(&v, &clean, &v.p, &[src], &["z"])
+            .await
+            .unwrap_err();
+        let ok = match want {
+            "not found" => matches!(e, CoreError::NotFound { .. }),
+            _ => matches!(e, CoreError::Invalid { .. }),
+        };
+        assert!(ok, "{src}: {e:?}");
+    }
+
+    // Deleting a source: refused while others depend on it, then forced and reported.
+    assert_eq!(
+        v.svc
+            .dependents(&v.p, raw.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["clean"]
+    );
+    let e = v
+        .svc
+        .delete_dataset(&v.p, &ctx(), raw.id, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CoreError::Conflict { code: "DATASET_HAS_DEPENDENTS", ref message } if message.contains("clean")),
+        "{e:?}"
+    );
+    let gone = v
+        .svc
+        .delete_dataset(&v.p, &ctx(), raw.id, true)
+        .await
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    let entries = fx.store.audit_range(fx.ws, 0, 1000).await.unwrap();
+    let del = entries
+        .iter()
+        .rev()
+        .find(|e| e.event_type == "datasets.delete")
+        .unwrap();
+    assert!(del.details.contains("clean"), "{}", del.details);
+    // The derived version still names the deleted source.
+    let up = v
+        .svc
+        .lineage(&clean, None, Direction::Upstream, 5)
+        .await
+        .unwrap();
+    assert_eq!(up.nodes.len(), 2);
+    assert_eq!(up.nodes[1].dataset, None);
+    assert_eq!(up.nodes[1].commit, r1.commit.id.0);
+    assert!(
+        v.svc
+            .delete_dataset(&v.p, &ctx(), clean.id, false)
+            .await
+            .is_ok()
+    );
+}
+
 crate::vault_conformance!(
+    lineage_crosses_datasets_and_a_source_reports_its_dependents,
     pushes_store_only_changed_records_and_every_version_reads_back,
     malformed_lines_are_reported_and_nothing_is_committed,
     branches_move_by_compare_and_swap,
