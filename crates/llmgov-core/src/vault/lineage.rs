@@ -87,7 +87,7 @@ fn sources(c: &Commit) -> Vec<(crate::ids::DatasetId, String)> {
 }
 
 enum Step {
-    Commit(Commit),
+    Commit(Box<Commit>),
     /// A source version whose dataset is gone.
     Gone(crate::ids::DatasetId, String),
 }
@@ -121,13 +121,12 @@ impl VaultService {
                 Direction::Upstream => {
                     let mut v = vec![];
                     for p in &c.parents {
-                        v.push(Step::Commit(
-                            self.store.get_commit(ws, c.dataset_id, p.as_str()).await?,
-                        ));
+                        let parent = self.store.get_commit(ws, c.dataset_id, p.as_str()).await?;
+                        v.push(Step::Commit(Box::new(parent)));
                     }
                     for (sd, sc) in sources(&c) {
                         match self.store.get_commit(ws, sd, &sc).await {
-                            Ok(s) => v.push(Step::Commit(s)),
+                            Ok(s) => v.push(Step::Commit(Box::new(s))),
                             Err(crate::CoreError::NotFound { .. }) => v.push(Step::Gone(sd, sc)),
                             Err(e) => return Err(e),
                         }
@@ -140,14 +139,14 @@ impl VaultService {
                         .children(ws, c.dataset_id, &c.id)
                         .await?
                         .into_iter()
-                        .map(Step::Commit)
+                        .map(|c| Step::Commit(Box::new(c)))
                         .collect();
                     v.extend(
                         self.store
                             .derived(ws, c.dataset_id, Some(&c.id))
                             .await?
                             .into_iter()
-                            .map(Step::Commit),
+                            .map(|c| Step::Commit(Box::new(c))),
                     );
                     v
                 }
@@ -183,18 +182,19 @@ impl VaultService {
                 }
                 match n {
                     Step::Commit(n) => {
-                        if !names.contains_key(&n.dataset_id) {
-                            let name = match self.store.get_dataset(ws, n.dataset_id).await {
+                        if let std::collections::hash_map::Entry::Vacant(e) =
+                            names.entry(n.dataset_id)
+                        {
+                            e.insert(match self.store.get_dataset(ws, n.dataset_id).await {
                                 Ok(x) => Some(x.name.as_str().to_string()),
                                 Err(crate::CoreError::NotFound { .. }) => None,
                                 Err(e) => return Err(e),
-                            };
-                            names.insert(n.dataset_id, name);
+                            });
                         }
                         let mut x = node(&n, "", dist + 1);
                         x.dataset = names[&n.dataset_id].clone();
                         out.nodes.push(x);
-                        q.push_back((n, dist + 1));
+                        q.push_back((*n, dist + 1));
                     }
                     Step::Gone(ds, commit) => out.nodes.push(LineageNode {
                         commit,
