@@ -95,6 +95,7 @@ fn not_found_code(resource: &str) -> &'static str {
         "ref" => "REF_NOT_FOUND",
         "commit" => "COMMIT_NOT_FOUND",
         "record" => "RECORD_NOT_FOUND",
+        "upload" => "UPLOAD_NOT_FOUND",
         _ => "NOT_FOUND",
     }
 }

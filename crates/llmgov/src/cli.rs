@@ -95,6 +95,10 @@ pub enum DatasetCommand {
         /// recorded in the lineage; repeatable.
         #[arg(long = "source")]
         sources: Vec<String>,
+        /// Files larger than one part go as a resumable upload of parts of this many MiB:
+        /// after an interruption, the same command goes on from what the server has.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=64))]
+        part_mib: u64,
     },
     /// Delete a dataset with its history (refused while other datasets were made from it,
     /// unless `--force`).

@@ -199,12 +199,14 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
             message,
             on_error,
             sources,
+            part_mib,
         } => {
             let opts = PushArgs {
                 branch,
                 message,
                 on_error,
                 sources,
+                part_bytes: part_mib << 20,
             };
             push(&c, &file, &dataset, opts).await
         }
@@ -443,6 +445,7 @@ struct PushArgs {
     message: Option<String>,
     on_error: String,
     sources: Vec<String>,
+    part_bytes: u64,
 }
 
 async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(), AnyError> {
@@ -451,6 +454,7 @@ async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(),
         message,
         on_error,
         sources,
+        part_bytes,
     } = args;
     let f = tokio::fs::File::open(file)
         .await
@@ -469,6 +473,20 @@ async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(),
             d["id"].as_str().unwrap_or_default().to_string()
         }
     };
+    let mut q = format!("?on_error={}", enc(&on_error));
+    if let Some(b) = &branch {
+        q.push_str(&format!("&branch={}", enc(b)));
+    }
+    if let Some(m) = &message {
+        q.push_str(&format!("&message={}", enc(m)));
+    }
+    if !sources.is_empty() {
+        q.push_str(&format!("&source={}", enc(&sources.join(","))));
+    }
+    if len > part_bytes {
+        let (status, r) = push_resumable(c, file, &id, len, part_bytes, &q).await?;
+        return report_push(status, r);
+    }
     let pb = bar(Some(len), "push");
     let pb2 = pb.clone();
     let stream = futures_util::stream::unfold(f, move |mut f| {
@@ -486,16 +504,6 @@ async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(),
             }
         }
     });
-    let mut q = format!("?on_error={}", enc(&on_error));
-    if let Some(b) = &branch {
-        q.push_str(&format!("&branch={}", enc(b)));
-    }
-    if let Some(m) = &message {
-        q.push_str(&format!("&message={}", enc(m)));
-    }
-    if !sources.is_empty() {
-        q.push_str(&format!("&source={}", enc(&sources.join(","))));
-    }
     let req = c
         .req(
             reqwest::Method::POST,
@@ -506,6 +514,10 @@ async fn push(c: &Client, file: &Path, name: &str, args: PushArgs) -> Result<(),
     let res = c.json(req).await;
     pb.finish_and_clear();
     let (status, r) = res?;
+    report_push(status, r)
+}
+
+fn report_push(status: reqwest::StatusCode, r: Value) -> Result<(), AnyError> {
     let s = &r["stats"];
     if status == reqwest::StatusCode::OK {
         println!(
@@ -607,4 +619,129 @@ async fn pull(
         out.display()
     );
     Ok(())
+}
+
+/// Where the state of a resumable upload of `file` to dataset `id` is kept between runs:
+/// `LLMGOV_UPLOAD_STATE_DIR`, else `$XDG_CACHE_HOME/llmgov/uploads`, else
+/// `~/.cache/llmgov/uploads`. The name commits to the file's path, size and modification
+/// time, so a changed file starts afresh.
+fn upload_state_path(id: &str, file: &Path, len: u64) -> Option<PathBuf> {
+    let dir = std::env::var_os("LLMGOV_UPLOAD_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("llmgov/uploads"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llmgov/uploads"))
+        })?;
+    let canon = std::fs::canonicalize(file).ok()?;
+    let mtime = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    let key = blake3::hash(format!("{id}\0{}\0{len}\0{mtime}", canon.display()).as_bytes());
+    Some(dir.join(format!("{}.json", &key.to_hex()[..32])))
+}
+
+/// Sends `file` as parts of a resumable upload and commits it. The upload's id is kept in
+/// a state file until the commit, so that running the same command after an interruption
+/// asks the server how much arrived and sends only the rest.
+async fn push_resumable(
+    c: &Client,
+    file: &Path,
+    id: &str,
+    len: u64,
+    part_bytes: u64,
+    query: &str,
+) -> Result<(reqwest::StatusCode, Value), AnyError> {
+    use tokio::io::AsyncSeekExt;
+    let state = upload_state_path(id, file, len);
+    let base = format!("/api/v1/datasets/{id}/uploads");
+    let mut resumed = None;
+    if let Some(s) = &state
+        && let Ok(text) = std::fs::read_to_string(s)
+        && let Ok(v) = serde_json::from_str::<Value>(&text)
+        && let Some(upload) = v["upload_id"].as_str()
+    {
+        // Gone or expired on the server: start again.
+        if let Ok((_, st)) = c
+            .json(c.req(reqwest::Method::GET, &format!("{base}/{upload}")))
+            .await
+        {
+            resumed = Some((upload.to_string(), st["received"].as_u64().unwrap_or(0)));
+        }
+    }
+    let (upload, mut offset) = match resumed {
+        Some((u, received)) => {
+            eprintln!("resuming upload {u} at {received} of {len} bytes");
+            (u, received)
+        }
+        None => {
+            let (_, st) = c
+                .json(c.req(reqwest::Method::POST, &base).json(&json!({})))
+                .await?;
+            let u = st["upload_id"]
+                .as_str()
+                .ok_or("the server did not start an upload")?
+                .to_string();
+            if let Some(s) = &state {
+                if let Some(dir) = s.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(s, json!({"upload_id": u, "dataset_id": id}).to_string())?;
+            }
+            (u, 0)
+        }
+    };
+    let mut f = tokio::fs::File::open(file).await?;
+    f.seek(std::io::SeekFrom::Start(offset)).await?;
+    let pb = bar(Some(len), "push");
+    pb.set_position(offset);
+    let interrupted = |at: u64, e: &dyn std::fmt::Display| {
+        format!(
+            "the upload was interrupted after {at} of {len} bytes ({e}); run the same command again to resume"
+        )
+    };
+    while offset < len {
+        let want = part_bytes.min(len - offset) as usize;
+        let mut buf = vec![0u8; want];
+        f.read_exact(&mut buf).await?;
+        let r = c
+            .json(
+                c.req(
+                    reqwest::Method::PUT,
+                    &format!("{base}/{upload}?offset={offset}"),
+                )
+                .body(buf),
+            )
+            .await;
+        match r {
+            Ok((_, st)) => {
+                offset = st["received"].as_u64().unwrap_or(offset + want as u64);
+                pb.set_position(offset);
+            }
+            Err(e) => {
+                pb.abandon();
+                return Err(interrupted(offset, &e).into());
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let r = c
+        .json(c.req(
+            reqwest::Method::POST,
+            &format!("{base}/{upload}/commit{query}"),
+        ))
+        .await;
+    // Committed, or refused for its content (the server dropped the parts): forget it.
+    let done = match &r {
+        Ok(_) => true,
+        Err(e) => e.to_string().contains("422"),
+    };
+    if done && let Some(s) = &state {
+        let _ = std::fs::remove_file(s);
+    }
+    r
 }

@@ -958,3 +958,118 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A push larger than a part goes as a resumable upload: interrupted by the server going
+/// away, the same command run again sends only what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_push_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("upload-state");
+    let env = [
+        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
+        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
+    ];
+    let s = start(dir.path(), &env);
+    let key = token_and_key(
+        &s.base,
+        &[
+            "datasets:create",
+            "datasets:read",
+            "datasets:update",
+            "datasets:execute",
+        ],
+    )
+    .await;
+    let file = dir.path().join("big.jsonl");
+    // Many parts, so that the client is far from done when the server goes away.
+    let body = chat_file(&file, 250_000, "big");
+    assert!(body.len() > 20 << 20, "{} bytes", body.len());
+    let push = |base: &str| {
+        Command::new(BIN)
+            .args(["dataset", "push"])
+            .arg(&file)
+            .args(["--dataset", "big", "--part-mib", "1", "-m", "resumed"])
+            .env("LLMGOV_SERVER", base)
+            .env("LLMGOV_API_KEY", &key)
+            .env("LLMGOV_UPLOAD_STATE_DIR", &state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = push(&s.base);
+    // Once the server holds a few parts, it goes away (SIGKILL) under the client.
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no part arrived");
+        let upload = std::fs::read_dir(&state)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        if let Some(u) = upload {
+            let st: serde_json::Value = http
+                .get(format!(
+                    "{}/api/v1/datasets/{}/uploads/{}",
+                    s.base,
+                    u["dataset_id"].as_str().unwrap(),
+                    u["upload_id"].as_str().unwrap()
+                ))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if st["received"].as_u64().unwrap_or(0) >= 2 << 20 {
+                // Hold the client while its server is killed.
+                Command::new("kill")
+                    .args(["-STOP", &first.id().to_string()])
+                    .status()
+                    .unwrap();
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    Command::new("kill")
+        .args(["-CONT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let out = first.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the push cannot have finished");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run the same command again"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = start(dir.path(), &env);
+    let out = push(&s.base).wait_with_output().unwrap();
+    succeeded(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let at: u64 = err
+        .split("resuming upload ")
+        .nth(1)
+        .and_then(|r| r.split(" at ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not resumed: {err}"));
+    assert!(at >= 2 << 20, "resumed at {at}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("250000 records"));
+    let pulled = dir.path().join("pulled.jsonl");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["pull", "big", "-o", pulled.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&pulled).unwrap() == body, "the pull differs");
+    // The state is gone once committed.
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
+    terminate(s);
+}

@@ -30,5 +30,6 @@ pub mod refs;
 pub mod rotation;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 pub use service::{VaultConfig, VaultService};

@@ -30,6 +30,8 @@ const HEADER: usize = 6 + NONCE_LEN;
 pub enum ObjectKind {
     Block = 1,
     Manifest = 2,
+    /// A part of a resumable upload, kept until the upload is committed or expires.
+    UploadPart = 3,
 }
 
 impl ObjectKind {
@@ -37,6 +39,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Block => "blocks",
             ObjectKind::Manifest => "manifests",
+            ObjectKind::UploadPart => "uploads",
         }
     }
 }

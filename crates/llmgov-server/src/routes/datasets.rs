@@ -15,7 +15,7 @@ use llmgov_core::CoreError;
 use llmgov_core::ids::DatasetId;
 use llmgov_core::vault::VaultService;
 use llmgov_core::vault::model::{Dataset, DatasetFormat, DatasetPatch, DatasetSpec};
-use llmgov_core::vault::push::{OnError, PushOptions, PushResult, SourceRef};
+use llmgov_core::vault::push::PushResult;
 use llmgov_core::vault::read::RecordItem;
 use llmgov_core::vault::store::DatasetFilter;
 use serde::{Deserialize, Serialize};
@@ -220,31 +220,8 @@ pub async fn import_records(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<PushResult>)> {
-    let on_error = q
-        .on_error
-        .as_deref()
-        .map(OnError::parse)
-        .transpose()?
-        .unwrap_or(OnError::Reject);
     let (v, d) = dataset(&s, &p, id).await?;
-    let sources = q
-        .source
-        .as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(SourceRef::parse)
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let opts = PushOptions {
-        branch: q.branch,
-        message: q.message,
-        on_error,
-        sources,
-    };
+    let opts = super::uploads::push_options(q)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -536,7 +513,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revert_commit))
 }
 
-/// The streamed import: outside the request body limit, timeout and idempotency layers.
+/// The streamed import and resumable uploads: outside the request body limit, timeout and
+/// idempotency layers.
 pub fn upload_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(import_records))
+    OpenApiRouter::new()
+        .routes(routes!(import_records))
+        .merge(super::uploads::router())
 }

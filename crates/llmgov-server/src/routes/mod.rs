@@ -15,6 +15,7 @@ pub mod policies;
 pub mod policy_eval;
 pub mod policy_facts;
 pub mod roles;
+pub mod uploads;
 pub mod users;
 pub mod vault_keys;
 pub mod webhooks;

@@ -738,7 +738,102 @@ async fn parquet_datasets_upload_as_multipart_and_export_in_any_format(app: Test
     );
 }
 
+async fn put_part(app: &TestApp, token: &str, path: &str, offset: u64, bytes: &[u8]) -> Resp {
+    let r = app
+        .client
+        .put(format!("{}{path}?offset={offset}", app.base))
+        .bearer_auth(token)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(r).await
+}
+
+async fn resumable_uploads_take_parts_at_offsets_and_commit_once(app: TestApp) {
+    let (_, _, sci) = app.user_with("sci", &["data_scientist"]).await;
+    let (_, _, other) = app.user_with("other", &["data_scientist"]).await;
+    let id = create(&app, &sci, "chats").await;
+    let file = chat_lines(4000, |_| None).into_bytes();
+    let start = app
+        .post(&format!("/api/v1/datasets/{id}/uploads"), &sci, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::CREATED, "{}", start.body);
+    let upload = start.body["upload_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/datasets/{id}/uploads/{upload}");
+
+    // Parts cut mid-line; the client "crashes" after two and asks where to go on.
+    let parts: Vec<&[u8]> = file.chunks(50_000).collect();
+    let mut offset = 0u64;
+    for part in &parts[..2] {
+        let r = put_part(&app, &sci, &path, offset, part).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        offset += part.len() as u64;
+        assert_eq!(r.body["received"], offset);
+    }
+    // A retried part is accepted again; a part at a wrong offset is refused.
+    let again = put_part(&app, &sci, &path, 50_000, parts[1]).await;
+    assert_eq!(
+        (again.status, again.body["received"].clone()),
+        (StatusCode::OK, json!(offset))
+    );
+    let gap = put_part(&app, &sci, &path, offset + 10, parts[2]).await;
+    assert_eq!(gap.error_code(), "UPLOAD_OFFSET_MISMATCH");
+    // Someone else's upload does not exist for them.
+    assert_eq!(
+        app.get(&path, &other).await.error_code(),
+        "UPLOAD_NOT_FOUND"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/uploads/not-an-id"), &sci)
+            .await
+            .error_code(),
+        "UPLOAD_NOT_FOUND"
+    );
+    let status = app.get(&path, &sci).await;
+    assert_eq!(status.body["received"], offset);
+    for part in &parts[2..] {
+        let r = put_part(&app, &sci, &path, offset, part).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        offset += part.len() as u64;
+    }
+    assert_eq!(offset, file.len() as u64);
+    // Nothing is committed before the commit.
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{id}/commits"), &sci)
+            .await
+            .body["total"],
+        0
+    );
+    let c = app
+        .post(&format!("{path}/commit?message=resumed"), &sci, json!({}))
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    assert_eq!(c.body["stats"]["records"], 4000);
+    let (_, _, body) = export(&app, &sci, &id, "").await;
+    assert!(
+        body.as_bytes() == file.as_slice(),
+        "the export differs from the upload"
+    );
+    // The parts are gone once committed.
+    assert_eq!(app.get(&path, &sci).await.error_code(), "UPLOAD_NOT_FOUND");
+
+    // An abandoned upload is deleted with its parts.
+    let u2 = app
+        .post(&format!("/api/v1/datasets/{id}/uploads"), &sci, json!({}))
+        .await;
+    let p2 = format!(
+        "/api/v1/datasets/{id}/uploads/{}",
+        u2.body["upload_id"].as_str().unwrap()
+    );
+    put_part(&app, &sci, &p2, 0, b"{\"a\":1}\n").await;
+    let del = app.call(Method::DELETE, &p2, Some(&sci), None).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&p2, &sci).await.error_code(), "UPLOAD_NOT_FOUND");
+}
+
 crate::both_backends!(
+    resumable_uploads_take_parts_at_offsets_and_commit_once,
     a_data_scientist_pushes_versions_and_pulls_them_back,
     protected_branches_and_bad_input_get_clear_errors,
     parquet_datasets_upload_as_multipart_and_export_in_any_format,
