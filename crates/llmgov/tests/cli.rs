@@ -997,7 +997,7 @@ async fn an_interrupted_push_resumes_where_it_stopped() {
             .spawn()
             .unwrap()
     };
-    let mut first = push(&s.base);
+    let first = push(&s.base);
     // Once the server holds a few parts, it goes away (SIGKILL) under the client.
     let http = reqwest::Client::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
