@@ -41,6 +41,9 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
     },
+    /// Prepare a deployment without starting it: apply migrations and create the vault's
+    /// key file (sealed with the passphrase) or reach the HSM token, and the object store.
+    Init,
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands that work directly on the database.
@@ -59,6 +62,11 @@ pub enum Command {
     Vault {
         #[command(subcommand)]
         command: VaultCommand,
+    },
+    /// Key-encryption keys of the vault (the same as `vault rotate-keys|trim-keys`).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Print the version.
     Version,
@@ -220,6 +228,19 @@ pub enum VaultCommand {
         /// Count what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The provider, current version and versions of the key-encryption key.
+    Status,
+    /// Rotate the key-encryption key and rewrap every dataset key (no data is re-encrypted).
+    Rotate,
+    /// Destroy key-encryption key versions below --min-version (after a rotation).
+    Trim {
+        #[arg(long)]
+        min_version: u32,
     },
 }
 

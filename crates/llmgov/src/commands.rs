@@ -11,7 +11,7 @@ use llmgov_core::metrics::MetricsConfig;
 use llmgov_server::{AppState, ServerConfig};
 use llmgov_store::PoolConfig;
 
-use crate::cli::{AdminCommand, AuditCommand, Cli, Command, VaultCommand};
+use crate::cli::{AdminCommand, AuditCommand, Cli, Command, KeysCommand, VaultCommand};
 use crate::config::{Config, DatabaseFlags, FlagOverrides, LogFlags, ServerFlags};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -54,6 +54,29 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         }
         Command::Admin { command } => admin(cfg, command).await,
         Command::Vault { command } => vault_command(cfg, command).await,
+        Command::Keys { command } => match command {
+            KeysCommand::Rotate => vault_command(cfg, VaultCommand::RotateKeys).await,
+            KeysCommand::Trim { min_version } => {
+                vault_command(cfg, VaultCommand::TrimKeys { min_version }).await
+            }
+            KeysCommand::Status => {
+                let store = open_store(&cfg).await?;
+                let vault = open_vault(&cfg, store).await?;
+                let s = vault.keys().status().await?;
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                Ok(())
+            }
+        },
+        Command::Init => {
+            let store = open_store(&cfg).await?;
+            open_vault(&cfg, store).await?;
+            println!(
+                "initialised {}: database migrated, vault keys ({}) and object store ready",
+                cfg.data_dir.display(),
+                cfg.vault.key_provider
+            );
+            Ok(())
+        }
         Command::Audit {
             command:
                 AuditCommand::Verify {

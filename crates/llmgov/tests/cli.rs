@@ -723,6 +723,13 @@ async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trac
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
+    // Key rotation from the command line: the data still reads, status shows version 2.
+    succeeded(&run(dir.path(), &["keys", "rotate"]));
+    let st = run(dir.path(), &["keys", "status"]);
+    succeeded(&st);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["current_version"], 2, "{st}");
+    succeeded(&run(dir.path(), &["vault", "fsck", "--deep"]));
     let gc = run(dir.path(), &["vault", "gc", "--grace-secs", "0"]);
     assert!(gc.status.success());
     assert!(
@@ -1072,4 +1079,18 @@ async fn an_interrupted_push_resumes_where_it_stopped() {
     // The state is gone once committed.
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
     terminate(s);
+}
+
+#[test]
+fn init_prepares_a_deployment_without_starting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["init"]);
+    succeeded(&out);
+    assert!(dir.path().join("vault").join("kek.json").exists());
+    assert!(dir.path().join("llmgov.db").exists());
+    // Idempotent: a second run opens what the first made.
+    succeeded(&run(dir.path(), &["init"]));
+    let st = run(dir.path(), &["keys", "status"]);
+    succeeded(&st);
+    assert!(String::from_utf8_lossy(&st.stdout).contains("\"local\""));
 }
