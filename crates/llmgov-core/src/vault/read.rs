@@ -106,6 +106,82 @@ impl VaultService {
         Ok((c, Page::new(items, total, q)))
     }
 
+    /// A page of the records of `reference` that match `filter` (positions are the
+    /// records' positions in the version; `total` counts every match, so the whole version
+    /// is read).
+    pub async fn records_where(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        reference: Option<&str>,
+        filter: &super::filter::Filter,
+        q: &ListQuery,
+    ) -> Result<(Commit, Page<RecordItem>)> {
+        let c = self.resolve(d, reference).await?;
+        let m = self.manifest_of(d, &c).await?;
+        let dek = self.dek(d).await?;
+        let columns = (m.format == DatasetFormat::Csv).then(|| super::csv::parse_row(&m.header));
+        let (from, limit) = (q.offset() as u64, q.limit as u64);
+        let mut items = Vec::new();
+        let (mut matched, mut index) = (0u64, 0u64);
+        let mut cache = BlockCache::new(4);
+        for s in m.segments(0, m.records) {
+            let b = cache
+                .get(
+                    &*self.objects,
+                    &dek,
+                    Self::owner(d),
+                    &s.block,
+                    self.cfg.ingest.max_object_bytes,
+                )
+                .await?;
+            if (s.start + s.count) as usize > b.len() {
+                return Err(CoreError::Integrity(format!(
+                    "block {} is shorter than its manifest says",
+                    s.block
+                )));
+            }
+            for i in s.start as usize..(s.start + s.count) as usize {
+                let text = match &columns {
+                    Some(cols) => {
+                        let mut o = Vec::with_capacity(b.record(i).len() + 64);
+                        super::csv::write_row_json(cols, b.record(i), &mut o);
+                        o
+                    }
+                    None => b.record(i).to_vec(),
+                };
+                let not_json =
+                    || CoreError::Integrity(format!("a record of block {} is not JSON", s.block));
+                let v: serde_json::Value = serde_json::from_slice(&text).map_err(|_| not_json())?;
+                if filter.matches(&v) {
+                    if matched >= from && (items.len() as u64) < limit {
+                        let data = String::from_utf8(text)
+                            .ok()
+                            .and_then(|t| serde_json::value::RawValue::from_string(t).ok())
+                            .ok_or_else(not_json)?;
+                        items.push(RecordItem {
+                            index,
+                            record_id: crate::hex::encode(&b.fingerprint(i)),
+                            data,
+                        });
+                    }
+                    matched += 1;
+                }
+                index += 1;
+            }
+        }
+        self.audit_read(
+            p,
+            ctx,
+            d,
+            "datasets.read",
+            serde_json::json!({ "commit": c.id, "ref": reference, "filtered": true, "count": items.len() }),
+        )
+        .await?;
+        Ok((c, Page::new(items, matched as i64, q)))
+    }
+
     /// Record `index` of `reference`.
     pub async fn record(
         &self,

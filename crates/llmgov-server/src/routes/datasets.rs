@@ -362,6 +362,10 @@ pub struct RecordParams {
     pub reference: Option<String>,
     pub page: Option<String>,
     pub limit: Option<String>,
+    /// Only records that match: `PATH OP VALUE` conditions joined by `,` (all must hold).
+    /// Paths use dots, array indices and `*` (`messages.*.content`); operators `=`, `!=`,
+    /// `~` (contains, any case), `>`, `>=`, `<`, `<=`; a bare path: the field is set.
+    pub filter: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -375,7 +379,8 @@ pub struct RecordPage {
     pub has_more: bool,
 }
 
-/// A page of the records of a version, in order.
+/// A page of the records of a version, in order; with `filter`, the records that match
+/// (`total` counts every match).
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/records", tag = "datasets", params(("id" = uuid::Uuid, Path), RecordParams),
     responses((status = 200, body = RecordPage), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:execute"])))]
 pub async fn list_records(
@@ -393,7 +398,14 @@ pub async fn list_records(
     }
     .query(&["index"], "index")?;
     let (v, d) = dataset(&s, &p, id).await?;
-    let (c, page) = v.records(&p, &ctx, &d, r.reference.as_deref(), &q).await?;
+    let (c, page) = match r.filter.as_deref() {
+        Some(f) => {
+            let f = llmgov_core::vault::filter::Filter::parse(f)?;
+            v.records_where(&p, &ctx, &d, r.reference.as_deref(), &f, &q)
+                .await?
+        }
+        None => v.records(&p, &ctx, &d, r.reference.as_deref(), &q).await?,
+    };
     Ok(Json(RecordPage {
         commit: c.id.0,
         items: page.items,

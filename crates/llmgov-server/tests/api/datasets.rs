@@ -149,6 +149,43 @@ async fn a_data_scientist_pushes_versions_and_pulls_them_back(app: TestApp) {
         page.body["items"][3]["data"],
         json!({"id": 53, "edited": true})
     );
+    // Filtered: the edited records (every 50th from 3), second page of 10.
+    let edited = app
+        .get(
+            &format!("/api/v1/datasets/{id}/records?filter=edited=true&page=2&limit=10"),
+            &sci,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.body["total"], 60);
+    assert_eq!(edited.body["items"][0]["index"], 503);
+    let hello = app
+        .get(
+            &format!(
+                "/api/v1/datasets/{id}/records?ref={c1}&filter=messages.*.content~NUMBER%2029,id%3C300"
+            ),
+            &sci,
+        )
+        .await;
+    let ids: Vec<i64> = hello.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["data"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![29, 290, 291, 292, 293, 294, 295, 296, 297, 298, 299]
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/datasets/{id}/records?filter=id%3Eten"),
+            &sci
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     let one = app
         .get(&format!("/api/v1/datasets/{id}/records/7?ref={c1}"), &sci)
         .await;
