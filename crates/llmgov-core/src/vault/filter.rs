@@ -26,6 +26,8 @@ struct Cond {
     path: Vec<String>,
     op: Op,
     value: Value,
+    /// The value as written, and lower-cased (for `~`).
+    raw: String,
     text: String,
 }
 
@@ -87,6 +89,7 @@ impl Filter {
                 path,
                 op,
                 text: value.to_lowercase(),
+                raw: value.to_string(),
                 value: json,
             });
         }
@@ -142,7 +145,7 @@ fn equal(v: &Value, c: &Cond) -> bool {
     match (v, &c.value) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         // A CSV field is text: `n=3` matches "3".
-        (Value::String(a), b) if !b.is_string() => *a == b.to_string(),
+        (Value::String(a), b) if !b.is_string() => *a == c.raw,
         (a, b) => a == b,
     }
 }
