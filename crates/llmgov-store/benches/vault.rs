@@ -187,6 +187,87 @@ fn file_stream(
     })))
 }
 
+/// CPU time per byte of each stage of the write path, on one core over the first 64 MB:
+/// where an ingest's time goes.
+fn stages(v1: &Path) {
+    use llmgov_core::vault::object::{ObjectKind, Owner, seal};
+    let mut data = Vec::new();
+    std::fs::File::open(v1)
+        .unwrap()
+        .take(64 << 20)
+        .read_to_end(&mut data)
+        .unwrap();
+    let cut = data.iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    data.truncate(cut);
+    let lines: Vec<&[u8]> = data
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let n = data.len() as f64;
+    let dek = llmgov_core::vault::keys::Dek::generate().unwrap();
+    let owner = Owner {
+        workspace: llmgov_core::ids::WorkspaceId::new(),
+        dataset: llmgov_core::ids::DatasetId::new(),
+    };
+    let level: i32 = std::env::var("ZSTD_LEVEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let mut sink = 0u64;
+    let split = time(&mut || {
+        sink += data.split(|b| *b == b'\n').count() as u64;
+    });
+    let validate = time(&mut || {
+        for l in &lines {
+            sink += llmgov_core::vault::jsonl::check_record(l).is_ok() as u64;
+        }
+    });
+    let fingerprint = time(&mut || {
+        for l in &lines {
+            sink += dek.fingerprint(l)[0] as u64;
+        }
+    });
+    let compress = time(&mut || {
+        for c in data.chunks(1 << 20) {
+            sink += zstd::bulk::compress(c, level).unwrap().len() as u64;
+        }
+    });
+    let sealed = time(&mut || {
+        for c in data.chunks(1 << 20) {
+            sink += seal(&dek, owner, ObjectKind::Block, c, level)
+                .unwrap()
+                .1
+                .len() as u64;
+        }
+    });
+    std::hint::black_box(sink);
+    println!(
+        "\nCPU per stage (one core, {:.0} MB of v1, zstd level {level}):",
+        n / 1e6
+    );
+    println!("| stage | ns/byte | MB/s |\n|---|---:|---:|");
+    for (name, secs) in [
+        ("split lines", split),
+        ("validate JSON (serde_json, IgnoredAny)", validate),
+        ("fingerprint (keyed BLAKE3)", fingerprint),
+        ("zstd alone", compress),
+        ("seal = zstd + AES-256-GCM + BLAKE3 name", sealed),
+    ] {
+        println!("| {name} | {:.2} | {:.0} |", secs * 1e9 / n, n / secs / 1e6);
+    }
+    let total = split + validate + fingerprint + sealed;
+    println!(
+        "| sum of the write path | {:.2} | {:.0} |\n",
+        total * 1e9 / n,
+        n / total / 1e6
+    );
+}
+
 fn mb(b: u64) -> f64 {
     b as f64 / 1e6
 }
@@ -214,6 +295,8 @@ async fn main() {
         mb(s2),
         t.elapsed().as_secs_f64()
     );
+
+    stages(&work.path().join("v1.jsonl"));
 
     let db = TestDb::new(Backend::Sqlite).await;
     let store = llmgov_store::open(&db.url, &PoolConfig::default(), true)
