@@ -46,6 +46,10 @@ impl BlockBuilder {
     pub fn is_empty(&self) -> bool {
         self.fps.is_empty()
     }
+    /// The fingerprints alone (the payload of the block's fingerprints object).
+    pub fn fingerprints(&self) -> Vec<u8> {
+        self.fps.concat()
+    }
     pub fn encode(&self) -> Vec<u8> {
         let n = self.fps.len();
         let mut out = Vec::with_capacity(4 + n * 20 + self.data.len());

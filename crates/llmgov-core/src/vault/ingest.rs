@@ -134,6 +134,31 @@ impl Ingest {
             parent_blocks = p.blocks.clone();
             index.reserve(p.records as usize);
             for (bi, b) in p.blocks.iter().enumerate() {
+                // Blocks of version 2 manifests have their fingerprints apart: ~16 bytes
+                // read per record instead of the record.
+                if let Some(f) = &b.fingerprints {
+                    let fps = read_object(
+                        &*store,
+                        &dek,
+                        owner,
+                        ObjectKind::Fingerprints,
+                        f,
+                        cfg.max_object_bytes,
+                    )
+                    .await?;
+                    if fps.len() != b.records as usize * 16 {
+                        return Err(CoreError::Integrity(format!(
+                            "fingerprints {f} do not match block {}",
+                            b.id
+                        )));
+                    }
+                    for (i, fp) in fps.chunks_exact(16).enumerate() {
+                        index
+                            .entry(fp.try_into().expect("16"))
+                            .or_insert((bi as u32, i as u32));
+                    }
+                    continue;
+                }
                 let block = read_block(&*store, &dek, owner, &b.id, cfg.max_object_bytes).await?;
                 for i in 0..block.len() {
                     index
@@ -257,12 +282,30 @@ impl Ingest {
         );
         let records = full.records() as u32;
         let task = tokio::spawn(async move {
-            let (id, bytes) = tokio::task::spawn_blocking(move || {
-                object::seal(&dek, owner, ObjectKind::Block, &full.encode(), level)
+            let ((id, bytes), (fid, fbytes)) = tokio::task::spawn_blocking(move || {
+                Ok::<_, CoreError>((
+                    object::seal(&dek, owner, ObjectKind::Block, &full.encode(), level)?,
+                    // Random bytes do not compress: the fastest level.
+                    object::seal(
+                        &dek,
+                        owner,
+                        ObjectKind::Fingerprints,
+                        &full.fingerprints(),
+                        -7,
+                    )?,
+                ))
             })
             .await
             .map_err(CoreError::internal)??;
-            let stored = bytes.len() as u64;
+            let stored = (bytes.len() + fbytes.len()) as u64;
+            // The fingerprints first: a manifest never names a block whose fingerprints
+            // are missing.
+            store
+                .put(
+                    &object_path(owner, ObjectKind::Fingerprints, &fid),
+                    fbytes.into(),
+                )
+                .await?;
             store
                 .put(&object_path(owner, ObjectKind::Block, &id), bytes.into())
                 .await?;
@@ -272,6 +315,7 @@ impl Ingest {
                     id,
                     records,
                     stored_bytes: stored,
+                    fingerprints: Some(fid),
                 },
             ))
         });

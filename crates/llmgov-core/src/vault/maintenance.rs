@@ -117,6 +117,44 @@ impl VaultService {
                             problem: problem(&e),
                         });
                     }
+                    if let Some(f) = &b.fingerprints {
+                        let path = object_path(owner, ObjectKind::Fingerprints, f);
+                        let res = match self.objects.get(&path).await? {
+                            None => Err(CoreError::Integrity(format!("object {f} is missing"))),
+                            Some(bytes) => {
+                                r.bytes += bytes.len() as u64;
+                                if deep {
+                                    super::object::open(
+                                        &dek,
+                                        owner,
+                                        ObjectKind::Fingerprints,
+                                        f,
+                                        &bytes,
+                                        self.cfg.ingest.max_object_bytes,
+                                    )
+                                    .and_then(|fps| {
+                                        if fps.len() == b.records as usize * 16 {
+                                            Ok(())
+                                        } else {
+                                            Err(CoreError::Integrity(
+                                                "fingerprint count differs from the manifest"
+                                                    .into(),
+                                            ))
+                                        }
+                                    })
+                                } else {
+                                    verify(f, &bytes)
+                                }
+                            }
+                        };
+                        if let Err(e) = res {
+                            r.damaged.push(Damage {
+                                dataset: d.name.as_str().into(),
+                                object: path,
+                                problem: problem(&e),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -147,6 +185,9 @@ impl VaultService {
                     Ok(m) => {
                         for b in m.blocks {
                             live.insert(object_path(owner, ObjectKind::Block, &b.id));
+                            if let Some(f) = &b.fingerprints {
+                                live.insert(object_path(owner, ObjectKind::Fingerprints, f));
+                            }
                         }
                     }
                     // A damaged manifest hides what it reaches: delete nothing this run.

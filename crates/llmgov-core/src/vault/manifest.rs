@@ -7,23 +7,28 @@
 //! (12 bytes each), not a copy. Reading a version needs only its manifest and the blocks it
 //! names, never another version.
 //!
-//! Payload format version 1 (inside a sealed manifest object, little-endian):
+//! Payload format version 2 (inside a sealed manifest object, little-endian):
 //!
 //! ```text
 //! "LGVM" u8 version
 //! u8 format            1 jsonl, 2 csv, 3 parquet
 //! u64 records  u64 bytes
-//! u32 header length, header bytes (a CSV header line; empty otherwise)
-//! u32 block count, per block: [u8; 32] object id, u32 records, u64 stored bytes
+//! u32 header length, header bytes (a CSV header line, a Parquet schema; empty otherwise)
+//! u32 block count, per block: [u8; 32] object id, u32 records, u64 stored bytes,
+//!                             [u8; 32] fingerprints object id (zeros: none)
 //! u32 run count,   per run:   u32 block index, u32 start, u32 count
 //! ```
+//!
+//! Version 1 (still read) has no fingerprints object id. A block's fingerprints object holds
+//! the 16-byte fingerprints of its records in order, so that a push deduplicates against the
+//! head by reading about 16 bytes per record rather than every block.
 
 use super::model::DatasetFormat;
 use super::object::ObjectId;
 use crate::{CoreError, Result};
 
 const MAGIC: &[u8; 4] = b"LGVM";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRef {
@@ -31,6 +36,8 @@ pub struct BlockRef {
     pub records: u32,
     /// Size of the stored object.
     pub stored_bytes: u64,
+    /// The object holding the block's record fingerprints (`None` in version 1 manifests).
+    pub fingerprints: Option<ObjectId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +79,7 @@ impl Manifest {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Vec::with_capacity(64 + self.blocks.len() * 44 + self.runs.len() * 12);
+        let mut o = Vec::with_capacity(64 + self.blocks.len() * 76 + self.runs.len() * 12);
         o.extend_from_slice(MAGIC);
         o.push(VERSION);
         o.push(self.format.code());
@@ -85,6 +92,7 @@ impl Manifest {
             o.extend_from_slice(&b.id.0);
             o.extend_from_slice(&b.records.to_le_bytes());
             o.extend_from_slice(&b.stored_bytes.to_le_bytes());
+            o.extend_from_slice(&b.fingerprints.map_or([0u8; 32], |f| f.0));
         }
         o.extend_from_slice(&(self.runs.len() as u32).to_le_bytes());
         for r in &self.runs {
@@ -99,7 +107,11 @@ impl Manifest {
     pub fn decode(p: &[u8]) -> Result<Self> {
         let bad = || CoreError::Integrity("malformed manifest".into());
         let mut r = Reader { p, at: 0 };
-        if r.take(4).ok_or_else(bad)? != MAGIC || r.u8().ok_or_else(bad)? != VERSION {
+        if r.take(4).ok_or_else(bad)? != MAGIC {
+            return Err(bad());
+        }
+        let version = r.u8().ok_or_else(bad)?;
+        if !(1..=VERSION).contains(&version) {
             return Err(bad());
         }
         let format = DatasetFormat::from_code(r.u8().ok_or_else(bad)?).ok_or_else(bad)?;
@@ -109,14 +121,22 @@ impl Manifest {
         let header = r.take(hl).ok_or_else(bad)?.to_vec();
         let nb = r.u32().ok_or_else(bad)? as usize;
         let mut blocks = Vec::with_capacity(nb.min(p.len() / 44));
+
         for _ in 0..nb {
             let id = ObjectId(r.take(32).ok_or_else(bad)?.try_into().expect("32"));
             let recs = r.u32().ok_or_else(bad)?;
             let stored = r.u64().ok_or_else(bad)?;
+            let fingerprints = if version >= 2 {
+                let f: [u8; 32] = r.take(32).ok_or_else(bad)?.try_into().expect("32");
+                (f != [0u8; 32]).then_some(ObjectId(f))
+            } else {
+                None
+            };
             blocks.push(BlockRef {
                 id,
                 records: recs,
                 stored_bytes: stored,
+                fingerprints,
             });
         }
         let nr = r.u32().ok_or_else(bad)? as usize;
@@ -212,6 +232,7 @@ mod tests {
             id: ObjectId([i; 32]),
             records: n,
             stored_bytes: 100,
+            fingerprints: i.is_multiple_of(2).then_some(ObjectId([i + 100; 32])),
         };
         Manifest {
             format: DatasetFormat::Jsonl,

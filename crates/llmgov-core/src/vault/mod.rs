@@ -13,6 +13,7 @@ pub mod block;
 mod convert;
 pub mod csv;
 pub mod diff;
+pub mod fastjson;
 pub mod filter;
 pub mod ingest;
 pub mod jsonl;

@@ -32,6 +32,8 @@ pub enum ObjectKind {
     Manifest = 2,
     /// A part of a resumable upload, kept until the upload is committed or expires.
     UploadPart = 3,
+    /// The record fingerprints of one block (16 bytes each, in order).
+    Fingerprints = 4,
 }
 
 impl ObjectKind {
@@ -40,6 +42,7 @@ impl ObjectKind {
             ObjectKind::Block => "blocks",
             ObjectKind::Manifest => "manifests",
             ObjectKind::UploadPart => "uploads",
+            ObjectKind::Fingerprints => "fingerprints",
         }
     }
 }

@@ -23,6 +23,9 @@ async fn import(app: &TestApp, token: &str, id: &str, query: &str, body: String)
         .post(format!("{}/api/v1/datasets/{id}/import{query}", app.base))
         .bearer_auth(token)
         .header("content-type", "application/x-ndjson")
+        // A refused upload is answered before its body is read, and the server then closes
+        // the connection: never hand it back to the pool for the next request.
+        .header("connection", "close")
         .body(body)
         .send()
         .await

@@ -372,6 +372,30 @@ pub async fn altered_or_missing_objects_are_integrity_errors(fx: Fx) {
     v.objects.delete(&files[0]).await.unwrap();
     let e = export(&v, &d, None).await.unwrap_err();
     assert!(matches!(e, CoreError::Integrity(_)), "{e:?}");
+    // A push deduplicates from the blocks' fingerprint objects, not the blocks: the same
+    // records again need no block at all.
+    let same = push(&v, &d, &lines(100, |_| None), 4096).await.unwrap();
+    assert!(!same.changed);
+    // A damaged fingerprints object is an integrity error for the next push, and fsck
+    // names it.
+    let fps: Vec<String> = v
+        .objects
+        .list(&format!("{}/fingerprints/", d.id.0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.path)
+        .collect();
+    assert_eq!(fps.len(), files.len());
+    flip_bit(&v, &fps[0], |n| n / 2).await;
+    let e = push(&v, &d, &lines(101, |_| None), 4096).await.unwrap_err();
+    assert!(matches!(e, CoreError::Integrity(_)), "{e:?}");
+    let bad = v.svc.fsck(false).await.unwrap();
+    assert!(
+        bad.damaged.iter().any(|x| x.object == fps[0]),
+        "{:?}",
+        bad.damaged
+    );
 }
 
 pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
