@@ -13,7 +13,6 @@ pub mod block;
 mod convert;
 pub mod csv;
 pub mod diff;
-pub mod fastjson;
 pub mod filter;
 pub mod ingest;
 pub mod jsonl;

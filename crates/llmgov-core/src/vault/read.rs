@@ -43,6 +43,25 @@ impl BlockCache {
         }
     }
 
+    fn lookup(&mut self, id: &ObjectId) -> Option<Arc<Block>> {
+        let i = self.slots.iter().position(|(k, _)| k == id)?;
+        let hit = self.slots.remove(i);
+        let b = Arc::clone(&hit.1);
+        self.slots.push(hit);
+        Some(b)
+    }
+
+    fn insert(&mut self, id: ObjectId, b: Arc<Block>) {
+        if self.slots.len() == self.cap {
+            self.slots.remove(0);
+        }
+        self.slots.push((id, b));
+    }
+
+    fn contains(&self, id: &ObjectId) -> bool {
+        self.slots.iter().any(|(k, _)| k == id)
+    }
+
     pub(super) async fn get(
         &mut self,
         objects: &dyn super::store::ObjectStore,
@@ -373,12 +392,15 @@ pub struct Export {
     pub rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes>>,
 }
 
+/// Blocks decoded ahead of an export.
+const READ_AHEAD: usize = 2;
+
 /// Sends the records of `m` in chunks of about 256 KiB of whole lines; CSV rows become
 /// JSON objects when `columns` is given. Errors that end the export early are sent, and
 /// returned when the client is gone.
 async fn send_records(
     objects: &Arc<dyn super::store::ObjectStore>,
-    dek: &super::keys::Dek,
+    dek: &Arc<super::keys::Dek>,
     owner: super::object::Owner,
     max: usize,
     m: &Manifest,
@@ -387,11 +409,71 @@ async fn send_records(
 ) -> Result<()> {
     let mut cache = BlockCache::new(4);
     let mut buf = Vec::with_capacity(256 << 10);
-    for s in m.segments(0, m.records) {
-        let b = match cache.get(&**objects, dek, owner, &s.block, max).await {
+    let segments = m.segments(0, m.records);
+    // Blocks the next segments need are fetched, verified, decrypted and decompressed
+    // ahead (on blocking threads) while this task copies records out.
+    let mut inflight: std::collections::VecDeque<(
+        ObjectId,
+        tokio::task::JoinHandle<Result<Block>>,
+    )> = std::collections::VecDeque::new();
+    let mut ahead = 0usize;
+    let fetch = |id: ObjectId| {
+        let (objects, dek) = (Arc::clone(objects), Arc::clone(dek));
+        tokio::spawn(async move {
+            let path = super::ingest::object_path(owner, super::object::ObjectKind::Block, &id);
+            let bytes = objects
+                .get(&path)
+                .await?
+                .ok_or_else(|| CoreError::Integrity(format!("object {id} is missing")))?;
+            tokio::task::spawn_blocking(move || {
+                super::object::open(
+                    &dek,
+                    owner,
+                    super::object::ObjectKind::Block,
+                    &id,
+                    &bytes,
+                    max,
+                )
+                .and_then(Block::decode)
+            })
+            .await
+            .map_err(CoreError::internal)?
+        })
+    };
+    for (si, s) in segments.iter().enumerate() {
+        ahead = ahead.max(si);
+        while inflight.len() < READ_AHEAD && ahead < segments.len() {
+            let id = segments[ahead].block;
+            ahead += 1;
+            if !cache.contains(&id) && !inflight.iter().any(|(x, _)| *x == id) {
+                inflight.push_back((id, fetch(id)));
+            }
+        }
+        let got = match cache.lookup(&s.block) {
+            Some(b) => Ok(b),
+            None => {
+                let h = match inflight.iter().position(|(x, _)| *x == s.block) {
+                    Some(i) => inflight.remove(i).expect("present").1,
+                    // Fetched ahead but evicted since: fetch it again.
+                    None => fetch(s.block),
+                };
+                match h.await.map_err(CoreError::internal) {
+                    Ok(Ok(b)) => {
+                        let b = Arc::new(b);
+                        cache.insert(s.block, Arc::clone(&b));
+                        Ok(b)
+                    }
+                    Ok(Err(e)) | Err(e) => Err(e),
+                }
+            }
+        };
+        let b = match got {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(dataset = %owner.dataset, error = %e, "export stopped");
+                for (_, h) in &inflight {
+                    h.abort();
+                }
                 let _ = tx.send(Err(e)).await;
                 return Ok(());
             }
