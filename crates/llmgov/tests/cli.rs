@@ -515,6 +515,20 @@ async fn two_instances_on_one_postgres_keep_one_verifiable_log() {
     );
 }
 
+/// The first super admin, from the environment.
+const ROOT: [(&str, &str); 2] = [
+    ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
+    ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
+];
+
+/// What a data scientist's key for the dataset commands holds.
+const DATASET_SCOPES: &[&str] = &[
+    "datasets:create",
+    "datasets:read",
+    "datasets:update",
+    "datasets:execute",
+];
+
 /// Asserts a command succeeded, showing its stderr otherwise.
 fn succeeded(out: &std::process::Output) {
     assert!(
@@ -593,21 +607,9 @@ fn blocks_on_disk(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_push_and_pull_through_the_cli_and_a_killed_push_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
-        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
-    ];
+    let env = ROOT;
     let s = start(dir.path(), &env);
-    let key = token_and_key(
-        &s.base,
-        &[
-            "datasets:create",
-            "datasets:read",
-            "datasets:update",
-            "datasets:execute",
-        ],
-    )
-    .await;
+    let key = token_and_key(&s.base, DATASET_SCOPES).await;
 
     let v1 = chat_file(&dir.path().join("v1.jsonl"), 20_000, "v1");
     let out = cli(
@@ -799,16 +801,7 @@ async fn the_vault_keeps_its_keys_in_a_pkcs11_token_when_configured() {
         ("LLMGOV_VAULT__PKCS11_KEY_LABEL", label.as_str()),
     ];
     let s = start(dir.path(), &env);
-    let key = token_and_key(
-        &s.base,
-        &[
-            "datasets:create",
-            "datasets:read",
-            "datasets:update",
-            "datasets:execute",
-        ],
-    )
-    .await;
+    let key = token_and_key(&s.base, DATASET_SCOPES).await;
     let v1 = chat_file(&dir.path().join("v1.jsonl"), 100, "hsm");
     let out = cli(
         &s.base,
@@ -857,22 +850,10 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
             s3.secret_access_key.as_deref().unwrap(),
         ),
     ];
-    let mut env = vec![
-        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
-        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
-    ];
+    let mut env = ROOT.to_vec();
     env.extend(storage);
     let s = start(dir.path(), &env);
-    let key = token_and_key(
-        &s.base,
-        &[
-            "datasets:create",
-            "datasets:read",
-            "datasets:update",
-            "datasets:execute",
-        ],
-    )
-    .await;
+    let key = token_and_key(&s.base, DATASET_SCOPES).await;
     let csv = dir.path().join("rows.csv");
     let mut rows = String::from("id,prompt,label\n");
     for i in 0..500 {
@@ -972,21 +953,9 @@ async fn datasets_live_in_s3_when_configured_and_convert_between_formats() {
 async fn an_interrupted_push_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("upload-state");
-    let env = [
-        ("LLMGOV_ADMIN_EMAIL", "root@example.com"),
-        ("LLMGOV_ADMIN_PASSWORD", "Root-password-12345"),
-    ];
+    let env = ROOT;
     let s = start(dir.path(), &env);
-    let key = token_and_key(
-        &s.base,
-        &[
-            "datasets:create",
-            "datasets:read",
-            "datasets:update",
-            "datasets:execute",
-        ],
-    )
-    .await;
+    let key = token_and_key(&s.base, DATASET_SCOPES).await;
     let file = dir.path().join("big.jsonl");
     // Many parts, so that the client is far from done when the server goes away.
     let body = chat_file(&file, 250_000, "big");

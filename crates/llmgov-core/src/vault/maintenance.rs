@@ -81,73 +81,14 @@ impl VaultService {
                         continue;
                     }
                     r.blocks += 1;
-                    let path = object_path(owner, ObjectKind::Block, &b.id);
-                    let res = match self.objects.get(&path).await? {
-                        None => Err(CoreError::Integrity(format!("object {} is missing", b.id))),
-                        Some(bytes) => {
-                            r.bytes += bytes.len() as u64;
-                            if deep {
-                                super::object::open(
-                                    &dek,
-                                    owner,
-                                    ObjectKind::Block,
-                                    &b.id,
-                                    &bytes,
-                                    self.cfg.ingest.max_object_bytes,
-                                )
-                                .and_then(super::block::Block::decode)
-                                .and_then(|blk| {
-                                    if blk.len() as u32 == b.records {
-                                        Ok(())
-                                    } else {
-                                        Err(CoreError::Integrity(
-                                            "record count differs from the manifest".into(),
-                                        ))
-                                    }
-                                })
-                            } else {
-                                verify(&b.id, &bytes)
-                            }
-                        }
-                    };
-                    if let Err(e) = res {
-                        r.damaged.push(Damage {
-                            dataset: d.name.as_str().into(),
-                            object: path,
-                            problem: problem(&e),
-                        });
-                    }
-                    if let Some(f) = &b.fingerprints {
-                        let path = object_path(owner, ObjectKind::Fingerprints, f);
-                        let res = match self.objects.get(&path).await? {
-                            None => Err(CoreError::Integrity(format!("object {f} is missing"))),
-                            Some(bytes) => {
-                                r.bytes += bytes.len() as u64;
-                                if deep {
-                                    super::object::open(
-                                        &dek,
-                                        owner,
-                                        ObjectKind::Fingerprints,
-                                        f,
-                                        &bytes,
-                                        self.cfg.ingest.max_object_bytes,
-                                    )
-                                    .and_then(|fps| {
-                                        if fps.len() == b.records as usize * 16 {
-                                            Ok(())
-                                        } else {
-                                            Err(CoreError::Integrity(
-                                                "fingerprint count differs from the manifest"
-                                                    .into(),
-                                            ))
-                                        }
-                                    })
-                                } else {
-                                    verify(f, &bytes)
-                                }
-                            }
-                        };
-                        if let Err(e) = res {
+                    let mut objects = vec![(ObjectKind::Block, b.id)];
+                    objects.extend(b.fingerprints.map(|f| (ObjectKind::Fingerprints, f)));
+                    for (kind, id) in objects {
+                        let path = object_path(owner, kind, &id);
+                        if let Err(e) = self
+                            .check_object(&dek, owner, kind, &id, b.records, deep, &mut r.bytes)
+                            .await
+                        {
                             r.damaged.push(Damage {
                                 dataset: d.name.as_str().into(),
                                 object: path,
@@ -159,6 +100,47 @@ impl VaultService {
             }
         }
         Ok(r)
+    }
+
+    /// One block or fingerprints object: present and matching its hash; `deep`: also
+    /// decrypted and holding `records` records.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_object(
+        &self,
+        dek: &super::keys::Dek,
+        owner: super::object::Owner,
+        kind: ObjectKind,
+        id: &ObjectId,
+        records: u32,
+        deep: bool,
+        bytes_seen: &mut u64,
+    ) -> Result<()> {
+        let path = object_path(owner, kind, id);
+        let Some(bytes) = self.objects.get(&path).await? else {
+            return Err(CoreError::Integrity(format!("object {id} is missing")));
+        };
+        *bytes_seen += bytes.len() as u64;
+        if !deep {
+            return verify(id, &bytes);
+        }
+        let payload = super::object::open(
+            dek,
+            owner,
+            kind,
+            id,
+            &bytes,
+            self.cfg.ingest.max_object_bytes,
+        )?;
+        let count = match kind {
+            ObjectKind::Fingerprints => payload.len() / 16,
+            _ => super::block::Block::decode(payload)?.len(),
+        };
+        if count != records as usize {
+            return Err(CoreError::Integrity(
+                "record count differs from the manifest".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Mark and sweep: deletes objects no commit reaches (including those of deleted

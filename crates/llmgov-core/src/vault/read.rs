@@ -146,30 +146,9 @@ impl VaultService {
         let (mut matched, mut index) = (0u64, 0u64);
         let mut cache = BlockCache::new(4);
         for s in m.segments(0, m.records) {
-            let b = cache
-                .get(
-                    &*self.objects,
-                    &dek,
-                    Self::owner(d),
-                    &s.block,
-                    self.cfg.ingest.max_object_bytes,
-                )
-                .await?;
-            if (s.start + s.count) as usize > b.len() {
-                return Err(CoreError::Integrity(format!(
-                    "block {} is shorter than its manifest says",
-                    s.block
-                )));
-            }
+            let b = self.segment_block(d, &dek, &mut cache, &s).await?;
             for i in s.start as usize..(s.start + s.count) as usize {
-                let text = match &columns {
-                    Some(cols) => {
-                        let mut o = Vec::with_capacity(b.record(i).len() + 64);
-                        super::csv::write_row_json(cols, b.record(i), &mut o);
-                        o
-                    }
-                    None => b.record(i).to_vec(),
-                };
+                let text = record_json(columns.as_deref(), b.record(i));
                 let not_json =
                     || CoreError::Integrity(format!("a record of block {} is not JSON", s.block));
                 let v: serde_json::Value = serde_json::from_slice(&text).map_err(|_| not_json())?;
@@ -228,6 +207,32 @@ impl VaultService {
         Ok((c, item))
     }
 
+    /// The decoded block of a segment (through `cache`), checked to hold its records.
+    async fn segment_block(
+        &self,
+        d: &Dataset,
+        dek: &super::keys::Dek,
+        cache: &mut BlockCache,
+        s: &super::manifest::Segment,
+    ) -> Result<Arc<Block>> {
+        let b = cache
+            .get(
+                &*self.objects,
+                dek,
+                Self::owner(d),
+                &s.block,
+                self.cfg.ingest.max_object_bytes,
+            )
+            .await?;
+        if (s.start + s.count) as usize > b.len() {
+            return Err(CoreError::Integrity(format!(
+                "block {} is shorter than its manifest says",
+                s.block
+            )));
+        }
+        Ok(b)
+    }
+
     async fn read_range(
         &self,
         d: &Dataset,
@@ -243,30 +248,9 @@ impl VaultService {
         let columns = (m.format == super::model::DatasetFormat::Csv)
             .then(|| super::csv::parse_row(&m.header));
         for s in m.segments(from, count) {
-            let b = cache
-                .get(
-                    &*self.objects,
-                    &dek,
-                    Self::owner(d),
-                    &s.block,
-                    self.cfg.ingest.max_object_bytes,
-                )
-                .await?;
-            if (s.start + s.count) as usize > b.len() {
-                return Err(CoreError::Integrity(format!(
-                    "block {} is shorter than its manifest says",
-                    s.block
-                )));
-            }
+            let b = self.segment_block(d, &dek, &mut cache, &s).await?;
             for i in s.start as usize..(s.start + s.count) as usize {
-                let text = match &columns {
-                    Some(cols) => {
-                        let mut o = Vec::with_capacity(b.record(i).len() + 64);
-                        super::csv::write_row_json(cols, b.record(i), &mut o);
-                        String::from_utf8(o).ok()
-                    }
-                    None => std::str::from_utf8(b.record(i)).ok().map(str::to_string),
-                };
+                let text = String::from_utf8(record_json(columns.as_deref(), b.record(i))).ok();
                 let data = text
                     .and_then(|t| serde_json::value::RawValue::from_string(t).ok())
                     .ok_or_else(|| {
@@ -390,6 +374,19 @@ pub struct Export {
     /// Exact size in bytes, when known before the transfer.
     pub size: Option<u64>,
     pub rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes>>,
+}
+
+/// A record as JSON text: CSV rows (when `columns` is given) become objects keyed by the
+/// header, in its order; other records are JSON already.
+fn record_json(columns: Option<&[String]>, record: &[u8]) -> Vec<u8> {
+    match columns {
+        Some(cols) => {
+            let mut o = Vec::with_capacity(record.len() + 64);
+            super::csv::write_row_json(cols, record, &mut o);
+            o
+        }
+        None => record.to_vec(),
+    }
 }
 
 /// Blocks decoded ahead of an export.
