@@ -53,18 +53,13 @@ pub async fn csv_datasets_round_trip_rows_and_report_ragged_ones(fx: Fx) {
     assert_eq!(export(&v, &d, None).await.unwrap(), v2.as_bytes());
 
     // Records appended as JSON become rows under the header.
-    let a = v
-        .svc
-        .append(
-            &v.p,
-            &ctx(),
-            &d,
-            None,
-            None,
-            &[serde_json::json!({"id": 301, "prompt": "x,y", "label": null})],
-        )
-        .await
-        .unwrap();
+    let a = append(
+        &v,
+        &d,
+        &[serde_json::json!({"id": 301, "prompt": "x,y", "label": null})],
+    )
+    .await
+    .unwrap();
     assert_eq!(a.stats.records, 302);
     let all = export(&v, &d, None).await.unwrap();
     assert!(
@@ -72,16 +67,7 @@ pub async fn csv_datasets_round_trip_rows_and_report_ragged_ones(fx: Fx) {
         "{}",
         String::from_utf8_lossy(&all)
     );
-    let bad = v
-        .svc
-        .append(
-            &v.p,
-            &ctx(),
-            &d,
-            None,
-            None,
-            &[serde_json::json!({"nope": 1})],
-        )
+    let bad = append(&v, &d, &[serde_json::json!({"nope": 1})])
         .await
         .unwrap_err();
     assert!(matches!(bad, CoreError::Invalid { .. }), "{bad:?}");
@@ -293,33 +279,19 @@ pub async fn parquet_datasets_keep_their_schema_and_convert_on_export(fx: Fx) {
     );
 
     // Appended records must fit the schema.
-    let ok = v
-        .svc
-        .append(
-            &v.p,
-            &ctx(),
-            &d,
-            None,
-            None,
-            &[serde_json::json!({"id": 300, "prompt": "new", "ok": true})],
-        )
-        .await
-        .unwrap();
+    let ok = append(
+        &v,
+        &d,
+        &[serde_json::json!({"id": 300, "prompt": "new", "ok": true})],
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.stats.records, 301);
     assert_eq!(
         concat(&read_parquet(export(&v, &d, None).await.unwrap())).num_rows(),
         301
     );
-    let bad = v
-        .svc
-        .append(
-            &v.p,
-            &ctx(),
-            &d,
-            None,
-            None,
-            &[serde_json::json!({"id": "three hundred"})],
-        )
+    let bad = append(&v, &d, &[serde_json::json!({"id": "three hundred"})])
         .await
         .unwrap_err();
     assert!(matches!(bad, CoreError::Invalid { .. }), "{bad:?}");
@@ -348,14 +320,7 @@ pub async fn parquet_datasets_keep_their_schema_and_convert_on_export(fx: Fx) {
             "{e:?}"
         );
     }
-    assert_eq!(
-        v.svc
-            .log(&d, None, &ListQuery::default())
-            .await
-            .unwrap()
-            .total,
-        before
-    );
+    assert_eq!(commit_count(&v, &d).await, before);
 
     // A JSON Lines dataset exports as Parquet with a schema inferred from its records.
     let j = v

@@ -171,6 +171,24 @@ pub(crate) async fn export(
     Ok(out)
 }
 
+/// Appends JSON records to the default branch.
+pub(crate) async fn append(
+    v: &Vault,
+    d: &llmgov_core::vault::model::Dataset,
+    records: &[serde_json::Value],
+) -> Result<PushResult, CoreError> {
+    v.svc.append(&v.p, &ctx(), d, None, None, records).await
+}
+
+/// Commits on the default branch.
+pub(crate) async fn commit_count(v: &Vault, d: &llmgov_core::vault::model::Dataset) -> i64 {
+    v.svc
+        .log(d, None, &ListQuery::default())
+        .await
+        .unwrap()
+        .total
+}
+
 pub(crate) fn spec(name: &str) -> DatasetSpec {
     serde_json::from_value(serde_json::json!({ "name": name })).unwrap()
 }

@@ -170,14 +170,7 @@ pub async fn malformed_lines_are_reported_and_nothing_is_committed(fx: Fx) {
         .await
         .unwrap_err();
     assert!(matches!(e, CoreError::Invalid { .. }), "{e:?}");
-    assert_eq!(
-        v.svc
-            .log(&d, None, &ListQuery::default())
-            .await
-            .unwrap()
-            .total,
-        1
-    );
+    assert_eq!(commit_count(&v, &d).await, 1);
 }
 
 pub async fn branches_move_by_compare_and_swap(fx: Fx) {
@@ -489,14 +482,7 @@ pub async fn merges_combine_separate_changes_and_report_conflicts(fx: Fx) {
         }
         e => panic!("{e:?}"),
     }
-    assert_eq!(
-        v.svc
-            .log(&d, None, &ListQuery::default())
-            .await
-            .unwrap()
-            .total,
-        before
-    );
+    assert_eq!(commit_count(&v, &d).await, before);
 }
 
 async fn push_from(
