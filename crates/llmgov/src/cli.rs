@@ -68,8 +68,28 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// PII and secret detection on local files (no server).
+    Pii {
+        #[command(subcommand)]
+        command: PiiCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PiiCommand {
+    /// Scan JSON Lines records `{"id", "text"}`; writes `{"id", "entities": [{"type", "start",
+    /// "end", "score", "recognizer"}]}` per line (code-point offsets, end exclusive).
+    Scan {
+        file: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Drop findings scoring below this.
+        #[arg(long, default_value_t = 0.5)]
+        min_score: f32,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,9 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
     if let Command::Dataset(args) = cli.command {
         return crate::dataset_cli::run(args).await;
     }
+    if let Command::Pii { command } = cli.command {
+        return crate::pii_cli::run(command);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -88,7 +91,9 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Audit {
             command: AuditCommand::Verify { export: None, .. },
         } => audit_verify(cfg).await,
-        Command::Version | Command::Dataset(_) => unreachable!("handled above"),
+        Command::Version | Command::Dataset(_) | Command::Pii { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

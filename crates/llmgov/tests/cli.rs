@@ -1063,3 +1063,48 @@ fn init_prepares_a_deployment_without_starting_it() {
     succeeded(&st);
     assert!(String::from_utf8_lossy(&st.stdout).contains("\"local\""));
 }
+
+/// `llmgov pii scan` reads `{"id","text"}` records and writes the scoring tool's format.
+#[test]
+fn pii_scan_writes_entities_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"text\":\"é mail ann@example.com or call 415-555-2671\"}\n\n{\"id\":\"b\",\"text\":\"nothing here\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let r = Command::new(BIN)
+        .args(["pii", "scan"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    succeeded(&r);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a");
+    let e = &lines[0]["entities"];
+    assert_eq!(e[0]["type"], "EMAIL_ADDRESS");
+    assert_eq!(
+        (e[0]["start"].as_u64(), e[0]["end"].as_u64()),
+        (Some(7), Some(22))
+    );
+    assert_eq!(e[1]["type"], "PHONE_NUMBER");
+    assert_eq!(lines[1]["entities"], serde_json::json!([]));
+    // A record without text is a clear error naming its line.
+    std::fs::write(&input, "{\"id\":\"x\"}\n").unwrap();
+    let r = Command::new(BIN)
+        .args(["pii", "scan"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("line 1"));
+}

@@ -1,0 +1,233 @@
+//! Validators: what makes a pattern match a real value rather than a look-alike.
+
+/// The Luhn checksum of a card number's digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = (d - b'0') as u32;
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// Issuer prefixes and lengths of the common card networks.
+pub fn card_issuer(d: &[u8]) -> bool {
+    let n = d.len();
+    let p = |k: usize| -> u32 { d[..k].iter().fold(0, |a, c| a * 10 + (c - b'0') as u32) };
+    match d[0] {
+        b'4' => matches!(n, 13 | 16 | 19),                // Visa
+        b'5' => (51..=55).contains(&p(2)) && n == 16,     // Mastercard
+        b'2' => (2221..=2720).contains(&p(4)) && n == 16, // Mastercard 2-series
+        b'3' => {
+            matches!(p(2), 34 | 37) && n == 15                       // Amex
+            || (3528..=3589).contains(&p(4)) && (16..=19).contains(&n)   // JCB
+            || matches!(p(2), 36 | 38 | 39) && (14..=19).contains(&n)    // Diners
+            || (300..=305).contains(&p(3)) && (14..=19).contains(&n)
+        }
+        b'6' => {
+            (p(4) == 6011 || p(2) == 65 || (644..=649).contains(&p(3)))
+            && (16..=19).contains(&n)                                    // Discover
+            || p(2) == 62 && (16..=19).contains(&n)
+        } // UnionPay
+        _ => false,
+    }
+}
+
+/// A US SSN's area, group and serial are in the issued ranges.
+pub fn ssn(area: u32, group: u32, serial: u32) -> bool {
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// IBAN lengths by country (ISO 13616 registry).
+fn iban_length(cc: &[u8]) -> Option<usize> {
+    Some(match cc {
+        b"AD" => 24,
+        b"AE" => 23,
+        b"AL" => 28,
+        b"AT" => 20,
+        b"AZ" => 28,
+        b"BA" => 20,
+        b"BE" => 16,
+        b"BG" => 22,
+        b"BH" => 22,
+        b"BR" => 29,
+        b"BY" => 28,
+        b"CH" => 21,
+        b"CR" => 22,
+        b"CY" => 28,
+        b"CZ" => 24,
+        b"DE" => 22,
+        b"DK" => 18,
+        b"DO" => 28,
+        b"EE" => 20,
+        b"EG" => 29,
+        b"ES" => 24,
+        b"FI" => 18,
+        b"FO" => 18,
+        b"FR" => 27,
+        b"GB" => 22,
+        b"GE" => 22,
+        b"GI" => 23,
+        b"GL" => 18,
+        b"GR" => 27,
+        b"GT" => 28,
+        b"HR" => 21,
+        b"HU" => 28,
+        b"IE" => 22,
+        b"IL" => 23,
+        b"IQ" => 23,
+        b"IS" => 26,
+        b"IT" => 27,
+        b"JO" => 30,
+        b"KW" => 30,
+        b"KZ" => 20,
+        b"LB" => 28,
+        b"LC" => 32,
+        b"LI" => 21,
+        b"LT" => 20,
+        b"LU" => 20,
+        b"LV" => 21,
+        b"MC" => 27,
+        b"MD" => 24,
+        b"ME" => 22,
+        b"MK" => 19,
+        b"MR" => 27,
+        b"MT" => 31,
+        b"MU" => 30,
+        b"NL" => 18,
+        b"NO" => 15,
+        b"PK" => 24,
+        b"PL" => 28,
+        b"PS" => 29,
+        b"PT" => 25,
+        b"QA" => 29,
+        b"RO" => 24,
+        b"RS" => 22,
+        b"SA" => 24,
+        b"SC" => 31,
+        b"SE" => 24,
+        b"SI" => 19,
+        b"SK" => 24,
+        b"SM" => 27,
+        b"ST" => 25,
+        b"SV" => 28,
+        b"TL" => 23,
+        b"TN" => 24,
+        b"TR" => 26,
+        b"UA" => 29,
+        b"VA" => 22,
+        b"VG" => 24,
+        b"XK" => 20,
+        _ => return None,
+    })
+}
+
+/// An IBAN (spaces removed): the country's length and the ISO 7064 mod-97 check.
+pub fn iban(s: &[u8]) -> bool {
+    if s.len() < 15 || iban_length(&s[..2]) != Some(s.len()) {
+        return false;
+    }
+    let mut rem = 0u32;
+    for &c in s[4..].iter().chain(&s[..4]) {
+        let v = match c {
+            b'0'..=b'9' => (c - b'0') as u32,
+            b'A'..=b'Z' => (c - b'A') as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// A Base58Check string (Bitcoin P2PKH/P2SH): 25 bytes whose last 4 are the double
+/// SHA-256 of the first 21.
+pub fn base58check(s: &str) -> bool {
+    let mut n = [0u8; 25];
+    for c in s.bytes() {
+        let Some(mut carry) = B58.iter().position(|&x| x == c).map(|v| v as u32) else {
+            return false;
+        };
+        for b in n.iter_mut().rev() {
+            carry += (*b as u32) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        if carry != 0 {
+            return false;
+        }
+    }
+    let h1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &n[..21]);
+    let h2 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, h1.as_ref());
+    h2.as_ref()[..4] == n[21..]
+}
+
+/// A bech32 / bech32m string (BIP 173/350) with a valid checksum.
+pub fn bech32(s: &str) -> bool {
+    const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let s = s.to_ascii_lowercase();
+    let Some(sep) = s.rfind('1') else {
+        return false;
+    };
+    let (hrp, data) = (&s[..sep], &s[sep + 1..]);
+    if hrp.is_empty() || data.len() < 6 {
+        return false;
+    }
+    let mut values: Vec<u8> = hrp.bytes().map(|c| c >> 5).collect();
+    values.push(0);
+    values.extend(hrp.bytes().map(|c| c & 31));
+    for c in data.bytes() {
+        let Some(v) = CHARSET.iter().position(|&x| x == c) else {
+            return false;
+        };
+        values.push(v as u8);
+    }
+    let mut chk: u32 = 1;
+    for v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x1ff_ffff) << 5) ^ v as u32;
+        for (i, g) in [
+            0x3b6a_57b2u32,
+            0x2650_8e6d,
+            0x1ea1_19fa,
+            0x3d42_33dd,
+            0x2a14_62b3,
+        ]
+        .iter()
+        .enumerate()
+        {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk == 1 || chk == 0x2bc8_30a3
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}

@@ -1,0 +1,407 @@
+//! The recognizers: a pattern finds candidates, a validator keeps the real ones, context
+//! words adjust the score.
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::Candidate;
+use crate::checks;
+
+/// Entity types, with Presidio's names where Presidio has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum EntityType {
+    PERSON,
+    EMAIL_ADDRESS,
+    PHONE_NUMBER,
+    CREDIT_CARD,
+    US_SSN,
+    IP_ADDRESS,
+    IBAN_CODE,
+    CRYPTO,
+    STREET_ADDRESS,
+    SECRET,
+    URL,
+    MAC_ADDRESS,
+}
+
+impl EntityType {
+    pub const ALL: [EntityType; 12] = [
+        Self::PERSON,
+        Self::EMAIL_ADDRESS,
+        Self::PHONE_NUMBER,
+        Self::CREDIT_CARD,
+        Self::US_SSN,
+        Self::IP_ADDRESS,
+        Self::IBAN_CODE,
+        Self::CRYPTO,
+        Self::STREET_ADDRESS,
+        Self::SECRET,
+        Self::URL,
+        Self::MAC_ADDRESS,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PERSON => "PERSON",
+            Self::EMAIL_ADDRESS => "EMAIL_ADDRESS",
+            Self::PHONE_NUMBER => "PHONE_NUMBER",
+            Self::CREDIT_CARD => "CREDIT_CARD",
+            Self::US_SSN => "US_SSN",
+            Self::IP_ADDRESS => "IP_ADDRESS",
+            Self::IBAN_CODE => "IBAN_CODE",
+            Self::CRYPTO => "CRYPTO",
+            Self::STREET_ADDRESS => "STREET_ADDRESS",
+            Self::SECRET => "SECRET",
+            Self::URL => "URL",
+            Self::MAC_ADDRESS => "MAC_ADDRESS",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+pub(crate) struct Recognizers {
+    email: Regex,
+    card: Regex,
+    ssn: Regex,
+    ssn_bare: Regex,
+    ipv4: Regex,
+    ipv6: Regex,
+    iban: Regex,
+    phone_nanp: Regex,
+    phone_intl: Regex,
+    url: Regex,
+    mac: Regex,
+    btc: Regex,
+    bech32: Regex,
+    eth: Regex,
+    secrets: Vec<(&'static str, Regex, f32)>,
+    assignment: Regex,
+    bearer: Regex,
+}
+
+fn re(p: &str) -> Regex {
+    Regex::new(p).expect("a valid built-in pattern")
+}
+
+/// The character before byte `at`, if any.
+fn before(text: &str, at: usize) -> Option<char> {
+    text[..at].chars().next_back()
+}
+
+fn after(text: &str, at: usize) -> Option<char> {
+    text[at..].chars().next()
+}
+
+/// Neither side touches a letter or digit, nor one of `also` that continues the token (a
+/// `.` or `-` followed by more letters or digits: `1.2.3.4.5`, `555-1234-99`); a sentence's
+/// final `.` is fine.
+fn isolated(text: &str, s: usize, e: usize, also: &[char]) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let left = match before(text, s) {
+        Some(c) if also.contains(&c) => alnum(before(text, s - c.len_utf8())),
+        c => alnum(c),
+    };
+    let right = match after(text, e) {
+        Some(c) if also.contains(&c) => alnum(after(text, e + c.len_utf8())),
+        c => alnum(c),
+    };
+    !left && !right
+}
+
+/// Whether one of `words` occurs in the 48 bytes before `at` (case-insensitive).
+fn context(text: &str, at: usize, words: &[&str]) -> bool {
+    let mut from = at.saturating_sub(48);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let w = text[from..at].to_lowercase();
+    words.iter().any(|x| w.contains(x))
+}
+
+fn digits(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).collect()
+}
+
+impl Recognizers {
+    pub fn new() -> Self {
+        let secrets = vec![
+            (
+                "aws_access_key",
+                re(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
+                0.95,
+            ),
+            (
+                "github_token",
+                re(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+                0.95,
+            ),
+            (
+                "slack_token",
+                re(r"\bxox[abposr]-[A-Za-z0-9-]{10,250}"),
+                0.95,
+            ),
+            (
+                "stripe_key",
+                re(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}\b"),
+                0.95,
+            ),
+            ("google_api_key", re(r"\bAIza[0-9A-Za-z_\-]{35}"), 0.95),
+            (
+                "openai_key",
+                re(r"\bsk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
+                0.9,
+            ),
+            (
+                "sendgrid_key",
+                re(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),
+                0.95,
+            ),
+            ("twilio_key", re(r"\bSK[0-9a-fA-F]{32}\b"), 0.8),
+            (
+                "jwt",
+                re(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+                0.95,
+            ),
+            (
+                "private_key_block",
+                re(
+                    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+                ),
+                0.99,
+            ),
+            (
+                "azure_storage_key",
+                re(r"AccountKey=[A-Za-z0-9+/]{86}=="),
+                0.95,
+            ),
+        ];
+        Self {
+            email: re(
+                r"(?i)\b[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b",
+            ),
+            card: re(r"\d(?:[ \-]?\d){12,18}"),
+            ssn: re(r"\b\d{3}[\- ]\d{2}[\- ]\d{4}\b"),
+            ssn_bare: re(r"\b\d{9}\b"),
+            ipv4: re(
+                r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+            ),
+            ipv6: re(r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:\d{1,3}\.){3}\d{1,3})?"),
+            iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"),
+            phone_nanp: re(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"),
+            phone_intl: re(r"\+\d{1,3}(?:[ .\-]\(?\d{1,10}\)?){1,5}"),
+            url: re(r#"(?i)\b(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
+            mac: re(r"(?i)\b[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}\b"),
+            btc: re(r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b"),
+            bech32: re(r"(?i)\b(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}\b"),
+            eth: re(r"\b0x[0-9a-fA-F]{40}\b"),
+            secrets,
+            assignment: re(
+                r#"(?i)([a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?([^\s"'`,;]{8,256})"#,
+            ),
+            bearer: re(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
+        }
+    }
+
+    pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        let mut push = |kind, start, end, score, recognizer| {
+            out.push(Candidate {
+                kind,
+                start,
+                end,
+                score,
+                recognizer,
+            })
+        };
+        use EntityType as T;
+
+        for m in self.email.find_iter(text) {
+            push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
+        }
+
+        for m in self.card.find_iter(text) {
+            let d = digits(m.as_str());
+            if (13..=19).contains(&d.len())
+                && isolated(text, m.start(), m.end(), &['-', '.'])
+                && checks::luhn(&d)
+                && checks::card_issuer(&d)
+                && d.iter().any(|x| *x != d[0])
+            {
+                let ctx = context(
+                    text,
+                    m.start(),
+                    &["card", "visa", "mastercard", "amex", "credit", "debit"],
+                );
+                push(
+                    T::CREDIT_CARD,
+                    m.start(),
+                    m.end(),
+                    if ctx { 0.99 } else { 0.9 },
+                    "credit_card",
+                );
+            }
+        }
+
+        let ssn_ok = |s: &str| {
+            let d = digits(s);
+            let n = |r: std::ops::Range<usize>| {
+                d[r].iter().fold(0u32, |a, c| a * 10 + (c - b'0') as u32)
+            };
+            d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
+        };
+        for m in self.ssn.find_iter(text) {
+            let b = m.as_str().as_bytes();
+            if b[3] == b[6] && isolated(text, m.start(), m.end(), &['-']) && ssn_ok(m.as_str()) {
+                let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
+                push(
+                    T::US_SSN,
+                    m.start(),
+                    m.end(),
+                    if ctx { 0.95 } else { 0.8 },
+                    "us_ssn",
+                );
+            }
+        }
+        for m in self.ssn_bare.find_iter(text) {
+            if ssn_ok(m.as_str()) && context(text, m.start(), &["ssn", "social security"]) {
+                push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
+            }
+        }
+
+        for m in self.ipv4.find_iter(text) {
+            let dotted_more = text[m.end()..].starts_with('.')
+                && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
+            let version = context(text, m.start(), &["version", " v", "release"])
+                && before(text, m.start()).is_some_and(|c| c == 'v' || c == ' ');
+            if !dotted_more && before(text, m.start()).is_none_or(|c| c != '.') && !version {
+                push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
+            }
+        }
+        for m in self.ipv6.find_iter(text) {
+            let s = m.as_str();
+            if s.len() >= 6
+                && s.parse::<std::net::Ipv6Addr>().is_ok()
+                && isolated(text, m.start(), m.end(), &[':'])
+            {
+                push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv6");
+            }
+        }
+
+        for m in self.iban.find_iter(text) {
+            // Take exactly the country's length of characters (spaces aside).
+            let mut compact = Vec::with_capacity(34);
+            let mut ends = Vec::with_capacity(34);
+            for (i, c) in m.as_str().bytes().enumerate() {
+                if c != b' ' {
+                    compact.push(c);
+                    ends.push(m.start() + i + 1);
+                }
+            }
+            for len in (15..=compact.len()).rev() {
+                if checks::iban(&compact[..len]) {
+                    let end = ends[len - 1];
+                    if !after(text, end).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                        push(T::IBAN_CODE, m.start(), end, 0.95, "iban");
+                    }
+                    break;
+                }
+            }
+        }
+
+        for m in self.phone_nanp.find_iter(text) {
+            let d = digits(m.as_str());
+            let local = &d[d.len() - 10..];
+            if (local[0] >= b'2')
+                && (local[3] >= b'2')
+                && isolated(text, m.start(), m.end(), &['-', '.', '/'])
+            {
+                let ctx = context(
+                    text,
+                    m.start(),
+                    &[
+                        "phone", "call", "tel", "mobile", "cell", "contact", "fax", "text me",
+                    ],
+                );
+                push(
+                    T::PHONE_NUMBER,
+                    m.start(),
+                    m.end(),
+                    if ctx { 0.9 } else { 0.75 },
+                    "phone_nanp",
+                );
+            }
+        }
+        for m in self.phone_intl.find_iter(text) {
+            let mut end = m.end();
+            // A trailing ")" without its "(" is not part of the number.
+            if m.as_str().ends_with(')') && !m.as_str().contains('(') {
+                end -= 1;
+            }
+            let d = digits(&text[m.start()..end]);
+            if (8..=15).contains(&d.len()) && isolated(text, m.start(), end, &['-', '.']) {
+                push(T::PHONE_NUMBER, m.start(), end, 0.85, "phone_intl");
+            }
+        }
+
+        for m in self.url.find_iter(text) {
+            let t = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
+            push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
+        }
+
+        for m in self.mac.find_iter(text) {
+            let b = m.as_str().as_bytes();
+            if (2..17).step_by(3).all(|i| b[i] == b[2]) {
+                push(T::MAC_ADDRESS, m.start(), m.end(), 0.85, "mac");
+            }
+        }
+
+        for m in self.btc.find_iter(text) {
+            if checks::base58check(m.as_str()) {
+                push(T::CRYPTO, m.start(), m.end(), 0.95, "bitcoin");
+            }
+        }
+        for m in self.bech32.find_iter(text) {
+            if checks::bech32(m.as_str()) {
+                push(T::CRYPTO, m.start(), m.end(), 0.95, "bech32");
+            }
+        }
+        for m in self.eth.find_iter(text) {
+            let ctx = context(
+                text,
+                m.start(),
+                &["eth", "wallet", "address", "send", "crypto"],
+            );
+            push(
+                T::CRYPTO,
+                m.start(),
+                m.end(),
+                if ctx { 0.95 } else { 0.7 },
+                "ethereum",
+            );
+        }
+
+        for (name, r, score) in &self.secrets {
+            for m in r.find_iter(text) {
+                push(T::SECRET, m.start(), m.end(), *score, name);
+            }
+        }
+        for c in self.assignment.captures_iter(text) {
+            let v = c.get(2).expect("group");
+            let value = v.as_str();
+            let mixed = value.chars().any(|c| c.is_ascii_digit())
+                && value.chars().any(|c| c.is_ascii_alphabetic());
+            if checks::entropy(value) >= 3.0 && mixed && !value.contains("***") {
+                push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
+            }
+        }
+        for c in self.bearer.captures_iter(text) {
+            let v = c.get(1).expect("group");
+            if checks::entropy(v.as_str()) >= 3.5 {
+                push(T::SECRET, v.start(), v.end(), 0.85, "bearer_token");
+            }
+        }
+    }
+}

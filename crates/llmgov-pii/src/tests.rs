@@ -1,0 +1,159 @@
+use super::*;
+
+fn found(text: &str) -> Vec<(EntityType, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    Scanner::new(ScanConfig::default())
+        .scan(text)
+        .into_iter()
+        .map(|e| (e.kind, chars[e.start..e.end].iter().collect()))
+        .collect()
+}
+
+fn has(text: &str, kind: EntityType, value: &str) {
+    let f = found(text);
+    assert!(
+        f.iter().any(|(k, v)| *k == kind && v == value),
+        "{kind:?} {value:?} not found in {text:?}: {f:?}"
+    );
+}
+
+fn none_of(text: &str, kind: EntityType) {
+    let f = found(text);
+    assert!(
+        !f.iter().any(|(k, _)| *k == kind),
+        "{kind:?} in {text:?}: {f:?}"
+    );
+}
+
+#[test]
+fn validated_identifiers_are_found() {
+    has(
+        "mail me at jane.doe+x@example.co.uk, thanks",
+        EntityType::EMAIL_ADDRESS,
+        "jane.doe+x@example.co.uk",
+    );
+    has(
+        "card 4111 1111 1111 1111 exp 12/27",
+        EntityType::CREDIT_CARD,
+        "4111 1111 1111 1111",
+    );
+    has(
+        "amex 3782-822463-10005",
+        EntityType::CREDIT_CARD,
+        "3782-822463-10005",
+    );
+    has("my ssn is 123-45-6789.", EntityType::US_SSN, "123-45-6789");
+    has(
+        "from 192.168.10.254 at noon",
+        EntityType::IP_ADDRESS,
+        "192.168.10.254",
+    );
+    has(
+        "peer 2001:db8::8a2e:370:7334 up",
+        EntityType::IP_ADDRESS,
+        "2001:db8::8a2e:370:7334",
+    );
+    has(
+        "IBAN DE89 3704 0044 0532 0130 00 please",
+        EntityType::IBAN_CODE,
+        "DE89 3704 0044 0532 0130 00",
+    );
+    has(
+        "to GB82WEST12345698765432.",
+        EntityType::IBAN_CODE,
+        "GB82WEST12345698765432",
+    );
+    has(
+        "call (415) 555-2671 now",
+        EntityType::PHONE_NUMBER,
+        "(415) 555-2671",
+    );
+    has(
+        "ring +44 20 7946 0958 today",
+        EntityType::PHONE_NUMBER,
+        "+44 20 7946 0958",
+    );
+    has(
+        "btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2 ok",
+        EntityType::CRYPTO,
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+    );
+    has(
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        EntityType::CRYPTO,
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+    );
+    has(
+        "send to 0x52908400098527886E0F7030069857D2E4169EE7",
+        EntityType::CRYPTO,
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+    );
+    has(
+        "nic 00:1A:2B:3C:4D:5E",
+        EntityType::MAC_ADDRESS,
+        "00:1A:2B:3C:4D:5E",
+    );
+    has(
+        "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+        EntityType::SECRET,
+        "AKIAIOSFODNN7EXAMPLE",
+    );
+    has(
+        "token: ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        EntityType::SECRET,
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    );
+    has(
+        "db_password = 'Xk3$9vLq2!mZ'",
+        EntityType::SECRET,
+        "Xk3$9vLq2!mZ",
+    );
+}
+
+#[test]
+fn look_alikes_are_not_reported() {
+    none_of("card 4111 1111 1111 1112", EntityType::CREDIT_CARD); // bad Luhn
+    none_of("masked **** **** **** 4242", EntityType::CREDIT_CARD);
+    none_of("order 0000 0000 0000 0000", EntityType::CREDIT_CARD);
+    none_of(
+        "ssn 000-12-3456 and 666-12-3456 and 912-34-5678",
+        EntityType::US_SSN,
+    );
+    none_of("ISBN 978-3-16-148410-0", EntityType::CREDIT_CARD);
+    none_of("running version 1.2.3.4.5 now", EntityType::IP_ADDRESS);
+    none_of("at 10:22:31 UTC", EntityType::IP_ADDRESS);
+    none_of("IBAN DE89 3704 0044 0532 0130 01", EntityType::IBAN_CODE); // bad mod 97
+    none_of("btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3", EntityType::CRYPTO); // bad checksum
+    none_of(
+        "uuid 550e8400-e29b-41d4-a716-446655440000",
+        EntityType::PHONE_NUMBER,
+    );
+    none_of(
+        "sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        EntityType::SECRET,
+    );
+    none_of("price $1,299.99 for 3 items", EntityType::PHONE_NUMBER);
+    none_of("password: ********", EntityType::SECRET);
+}
+
+#[test]
+fn overlaps_resolve_and_offsets_count_code_points() {
+    // An email inside a URL is the email; the URL does not overlap it.
+    let f = found("see https://x.io/u?mail=ann@x.io");
+    assert!(
+        f.iter().any(|(k, _)| *k == EntityType::EMAIL_ADDRESS),
+        "{f:?}"
+    );
+    assert!(f.iter().all(|(k, _)| *k != EntityType::URL), "{f:?}");
+    // Code points: "é" is one.
+    let e = Scanner::new(ScanConfig::default()).scan("é ann@x.io");
+    assert_eq!((e[0].start, e[0].end), (2, 10));
+}
+
+#[test]
+fn hostile_input_is_linear_and_safe() {
+    let long = "1".repeat(1 << 20) + "@" + &"a.".repeat(1 << 18);
+    let _ = Scanner::new(ScanConfig::default()).scan(&long);
+    let _ = Scanner::new(ScanConfig::default()).scan("");
+    let _ = Scanner::new(ScanConfig::default()).scan("\u{0}\u{ffff}\u{10ffff}");
+}
