@@ -11,6 +11,7 @@
 //! catastrophic backtracking on a hostile 100 MB line.
 
 mod checks;
+mod person;
 mod recognizers;
 
 use serde::Serialize;
@@ -61,6 +62,7 @@ impl Default for ScanConfig {
 pub struct Scanner {
     cfg: ScanConfig,
     set: recognizers::Recognizers,
+    names: person::Names,
 }
 
 impl Scanner {
@@ -68,6 +70,7 @@ impl Scanner {
         Self {
             cfg,
             set: recognizers::Recognizers::new(),
+            names: person::Names::new(),
         }
     }
 
@@ -75,6 +78,9 @@ impl Scanner {
     pub fn scan(&self, text: &str) -> Vec<Entity> {
         let mut c = Vec::new();
         self.set.find(text, &mut c);
+        if self.cfg.types.is_empty() || self.cfg.types.contains(&EntityType::PERSON) {
+            self.names.find(text, &mut c);
+        }
         c.retain(|x| {
             x.score >= self.cfg.min_score
                 && (self.cfg.types.is_empty() || self.cfg.types.contains(&x.kind))

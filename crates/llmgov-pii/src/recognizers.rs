@@ -81,6 +81,7 @@ pub(crate) struct Recognizers {
     secrets: Vec<(&'static str, Regex, f32)>,
     assignment: Regex,
     bearer: Regex,
+    address: Regex,
 }
 
 fn re(p: &str) -> Regex {
@@ -203,6 +204,11 @@ impl Recognizers {
                 r#"(?i)([a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?([^\s"'`,;]{8,256})"#,
             ),
             bearer: re(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
+            // A house number, one to three capitalised words and a street suffix, then
+            // optionally a unit, a city, a state and a ZIP code (US style).
+            address: re(
+                r"\b\d{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)\b\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
+            ),
         }
     }
 
@@ -396,6 +402,28 @@ impl Recognizers {
             if checks::entropy(value) >= 3.0 && mixed && !value.contains("***") {
                 push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
             }
+        }
+        for m in self.address.find_iter(text) {
+            let full = m.as_str().contains(',');
+            let ctx = context(
+                text,
+                m.start(),
+                &[
+                    "live at", "address", "ship", "deliver", "located", "mail to", "send to",
+                    "billing",
+                ],
+            );
+            let score = match (full, ctx) {
+                (true, _) | (_, true) => 0.9,
+                _ => 0.7,
+            };
+            push(
+                T::STREET_ADDRESS,
+                m.start(),
+                m.end(),
+                score,
+                "street_address",
+            );
         }
         for c in self.bearer.captures_iter(text) {
             let v = c.get(1).expect("group");

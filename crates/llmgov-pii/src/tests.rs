@@ -157,3 +157,61 @@ fn hostile_input_is_linear_and_safe() {
     let _ = Scanner::new(ScanConfig::default()).scan("");
     let _ = Scanner::new(ScanConfig::default()).scan("\u{0}\u{ffff}\u{10ffff}");
 }
+
+#[test]
+fn people_are_found_by_titles_cues_lists_columns_and_mentions() {
+    has("Hi, I'm Ms. Okonkwo. Thanks", EntityType::PERSON, "Okonkwo");
+    has(
+        "and my name is Joshua P. Hill.",
+        EntityType::PERSON,
+        "Joshua P. Hill",
+    );
+    has(
+        "# deploy script written by Fatima Hassan",
+        EntityType::PERSON,
+        "Fatima Hassan",
+    );
+    has(
+        "Best regards,\nSiobhan O'Neill",
+        EntityType::PERSON,
+        "Siobhan O'Neill",
+    );
+    has(
+        "We met Robert Brown at the fair",
+        EntityType::PERSON,
+        "Robert Brown",
+    );
+    has(
+        "name,email\nAgnieszka Wiśniewska,a@x.pl",
+        EntityType::PERSON,
+        "Agnieszka Wiśniewska",
+    );
+    // A later mention of the surname alone.
+    has(
+        "Patient Karen Okafor, DOB on file. Okafor reports pain.",
+        EntityType::PERSON,
+        "Okafor",
+    );
+    // Capitalised phrases that are not people.
+    none_of(
+        "An International Bank Account Number identifies an account.",
+        EntityType::PERSON,
+    );
+    none_of("The Golden Gate Bridge opened in May.", EntityType::PERSON);
+    none_of("write a haiku about autumn", EntityType::PERSON);
+}
+
+#[test]
+fn street_addresses_are_found() {
+    has(
+        "I live at 8881 Main Dr, Austin, TX 78745 and",
+        EntityType::STREET_ADDRESS,
+        "8881 Main Dr, Austin, TX 78745",
+    );
+    has(
+        "ship to 12 Baker Street please",
+        EntityType::STREET_ADDRESS,
+        "12 Baker Street",
+    );
+    none_of("we sold 300 Main products", EntityType::STREET_ADDRESS);
+}
