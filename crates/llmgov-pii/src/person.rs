@@ -305,7 +305,7 @@ impl Names {
             // apostrophes inside: `Jae-won`, `O'Brien`).
             run: Regex::new(&{
                 let word = r"\p{Lu}(?:\p{Ll}+(?:[-'’]\p{L}\p{Ll}+)?|['’]\p{Lu}\p{Ll}+)";
-                format!(r"\b{word}(?:\s+(?:\p{{Lu}}\.|{word})){{0,3}}")
+                format!(r"(?-u:\b){word}(?:\s+(?:\p{{Lu}}\.|{word})){{0,3}}")
             })
             .expect("valid pattern"),
         }

@@ -132,39 +132,45 @@ impl Recognizers {
         let secrets = vec![
             (
                 "aws_access_key",
-                re(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
+                re(r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?-u:\b)"),
                 0.95,
             ),
             (
                 "github_token",
-                re(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+                re(
+                    r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})(?-u:\b)",
+                ),
                 0.95,
             ),
             (
                 "slack_token",
-                re(r"\bxox[abposr]-[A-Za-z0-9-]{10,250}"),
+                re(r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,250}"),
                 0.95,
             ),
             (
                 "stripe_key",
-                re(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}\b"),
+                re(r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)"),
                 0.95,
             ),
-            ("google_api_key", re(r"\bAIza[0-9A-Za-z_\-]{35}"), 0.95),
+            (
+                "google_api_key",
+                re(r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}"),
+                0.95,
+            ),
             (
                 "openai_key",
-                re(r"\bsk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
+                re(r"(?-u:\b)sk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
                 0.9,
             ),
             (
                 "sendgrid_key",
-                re(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),
+                re(r"(?-u:\b)SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?-u:\b)"),
                 0.95,
             ),
-            ("twilio_key", re(r"\bSK[0-9a-fA-F]{32}\b"), 0.8),
+            ("twilio_key", re(r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)"), 0.8),
             (
                 "jwt",
-                re(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+                re(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
                 0.95,
             ),
             (
@@ -182,32 +188,32 @@ impl Recognizers {
         ];
         Self {
             email: re(
-                r"(?i)\b[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b",
+                r"(?i)(?-u:\b)[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
             ),
             card: re(r"\d(?:[ \-]?\d){12,18}"),
-            ssn: re(r"\b\d{3}[\- ]\d{2}[\- ]\d{4}\b"),
-            ssn_bare: re(r"\b\d{9}\b"),
+            ssn: re(r"(?-u:\b)\d{3}[\- ]\d{2}[\- ]\d{4}(?-u:\b)"),
+            ssn_bare: re(r"(?-u:\b)\d{9}(?-u:\b)"),
             ipv4: re(
-                r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+                r"(?-u:\b)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?-u:\b)",
             ),
             ipv6: re(r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:\d{1,3}\.){3}\d{1,3})?"),
-            iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"),
+            iban: re(r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"),
             phone_nanp: re(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"),
             phone_intl: re(r"\+\d{1,3}(?:[ .\-]\(?\d{1,10}\)?){1,5}"),
-            url: re(r#"(?i)\b(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
-            mac: re(r"(?i)\b[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}\b"),
-            btc: re(r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b"),
-            bech32: re(r"(?i)\b(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}\b"),
-            eth: re(r"\b0x[0-9a-fA-F]{40}\b"),
+            url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
+            mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
+            btc: re(r"(?-u:\b)[13][1-9A-HJ-NP-Za-km-z]{25,34}(?-u:\b)"),
+            bech32: re(r"(?i)(?-u:\b)(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}(?-u:\b)"),
+            eth: re(r"(?-u:\b)0x[0-9a-fA-F]{40}(?-u:\b)"),
             secrets,
             assignment: re(
                 r#"(?i)([a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?([^\s"'`,;]{8,256})"#,
             ),
-            bearer: re(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
+            bearer: re(r"(?i)(?-u:\b)bearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
             // A house number, one to three capitalised words and a street suffix, then
             // optionally a unit, a city, a state and a ZIP code (US style).
             address: re(
-                r"\b\d{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)\b\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
+                r"(?-u:\b)\d{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)(?-u:\b)\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
             ),
         }
     }
@@ -223,12 +229,17 @@ impl Recognizers {
             })
         };
         use EntityType as T;
+        // Cheap guards: most recognizers need a digit, an `@` or a `:` somewhere.
+        let bytes = text.as_bytes();
+        let has_digit = bytes.iter().any(u8::is_ascii_digit);
+        let has_at = bytes.contains(&b'@');
+        let has_colon = bytes.contains(&b':');
 
-        for m in self.email.find_iter(text) {
+        for m in self.email.find_iter(if has_at { text } else { "" }) {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
-        for m in self.card.find_iter(text) {
+        for m in self.card.find_iter(if has_digit { text } else { "" }) {
             let d = digits(m.as_str());
             if (13..=19).contains(&d.len())
                 && isolated(text, m.start(), m.end(), &['-', '.'])
@@ -258,7 +269,7 @@ impl Recognizers {
             };
             d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
         };
-        for m in self.ssn.find_iter(text) {
+        for m in self.ssn.find_iter(if has_digit { text } else { "" }) {
             let b = m.as_str().as_bytes();
             if b[3] == b[6] && isolated(text, m.start(), m.end(), &['-']) && ssn_ok(m.as_str()) {
                 let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
@@ -271,13 +282,13 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.ssn_bare.find_iter(text) {
+        for m in self.ssn_bare.find_iter(if has_digit { text } else { "" }) {
             if ssn_ok(m.as_str()) && context(text, m.start(), &["ssn", "social security"]) {
                 push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
             }
         }
 
-        for m in self.ipv4.find_iter(text) {
+        for m in self.ipv4.find_iter(if has_digit { text } else { "" }) {
             let dotted_more = text[m.end()..].starts_with('.')
                 && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
             let version = context(text, m.start(), &["version", " v", "release"])
@@ -286,7 +297,7 @@ impl Recognizers {
                 push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
             }
         }
-        for m in self.ipv6.find_iter(text) {
+        for m in self.ipv6.find_iter(if has_colon { text } else { "" }) {
             let s = m.as_str();
             if s.len() >= 6
                 && s.parse::<std::net::Ipv6Addr>().is_ok()
@@ -296,7 +307,7 @@ impl Recognizers {
             }
         }
 
-        for m in self.iban.find_iter(text) {
+        for m in self.iban.find_iter(if has_digit { text } else { "" }) {
             // Take exactly the country's length of characters (spaces aside).
             let mut compact = Vec::with_capacity(34);
             let mut ends = Vec::with_capacity(34);
@@ -317,7 +328,7 @@ impl Recognizers {
             }
         }
 
-        for m in self.phone_nanp.find_iter(text) {
+        for m in self.phone_nanp.find_iter(if has_digit { text } else { "" }) {
             let d = digits(m.as_str());
             let local = &d[d.len() - 10..];
             if (local[0] >= b'2')
@@ -340,7 +351,7 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.phone_intl.find_iter(text) {
+        for m in self.phone_intl.find_iter(if has_digit { text } else { "" }) {
             let mut end = m.end();
             // A trailing ")" without its "(" is not part of the number.
             if m.as_str().ends_with(')') && !m.as_str().contains('(') {
@@ -352,7 +363,7 @@ impl Recognizers {
             }
         }
 
-        for m in self.url.find_iter(text) {
+        for m in self.url.find_iter(if has_colon { text } else { "" }) {
             let t = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
             push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
         }
@@ -364,17 +375,17 @@ impl Recognizers {
             }
         }
 
-        for m in self.btc.find_iter(text) {
+        for m in self.btc.find_iter(if has_digit { text } else { "" }) {
             if checks::base58check(m.as_str()) {
                 push(T::CRYPTO, m.start(), m.end(), 0.95, "bitcoin");
             }
         }
-        for m in self.bech32.find_iter(text) {
+        for m in self.bech32.find_iter(if has_digit { text } else { "" }) {
             if checks::bech32(m.as_str()) {
                 push(T::CRYPTO, m.start(), m.end(), 0.95, "bech32");
             }
         }
-        for m in self.eth.find_iter(text) {
+        for m in self.eth.find_iter(if has_digit { text } else { "" }) {
             let ctx = context(
                 text,
                 m.start(),
@@ -403,7 +414,7 @@ impl Recognizers {
                 push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
             }
         }
-        for m in self.address.find_iter(text) {
+        for m in self.address.find_iter(if has_digit { text } else { "" }) {
             let full = m.as_str().contains(',');
             let ctx = context(
                 text,

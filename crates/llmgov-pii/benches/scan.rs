@@ -1,0 +1,83 @@
+//! PII scan throughput: one thread, then every core, on a JSON Lines corpus of `{"text"}`
+//! records (default: `gen_dev.py --bytes 100000000` from `../shared/data/pii/`, generated
+//! into the system temp directory when missing). Prints figures; asserts nothing.
+//!
+//! `cargo bench -p llmgov-pii --bench scan [-- FILE]`
+
+use std::time::Instant;
+
+use llmgov_pii::{ScanConfig, Scanner};
+
+fn corpus() -> std::path::PathBuf {
+    if let Some(p) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        return p.into();
+    }
+    let p = std::env::temp_dir().join("llmgov-pii-100mb.jsonl");
+    if !p.exists() {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/pii/gen_dev.py"
+        );
+        let ok = std::process::Command::new("python3")
+            .args([script, "--bytes", "100000000", "--seed", "11", "--out"])
+            .arg(&p)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "could not generate the corpus with {script}; pass a file instead"
+        );
+    }
+    p
+}
+
+fn main() {
+    let path = corpus();
+    let raw = std::fs::read_to_string(&path).expect("corpus");
+    let texts: Vec<String> = raw
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["text"].as_str().map(str::to_string)
+        })
+        .collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let scanner = Scanner::new(ScanConfig::default());
+    println!(
+        "corpus {}: {} records, {:.1} MB of text",
+        path.display(),
+        texts.len(),
+        bytes as f64 / 1e6
+    );
+
+    let t = Instant::now();
+    let mut found = 0usize;
+    for x in &texts {
+        found += scanner.scan(x).len();
+    }
+    let one = t.elapsed().as_secs_f64();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    let chunk = texts.len().div_ceil(cores);
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = texts
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(|x| scanner.scan(x).len()).sum::<usize>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let all = t.elapsed().as_secs_f64();
+    assert_eq!(total, found);
+    println!("\n| measure | figure | target |\n|---|---:|---|");
+    println!(
+        "| scan, one thread | {:.1} MB/s ({found} entities) | ≥ 50 MB/s per core |",
+        bytes as f64 / one / 1e6
+    );
+    println!(
+        "| scan, {cores} threads | {:.1} MB/s ({:.2}× one thread) | scales with cores |",
+        bytes as f64 / all / 1e6,
+        one / all
+    );
+}
