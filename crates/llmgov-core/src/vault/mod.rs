@@ -30,6 +30,7 @@ pub mod read;
 pub mod refs;
 pub mod rotation;
 pub mod service;
+pub mod sources;
 pub mod store;
 pub mod upload;
 

@@ -18,6 +18,13 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::properties::WriterProperties;
 
+use futures_util::{Stream, StreamExt};
+
+use super::model::{Dataset, DatasetFormat};
+use super::push::{PushOptions, PushResult};
+use super::service::VaultService;
+use crate::audit::RequestContext;
+use crate::identity::Principal;
 use crate::{CoreError, Result};
 
 /// Rows per batch read or written.
@@ -274,6 +281,97 @@ impl RecordCheck {
             }
         }
     }
+}
+
+impl VaultService {
+    /// A Parquet upload: spooled to an anonymous file, then read a batch of rows at a time
+    /// (on a blocking thread) and imported as JSON records with the file's schema.
+    pub(super) async fn push_parquet<S>(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        opts: PushOptions,
+        mut body: S,
+    ) -> Result<PushResult>
+    where
+        S: Stream<Item = Result<bytes::Bytes>> + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        // Refuse early (before the upload is spooled) when the branch cannot be written.
+        self.target(p, d, opts.branch.as_deref()).await?;
+        let dir = self
+            .cfg
+            .spool_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let spool = tempfile::tempfile_in(&dir).map_err(|e| {
+            CoreError::Unavailable(format!(
+                "spool for Parquet uploads in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let io = |e: std::io::Error| CoreError::Unavailable(format!("Parquet spool: {e}"));
+        let mut f = tokio::fs::File::from_std(spool);
+        while let Some(chunk) = body.next().await {
+            f.write_all(&chunk?).await.map_err(io)?;
+        }
+        f.flush().await.map_err(io)?;
+        let file = f.into_std().await;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes>>(2);
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut rows = match super::parquet::ParquetRows::open(file)
+                .and_then(|r| super::parquet::encode_schema(r.schema()).map(|s| (r, s)))
+            {
+                Ok((r, schema)) => {
+                    let _ = schema_tx.send(schema);
+                    r
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                match rows.next_lines() {
+                    Ok(Some(lines)) => {
+                        if tx.blocking_send(Ok(lines.into())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let lines = tokio_stream_from(rx);
+        let schema = schema_rx.await.ok();
+        let r = match schema {
+            Some(schema) => {
+                self.push_records(p, ctx, d, opts, DatasetFormat::Jsonl, Some(schema), lines)
+                    .await
+            }
+            // The file could not be opened: its error is the stream's only item.
+            None => {
+                let mut lines = lines;
+                Err(match lines.next().await {
+                    Some(Err(e)) => e,
+                    _ => CoreError::internal("the Parquet reader stopped"),
+                })
+            }
+        };
+        let _ = reader.await;
+        r
+    }
+}
+
+/// The receiving side of a channel as a stream.
+fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl Stream<Item = T> + Unpin {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[cfg(test)]

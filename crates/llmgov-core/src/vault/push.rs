@@ -10,6 +10,7 @@ use super::jsonl::{LineSplitter, SchemaInference, check_record, is_blank};
 use super::manifest::Manifest;
 use super::model::{Commit, Dataset, DatasetFormat, RefName};
 use super::service::{VaultService, need};
+pub use super::sources::SourceRef;
 use super::store::BranchUpdate;
 use crate::access::Action;
 use crate::audit::{AuditDraft, RequestContext};
@@ -61,33 +62,6 @@ pub struct PushOptions {
     pub on_error: OnError,
     /// Versions of other datasets the pushed data was made from (lineage).
     pub sources: Vec<SourceRef>,
-}
-
-/// A version of another dataset: `name` or `name@ref` (ref: branch, tag or commit; default
-/// the dataset's default branch); a dataset id may stand for the name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceRef {
-    pub dataset: String,
-    pub reference: Option<String>,
-}
-
-/// Most sources one commit names.
-const MAX_SOURCES: usize = 20;
-
-impl SourceRef {
-    pub fn parse(s: &str) -> Result<Self> {
-        let (dataset, reference) = match s.split_once('@') {
-            Some((d, r)) => (d, Some(r.to_string())),
-            None => (s, None),
-        };
-        if dataset.is_empty() || reference.as_deref() == Some("") {
-            return Err(CoreError::invalid("source", "a source is NAME or NAME@REF"));
-        }
-        Ok(Self {
-            dataset: dataset.to_string(),
-            reference,
-        })
-    }
 }
 
 /// The outcome of a push.
@@ -171,137 +145,10 @@ impl VaultService {
             .await
     }
 
-    /// The commits `sources` name, in the caller's workspace, as lineage entries.
-    async fn resolve_sources(
-        &self,
-        p: &Principal,
-        d: &Dataset,
-        sources: &[SourceRef],
-    ) -> Result<Vec<serde_json::Value>> {
-        if sources.len() > MAX_SOURCES {
-            return Err(CoreError::invalid(
-                "source",
-                format!("at most {MAX_SOURCES} sources"),
-            ));
-        }
-        let mut out = Vec::with_capacity(sources.len());
-        for s in sources {
-            let src = match uuid::Uuid::parse_str(&s.dataset) {
-                Ok(id) => {
-                    self.store
-                        .get_dataset(p.workspace_id, crate::ids::DatasetId(id))
-                        .await?
-                }
-                Err(_) => {
-                    self.store
-                        .dataset_by_name(p.workspace_id, &s.dataset)
-                        .await?
-                }
-            };
-            if src.id == d.id {
-                return Err(CoreError::invalid(
-                    "source",
-                    "a source is another dataset (this dataset's history is its parents)",
-                ));
-            }
-            let c = self.resolve(&src, s.reference.as_deref()).await?;
-            out.push(serde_json::json!({
-                "dataset_id": src.id,
-                "dataset": src.name.as_str(),
-                "commit": c.id,
-            }));
-        }
-        Ok(out)
-    }
-
-    /// A Parquet upload: spooled to an anonymous file, then read a batch of rows at a time
-    /// (on a blocking thread) and imported as JSON records with the file's schema.
-    async fn push_parquet<S>(
-        &self,
-        p: &Principal,
-        ctx: &RequestContext,
-        d: &Dataset,
-        opts: PushOptions,
-        mut body: S,
-    ) -> Result<PushResult>
-    where
-        S: Stream<Item = Result<bytes::Bytes>> + Unpin,
-    {
-        use tokio::io::AsyncWriteExt;
-        // Refuse early (before the upload is spooled) when the branch cannot be written.
-        self.target(p, d, opts.branch.as_deref()).await?;
-        let dir = self
-            .cfg
-            .spool_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
-        let spool = tempfile::tempfile_in(&dir).map_err(|e| {
-            CoreError::Unavailable(format!(
-                "spool for Parquet uploads in {}: {e}",
-                dir.display()
-            ))
-        })?;
-        let io = |e: std::io::Error| CoreError::Unavailable(format!("Parquet spool: {e}"));
-        let mut f = tokio::fs::File::from_std(spool);
-        while let Some(chunk) = body.next().await {
-            f.write_all(&chunk?).await.map_err(io)?;
-        }
-        f.flush().await.map_err(io)?;
-        let file = f.into_std().await;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes>>(2);
-        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
-        let reader = tokio::task::spawn_blocking(move || {
-            let mut rows = match super::parquet::ParquetRows::open(file)
-                .and_then(|r| super::parquet::encode_schema(r.schema()).map(|s| (r, s)))
-            {
-                Ok((r, schema)) => {
-                    let _ = schema_tx.send(schema);
-                    r
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            loop {
-                match rows.next_lines() {
-                    Ok(Some(lines)) => {
-                        if tx.blocking_send(Ok(lines.into())).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        let lines = tokio_stream_from(rx);
-        let schema = schema_rx.await.ok();
-        let r = match schema {
-            Some(schema) => {
-                self.push_records(p, ctx, d, opts, DatasetFormat::Jsonl, Some(schema), lines)
-                    .await
-            }
-            // The file could not be opened: its error is the stream's only item.
-            None => {
-                let mut lines = lines;
-                Err(match lines.next().await {
-                    Some(Err(e)) => e,
-                    _ => CoreError::internal("the Parquet reader stopped"),
-                })
-            }
-        };
-        let _ = reader.await;
-        r
-    }
-
     /// Imports records split by `split_as`; `header` (Parquet: the schema) is kept in the
     /// version's manifest.
     #[allow(clippy::too_many_arguments)]
-    async fn push_records<S>(
+    pub(super) async fn push_records<S>(
         &self,
         p: &Principal,
         ctx: &RequestContext,
@@ -776,9 +623,4 @@ fn invalid_records(bad: Vec<BadLine>, count: u64) -> CoreError {
 /// Whether two versions hold the same records in the same order.
 fn same_records(a: &Manifest, b: &Manifest) -> bool {
     a.records == b.records && a.segments(0, a.records) == b.segments(0, b.records)
-}
-
-/// The receiving side of a channel as a stream.
-fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl Stream<Item = T> + Unpin {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
