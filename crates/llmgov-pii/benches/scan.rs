@@ -43,7 +43,7 @@ fn main() {
         })
         .collect();
     let bytes: usize = texts.iter().map(String::len).sum();
-    let scanner = Scanner::new(ScanConfig::default());
+    let scanner = Scanner::default();
     println!(
         "corpus {}: {} records, {:.1} MB of text",
         path.display(),

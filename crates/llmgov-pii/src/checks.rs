@@ -133,6 +133,14 @@ pub fn iban(s: &[u8]) -> bool {
     if s.len() < 15 || iban_length(&s[..2]) != Some(s.len()) {
         return false;
     }
+    mod97(s)
+}
+
+/// ISO 7064 mod-97-10 of upper-case letters and digits, the first four moved to the end.
+pub fn mod97(s: &[u8]) -> bool {
+    if s.len() < 5 {
+        return false;
+    }
     let mut rem = 0u32;
     for &c in s[4..].iter().chain(&s[..4]) {
         let v = match c {
@@ -230,4 +238,48 @@ pub fn entropy(s: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// A UK NHS number's modulus-11 check digit (10 digits).
+pub fn nhs(d: &[u8]) -> bool {
+    if d.len() != 10 || d.iter().all(|x| *x == d[0]) {
+        return false;
+    }
+    nhs_check(&d[..9]) == Some(d[9] - b'0')
+}
+
+/// The check digit of an NHS number's first nine digits (`None`: no valid number).
+pub fn nhs_check(d: &[u8]) -> Option<u8> {
+    let sum: u32 = d
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c - b'0') as u32 * (10 - i as u32))
+        .sum();
+    match 11 - sum % 11 {
+        11 => Some(0),
+        10 => None,
+        c => Some(c as u8),
+    }
+}
+
+/// A date whose numbers can be a day, a month and a year (`03/15/1984`, `15.03.84`,
+/// `1984-03-15`, `March 15, 1984`, `15 March 1984`).
+pub fn plausible_date(s: &str) -> bool {
+    let nums: Vec<u32> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|x| !x.is_empty())
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let day_month = |a: u32, b: u32| {
+        ((1..=12).contains(&a) && (1..=31).contains(&b))
+            || ((1..=31).contains(&a) && (1..=12).contains(&b))
+    };
+    let year = |y: u32| (1900..=2100).contains(&y);
+    match nums.as_slice() {
+        // A month name and two numbers: a day and a year.
+        [d, y] => (1..=31).contains(d) && year(*y),
+        [y, m, d] if *y >= 1000 => year(*y) && (1..=12).contains(m) && (1..=31).contains(d),
+        [a, b, y] => day_month(*a, *b) && (*y < 100 || year(*y)),
+        _ => false,
+    }
 }

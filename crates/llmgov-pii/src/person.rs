@@ -15,6 +15,22 @@ use crate::recognizers::EntityType;
 static FIRST: &str = include_str!("../data/first_names.txt");
 static LAST: &str = include_str!("../data/surnames.txt");
 
+/// The first names, sorted (for fakes and lookups).
+pub(crate) fn first_names() -> &'static [&'static str] {
+    static V: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let mut v: Vec<&str> = FIRST.lines().collect();
+        v.sort_unstable();
+        v
+    })
+}
+
+/// The surnames, most frequent first.
+pub(crate) fn surnames() -> &'static [&'static str] {
+    static V: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    V.get_or_init(|| LAST.lines().collect())
+}
+
 /// Capitalised words that start sentences, label roles or name things, never people here.
 const NOT_NAMES: &[&str] = &[
     "a",

@@ -2,13 +2,16 @@
 //! words adjust the score.
 
 use regex::Regex;
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::Candidate;
 use crate::checks;
 
-/// Entity types, with Presidio's names where Presidio has them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Entity types, with Presidio's names where Presidio has them, plus the types of a
+/// workspace's custom recognizers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum EntityType {
     PERSON,
@@ -23,10 +26,17 @@ pub enum EntityType {
     SECRET,
     URL,
     MAC_ADDRESS,
+    DATE_OF_BIRTH,
+    US_PASSPORT,
+    US_DRIVER_LICENSE,
+    UK_NHS,
+    /// A custom recognizer's type: upper-case letters, digits and `_`.
+    Custom(Arc<str>),
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 12] = [
+    /// The built-in types.
+    pub const ALL: [EntityType; 16] = [
         Self::PERSON,
         Self::EMAIL_ADDRESS,
         Self::PHONE_NUMBER,
@@ -39,9 +49,13 @@ impl EntityType {
         Self::SECRET,
         Self::URL,
         Self::MAC_ADDRESS,
+        Self::DATE_OF_BIRTH,
+        Self::US_PASSPORT,
+        Self::US_DRIVER_LICENSE,
+        Self::UK_NHS,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::PERSON => "PERSON",
             Self::EMAIL_ADDRESS => "EMAIL_ADDRESS",
@@ -55,11 +69,54 @@ impl EntityType {
             Self::SECRET => "SECRET",
             Self::URL => "URL",
             Self::MAC_ADDRESS => "MAC_ADDRESS",
+            Self::DATE_OF_BIRTH => "DATE_OF_BIRTH",
+            Self::US_PASSPORT => "US_PASSPORT",
+            Self::US_DRIVER_LICENSE => "US_DRIVER_LICENSE",
+            Self::UK_NHS => "UK_NHS",
+            Self::Custom(s) => s,
         }
     }
 
+    /// A built-in type by name, or a custom type when `s` is a valid type name
+    /// (`[A-Z][A-Z0-9_]{0,63}`); `None` otherwise.
     pub fn parse(s: &str) -> Option<Self> {
+        if let Some(t) = Self::ALL.into_iter().find(|t| t.as_str() == s) {
+            return Some(t);
+        }
+        let valid = (1..=64).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+        valid.then(|| Self::Custom(s.into()))
+    }
+
+    /// A built-in type by name only.
+    pub fn builtin(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EntityType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EntityType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{}' is not an entity type (upper-case letters, digits and _)",
+                s.chars().take(64).collect::<String>()
+            ))
+        })
     }
 }
 
@@ -82,6 +139,10 @@ pub(crate) struct Recognizers {
     assignment: Regex,
     bearer: Regex,
     address: Regex,
+    dob: Regex,
+    passport: Regex,
+    driver_license: Regex,
+    nhs: Regex,
 }
 
 fn re(p: &str) -> Regex {
@@ -121,6 +182,16 @@ fn context(text: &str, at: usize, words: &[&str]) -> bool {
     }
     let w = text[from..at].to_lowercase();
     words.iter().any(|x| w.contains(x))
+}
+
+/// Like [`context`], with owned, lower-case words (custom recognizers).
+pub(crate) fn context_any(text: &str, at: usize, words: &[String]) -> bool {
+    let mut from = at.saturating_sub(48);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let w = text[from..at].to_lowercase();
+    words.iter().any(|x| w.contains(x.as_str()))
 }
 
 fn digits(s: &str) -> Vec<u8> {
@@ -215,6 +286,14 @@ impl Recognizers {
             address: re(
                 r"(?-u:\b)\d{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)(?-u:\b)\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
             ),
+            dob: re(
+                r"(?i)(?-u:\b)(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,?\s+\d{4})(?-u:\b)",
+            ),
+            passport: re(r"(?-u:\b)[A-Z]?\d{8,9}(?-u:\b)"),
+            driver_license: re(
+                r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
+            ),
+            nhs: re(r"(?-u:\b)\d{3}[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)"),
         }
     }
 
@@ -410,7 +489,11 @@ impl Recognizers {
             let value = v.as_str();
             let mixed = value.chars().any(|c| c.is_ascii_digit())
                 && value.chars().any(|c| c.is_ascii_alphabetic());
-            if checks::entropy(value) >= 3.0 && mixed && !value.contains("***") {
+            if checks::entropy(value) >= 3.0
+                && mixed
+                && !value.contains("***")
+                && !crate::anonymize::is_surrogate(value)
+            {
                 push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
             }
         }
@@ -438,8 +521,77 @@ impl Recognizers {
         }
         for c in self.bearer.captures_iter(text) {
             let v = c.get(1).expect("group");
-            if checks::entropy(v.as_str()) >= 3.5 {
+            if checks::entropy(v.as_str()) >= 3.5 && !crate::anonymize::is_surrogate(v.as_str()) {
                 push(T::SECRET, v.start(), v.end(), 0.85, "bearer_token");
+            }
+        }
+
+        // Identifiers that look like any number: reported only with their context words.
+        if !has_digit {
+            return;
+        }
+        const BIRTH: &[&str] = &[
+            "born",
+            "dob",
+            "d.o.b",
+            "date of birth",
+            "birth date",
+            "birthdate",
+            "birthday",
+            "birth:",
+        ];
+        for m in self.dob.find_iter(text) {
+            if checks::plausible_date(m.as_str()) && context(text, m.start(), BIRTH) {
+                push(T::DATE_OF_BIRTH, m.start(), m.end(), 0.85, "date_of_birth");
+            }
+        }
+        for m in self.passport.find_iter(text) {
+            if context(text, m.start(), &["passport"]) {
+                push(T::US_PASSPORT, m.start(), m.end(), 0.85, "us_passport");
+            }
+        }
+        const LICENSE: &[&str] = &[
+            "driver's license",
+            "driver\u{2019}s license",
+            "drivers license",
+            "driver license",
+            "driving licence",
+            "driving license",
+            "dl#",
+            "dl no",
+            "dl number",
+            "license number",
+            "licence number",
+            "license no",
+            "license #",
+            "lic#",
+        ];
+        for m in self.driver_license.find_iter(text) {
+            if m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 5
+                && context(text, m.start(), LICENSE)
+            {
+                push(
+                    T::US_DRIVER_LICENSE,
+                    m.start(),
+                    m.end(),
+                    0.8,
+                    "us_driver_license",
+                );
+            }
+        }
+        for m in self.nhs.find_iter(text) {
+            let b = m.as_str().as_bytes();
+            let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
+            if same_separators
+                && isolated(text, m.start(), m.end(), &['-'])
+                && checks::nhs(&digits(m.as_str()))
+                && context(
+                    text,
+                    m.start(),
+                    &["nhs", "health service", "patient number"],
+                )
+            {
+                push(T::UK_NHS, m.start(), m.end(), 0.95, "uk_nhs");
             }
         }
     }

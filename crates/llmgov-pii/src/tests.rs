@@ -2,7 +2,7 @@ use super::*;
 
 fn found(text: &str) -> Vec<(EntityType, String)> {
     let chars: Vec<char> = text.chars().collect();
-    Scanner::new(ScanConfig::default())
+    Scanner::default()
         .scan(text)
         .into_iter()
         .map(|e| (e.kind, chars[e.start..e.end].iter().collect()))
@@ -146,16 +146,16 @@ fn overlaps_resolve_and_offsets_count_code_points() {
     );
     assert!(f.iter().all(|(k, _)| *k != EntityType::URL), "{f:?}");
     // Code points: "é" is one.
-    let e = Scanner::new(ScanConfig::default()).scan("é ann@x.io");
+    let e = Scanner::default().scan("é ann@x.io");
     assert_eq!((e[0].start, e[0].end), (2, 10));
 }
 
 #[test]
 fn hostile_input_is_linear_and_safe() {
     let long = "1".repeat(1 << 20) + "@" + &"a.".repeat(1 << 18);
-    let _ = Scanner::new(ScanConfig::default()).scan(&long);
-    let _ = Scanner::new(ScanConfig::default()).scan("");
-    let _ = Scanner::new(ScanConfig::default()).scan("\u{0}\u{ffff}\u{10ffff}");
+    let _ = Scanner::default().scan(&long);
+    let _ = Scanner::default().scan("");
+    let _ = Scanner::default().scan("\u{0}\u{ffff}\u{10ffff}");
 }
 
 #[test]
@@ -214,4 +214,135 @@ fn street_addresses_are_found() {
         "12 Baker Street",
     );
     none_of("we sold 300 Main products", EntityType::STREET_ADDRESS);
+}
+
+#[test]
+fn identity_documents_need_their_context_words() {
+    has(
+        "Patient DOB: 03/15/1984, seen today",
+        EntityType::DATE_OF_BIRTH,
+        "03/15/1984",
+    );
+    has(
+        "she was born on March 5, 1990 in Ohio",
+        EntityType::DATE_OF_BIRTH,
+        "March 5, 1990",
+    );
+    has(
+        "date of birth 1979-11-02",
+        EntityType::DATE_OF_BIRTH,
+        "1979-11-02",
+    );
+    // A date without a birth word is not a date of birth; an impossible one never is.
+    none_of("the invoice is due 03/15/2024", EntityType::DATE_OF_BIRTH);
+    none_of("DOB: 45/77/1984", EntityType::DATE_OF_BIRTH);
+
+    has(
+        "my passport number is 912803456",
+        EntityType::US_PASSPORT,
+        "912803456",
+    );
+    none_of("order 912803456 shipped", EntityType::US_PASSPORT);
+
+    has(
+        "Driver's license: D1234567 (CA)",
+        EntityType::US_DRIVER_LICENSE,
+        "D1234567",
+    );
+    none_of("model D1234567 is sold out", EntityType::US_DRIVER_LICENSE);
+
+    // 943 476 5919 passes the modulus-11 check; 943 476 5918 does not.
+    has(
+        "NHS number 943 476 5919 on the letter",
+        EntityType::UK_NHS,
+        "943 476 5919",
+    );
+    none_of("NHS number 943 476 5918", EntityType::UK_NHS);
+}
+
+fn scanner(json: serde_json::Value) -> Result<Scanner, ConfigError> {
+    Scanner::new(serde_json::from_value(json).expect("a configuration"))
+}
+
+fn kinds(s: &Scanner, text: &str) -> Vec<(String, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    s.scan(text)
+        .into_iter()
+        .map(|e| {
+            (
+                e.kind.as_str().to_owned(),
+                chars[e.start..e.end].iter().collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn workspaces_add_recognizers_lists_and_thresholds() {
+    let s = scanner(serde_json::json!({
+        "recognizers": [
+            {"name": "employee id", "entity_type": "EMPLOYEE_ID", "pattern": r"\bEMP-\d{6}\b",
+             "score": 0.4, "context": ["employee"]},
+            {"name": "projects", "entity_type": "CODENAME", "deny_list": ["Bluebird", "Nightjar"]},
+            {"name": "loyalty card", "entity_type": "LOYALTY_CARD", "pattern": r"\b\d{8}\b",
+             "validator": "luhn", "score": 0.9},
+        ],
+        "allow_list": ["support@acme.example"],
+        "thresholds": {"URL": 0.95},
+    }))
+    .unwrap();
+    // The context word lifts the employee id over the threshold; alone it stays below.
+    let f = kinds(&s, "employee EMP-123456 works on bluebird");
+    assert!(
+        f.contains(&("EMPLOYEE_ID".into(), "EMP-123456".into())),
+        "{f:?}"
+    );
+    assert!(f.contains(&("CODENAME".into(), "bluebird".into())), "{f:?}");
+    assert!(kinds(&s, "ticket EMP-123456").is_empty());
+    // The validator keeps Luhn-valid numbers only.
+    assert_eq!(kinds(&s, "card 12345674").len(), 1);
+    assert!(kinds(&s, "card 12345670").is_empty());
+    // Allowed values and types under their threshold are not reported.
+    assert!(kinds(&s, "write to support@acme.example").is_empty());
+    assert!(kinds(&s, "see https://x.example/docs").is_empty());
+    assert_eq!(kinds(&s, "write to ann@acme.example").len(), 1);
+
+    let only = scanner(serde_json::json!({"types": ["EMAIL_ADDRESS"]})).unwrap();
+    assert_eq!(
+        kinds(&only, "ann@x.io 123-45-6789"),
+        vec![("EMAIL_ADDRESS".into(), "ann@x.io".into())]
+    );
+}
+
+#[test]
+fn bad_configurations_name_the_field() {
+    let field = |json| scanner(json).err().map(|e| e.field);
+    assert_eq!(
+        field(serde_json::json!({"min_score": 1.5})),
+        Some("min_score".into())
+    );
+    assert_eq!(
+        field(serde_json::json!({"thresholds": {"nope": 0.5}})),
+        Some("thresholds.nope".into())
+    );
+    assert_eq!(
+        field(serde_json::json!({"recognizers": [
+            {"name": "x", "entity_type": "X", "pattern": "("}
+        ]})),
+        Some("recognizers[0].pattern".into())
+    );
+    assert_eq!(
+        field(serde_json::json!({"recognizers": [{"name": "x", "entity_type": "X"}]})),
+        Some("recognizers[0].pattern".into())
+    );
+    // A pattern whose automaton would be huge is refused, not compiled.
+    assert_eq!(
+        field(serde_json::json!({"recognizers": [
+            {"name": "x", "entity_type": "X", "pattern": r"\w{1000}\w{1000}\w{1000}"}
+        ]})),
+        Some("recognizers[0].pattern".into())
+    );
+    // Type names are validated when the configuration is read.
+    assert!(serde_json::from_value::<ScanConfig>(serde_json::json!({"types": ["lower"]})).is_err());
+    assert!(serde_json::from_value::<ScanConfig>(serde_json::json!({"typo": 1})).is_err());
 }

@@ -89,6 +89,46 @@ pub enum PiiCommand {
         /// Drop findings scoring below this.
         #[arg(long, default_value_t = 0.5)]
         min_score: f32,
+        /// Detection settings (JSON, as `PUT /api/v1/pii/config`'s `scan`): enabled types,
+        /// thresholds, custom recognizers, allow lists.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Anonymize JSON Lines records. A record with a `"text"` string gets that text
+    /// anonymized (`{"id", "text", "items"}`); any other record is anonymized field by field.
+    Anonymize {
+        file: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// `TYPE=OP`, repeatable. OP: redact, replace[:TEXT], mask[:N], hash, encrypt,
+        /// pseudonymize, tokenize, keep.
+        #[arg(long = "operator", value_name = "TYPE=OP")]
+        operators: Vec<String>,
+        /// The operator of types without one of their own.
+        #[arg(long, default_value = "replace", value_name = "OP")]
+        default: String,
+        /// `PATH=OP`, repeatable: a field of structured records replaced whole.
+        #[arg(long = "field", value_name = "PATH=OP")]
+        fields: Vec<String>,
+        /// A profile (JSON: `operators`, `default`, `fields`) instead of the flags.
+        #[arg(long, conflicts_with_all = ["operators", "fields"])]
+        profile: Option<PathBuf>,
+        /// Detection settings (JSON), as for `scan`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The 32-byte secret of hash, encrypt, pseudonymize and tokenize (hex); created
+        /// (mode 0600) if missing. Keep it: without it nothing can be decrypted.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Pseudonyms are consistent within a scope (for example a dataset name).
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Where `tokenize` writes its token vault (JSON Lines `{"token", "type",
+        /// "value"}`; appended, mode 0600). Required by `tokenize` offline; the server keeps
+        /// its token vault encrypted instead.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
 }
 

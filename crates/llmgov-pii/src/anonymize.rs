@@ -1,0 +1,1197 @@
+//! Anonymization operators, chosen per entity type (and, for structured records, per
+//! field): redact, replace, mask, hash, encrypt, pseudonymize, tokenize, keep.
+//!
+//! Keyed operators take their keys from one 32-byte workspace secret ([`Keys`]):
+//!
+//! - `hash`: `hash_` and the hex HMAC-SHA256 of the value: equal values hash equally within
+//!   a workspace and cannot be recomputed outside it.
+//! - `encrypt`: `enc_` and base64url of AES-256-GCM (random nonce) over the type and the
+//!   value; [`Keys::decrypt`] reverses it.
+//! - `tokenize`: `tok_` and 20 base32 characters of an HMAC of the type and the value, the
+//!   same token for the same value; the caller keeps the mapping ([`TokenRecord`]) in its
+//!   token vault.
+//! - `pseudonymize`: a realistic fake chosen by an HMAC of the scope (a dataset), the type
+//!   and the value, so a value has one fake throughout a dataset. Formats are kept where it
+//!   matters: a fake card passes Luhn with a real issuer prefix, a fake IBAN has valid
+//!   check digits, a fake email is an address at a reserved `example` domain.
+//!
+//! Surrogates (`hash_…`, `enc_…`, `tok_…`) are never reported by the scanner, so scanning
+//! an anonymized text finds no entity of a type anonymized by redact, replace, mask, hash,
+//! encrypt or tokenize. Pseudonyms are realistic by design and are found again.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Entity, EntityType, Scanner, checks, person};
+
+/// What is done to one entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "operator", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operator {
+    /// Left as it is.
+    Keep,
+    /// Removed.
+    Redact,
+    /// Replaced by `with`, or by `<TYPE>`.
+    Replace {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+    },
+    /// Letters and digits replaced by `char`, except the last `keep`; separators stay.
+    Mask {
+        #[serde(default)]
+        keep: usize,
+        #[serde(default = "star")]
+        char: char,
+    },
+    Hash,
+    Encrypt,
+    Pseudonymize,
+    Tokenize,
+}
+
+fn star() -> char {
+    '*'
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        Self::Replace { with: None }
+    }
+}
+
+impl Operator {
+    /// The operator's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Redact => "redact",
+            Self::Replace { .. } => "replace",
+            Self::Mask { .. } => "mask",
+            Self::Hash => "hash",
+            Self::Encrypt => "encrypt",
+            Self::Pseudonymize => "pseudonymize",
+            Self::Tokenize => "tokenize",
+        }
+    }
+
+    /// Parses the short form of the CLI: `redact`, `replace`, `replace:TEXT`, `mask`,
+    /// `mask:4`, `hash`, `encrypt`, `pseudonymize`, `tokenize`, `keep`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        let no_arg = |op: Operator| match arg {
+            None => Ok(op),
+            Some(_) => Err(format!("'{name}' takes no argument")),
+        };
+        match name {
+            "keep" => no_arg(Self::Keep),
+            "redact" => no_arg(Self::Redact),
+            "replace" => Ok(Self::Replace {
+                with: arg.map(str::to_owned),
+            }),
+            "mask" => Ok(Self::Mask {
+                keep: match arg {
+                    Some(a) => a
+                        .parse()
+                        .map_err(|_| format!("mask:N needs a number of characters, not '{a}'"))?,
+                    None => 0,
+                },
+                char: '*',
+            }),
+            "hash" => no_arg(Self::Hash),
+            "encrypt" => no_arg(Self::Encrypt),
+            "pseudonymize" => no_arg(Self::Pseudonymize),
+            "tokenize" => no_arg(Self::Tokenize),
+            _ => Err(format!(
+                "unknown operator '{name}' (redact, replace[:TEXT], mask[:N], hash, encrypt, pseudonymize, tokenize, keep)"
+            )),
+        }
+    }
+
+    /// Whether the operator needs the workspace's keys.
+    pub fn keyed(&self) -> bool {
+        matches!(
+            self,
+            Self::Hash | Self::Encrypt | Self::Pseudonymize | Self::Tokenize
+        )
+    }
+}
+
+/// A field rule of structured records: the operator applies to the whole value of the
+/// field (and of every field below it), without scanning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldRule {
+    #[serde(flatten)]
+    pub operator: Operator,
+    /// The type the value is treated as (pseudonym format, token type); `FIELD` if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<EntityType>,
+}
+
+/// A named set of operators: per entity type, a default, and per-field rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// Operator per entity type name.
+    pub operators: BTreeMap<String, Operator>,
+    /// For types without an operator of their own: `replace` (`<TYPE>`) unless set.
+    pub default: Operator,
+    /// Rules per field of structured records. A path is the record's keys joined by `.`;
+    /// array elements share their array's path (`messages.content`); a CSV or Parquet
+    /// column is its name.
+    pub fields: BTreeMap<String, FieldRule>,
+}
+
+impl Profile {
+    /// The operator for `t`.
+    pub fn operator(&self, t: &EntityType) -> &Operator {
+        self.operators.get(t.as_str()).unwrap_or(&self.default)
+    }
+
+    /// Checks the names of types and fields.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        for k in self.operators.keys() {
+            if EntityType::parse(k).is_none() {
+                return Err(crate::bad(format!("operators.{k}"), "not an entity type"));
+            }
+        }
+        for (k, r) in &self.fields {
+            if k.is_empty() || k.len() > 256 {
+                return Err(crate::bad("fields", "a field path has 1 to 256 characters"));
+            }
+            if let Operator::Replace { with: Some(w) } = &r.operator
+                && w.len() > 1024
+            {
+                return Err(crate::bad(format!("fields.{k}.with"), "at most 1024 bytes"));
+            }
+        }
+        Ok(())
+    }
+
+    fn keyed(&self) -> bool {
+        self.default.keyed()
+            || self.operators.values().any(Operator::keyed)
+            || self.fields.values().any(|r| r.operator.keyed())
+    }
+}
+
+/// The keys of the keyed operators, derived from one workspace secret.
+pub struct Keys {
+    hash: hmac::Key,
+    pseudonym: hmac::Key,
+    token: hmac::Key,
+    aead: LessSafeKey,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+const ENC_AAD: &[u8] = b"llmgov-pii-encrypt-v1";
+
+impl Keys {
+    /// Derives the operators' keys from a 32-byte secret (HMAC-SHA256 of a label each).
+    pub fn derive(secret: &[u8; 32]) -> Self {
+        let root = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        let sub = |label: &str| hmac::sign(&root, label.as_bytes());
+        let key = |label: &str| hmac::Key::new(hmac::HMAC_SHA256, sub(label).as_ref());
+        let aead = sub("llmgov pii encrypt v1");
+        Self {
+            hash: key("llmgov pii hash v1"),
+            pseudonym: key("llmgov pii pseudonym v1"),
+            token: key("llmgov pii token v1"),
+            aead: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, aead.as_ref()).expect("a 32-byte key"),
+            ),
+        }
+    }
+
+    /// `hash_` and the hex HMAC-SHA256 of `value`.
+    pub fn hash(&self, value: &str) -> String {
+        let tag = hmac::sign(&self.hash, value.as_bytes());
+        let mut s = String::with_capacity(69);
+        s.push_str("hash_");
+        for b in tag.as_ref() {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+
+    /// The token of a value of type `t`.
+    pub fn token(&self, t: &EntityType, value: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.token);
+        ctx.update(t.as_str().as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        let tag = ctx.sign();
+        let mut s = String::with_capacity(24);
+        s.push_str("tok_");
+        base32(&tag.as_ref()[..13], &mut s);
+        s.truncate(4 + TOKEN_CHARS);
+        s
+    }
+
+    /// `enc_` and the sealed type and value.
+    pub fn encrypt(&self, t: &EntityType, value: &str) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
+        let mut body = Vec::with_capacity(t.as_str().len() + 1 + value.len() + 16);
+        body.extend_from_slice(t.as_str().as_bytes());
+        body.push(0);
+        body.extend_from_slice(value.as_bytes());
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(ENC_AAD),
+                &mut body,
+            )
+            .expect("sealing cannot fail for these sizes");
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&body);
+        format!("enc_{}", URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// The type and value of an `enc_…` surrogate made with these keys; `None` if it was
+    /// not, or was altered.
+    pub fn decrypt(&self, s: &str) -> Option<(EntityType, String)> {
+        let raw = URL_SAFE_NO_PAD.decode(s.strip_prefix("enc_")?).ok()?;
+        if raw.len() < NONCE_LEN + 16 {
+            return None;
+        }
+        let nonce = Nonce::try_assume_unique_for_key(&raw[..NONCE_LEN]).ok()?;
+        let mut body = raw[NONCE_LEN..].to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(ENC_AAD), &mut body)
+            .ok()?;
+        let sep = plain.iter().position(|b| *b == 0)?;
+        let t = EntityType::parse(std::str::from_utf8(&plain[..sep]).ok()?)?;
+        let v = String::from_utf8(plain[sep + 1..].to_vec()).ok()?;
+        Some((t, v))
+    }
+
+    fn rng(&self, scope: &str, t: &EntityType, value: &str) -> Rng {
+        let mut ctx = hmac::Context::with_key(&self.pseudonym);
+        for part in [scope, t.as_str()] {
+            ctx.update(part.as_bytes());
+            ctx.update(&[0]);
+        }
+        ctx.update(value.as_bytes());
+        let tag = ctx.sign();
+        Rng(u64::from_le_bytes(
+            tag.as_ref()[..8].try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+const TOKEN_CHARS: usize = 20;
+
+fn base32(bytes: &[u8], out: &mut String) {
+    const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = (acc << 8) | *b as u32;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(A[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+}
+
+/// Whether `v` is exactly a surrogate this module makes (`tok_…`, `enc_…`, `hash_…`).
+pub fn is_surrogate(v: &str) -> bool {
+    let b = v.as_bytes();
+    if let Some(t) = v.strip_prefix("tok_") {
+        t.len() == TOKEN_CHARS && t.bytes().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7'))
+    } else if let Some(h) = v.strip_prefix("hash_") {
+        h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    } else if let Some(e) = v.strip_prefix("enc_") {
+        b.len() >= 4 + 38
+            && e.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    } else {
+        false
+    }
+}
+
+/// Byte spans of every surrogate in `text` (tokens, encrypted values, hashes).
+pub(crate) fn surrogate_spans(text: &str) -> Vec<(usize, usize)> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let b = text.as_bytes();
+    let has = |p: &[u8]| b.windows(p.len()).any(|w| w == p);
+    if !(has(b"tok_") || has(b"enc_") || has(b"hash_")) {
+        return vec![];
+    }
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?-u:\b)(?:(?:tok_[a-z2-7]{20}|hash_[0-9a-f]{64})(?-u:\b)|enc_[A-Za-z0-9_\-]{38,})",
+        )
+        .expect("valid pattern")
+    });
+    re.find_iter(text)
+        .filter(|m| is_surrogate(m.as_str()))
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
+
+/// A surrogate found in a text, by byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Surrogate {
+    pub start: usize,
+    pub end: usize,
+    pub kind: SurrogateKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurrogateKind {
+    Token,
+    Encrypted,
+}
+
+/// The tokens and encrypted values in `text` (for detokenization).
+pub fn find_surrogates(text: &str) -> Vec<Surrogate> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(?-u:\b)(?:tok_[a-z2-7]{20}(?-u:\b)|enc_[A-Za-z0-9_\-]{38,})")
+            .expect("valid pattern")
+    });
+    re.find_iter(text)
+        .filter(|m| is_surrogate(m.as_str()))
+        .map(|m| Surrogate {
+            start: m.start(),
+            end: m.end(),
+            kind: if m.as_str().starts_with("tok_") {
+                SurrogateKind::Token
+            } else {
+                SurrogateKind::Encrypted
+            },
+        })
+        .collect()
+}
+
+/// A token minted while anonymizing, for the caller's token vault.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token: String,
+    pub entity_type: EntityType,
+    pub value: String,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenRecord({}, {})", self.token, self.entity_type)
+    }
+}
+
+/// One replaced entity: where it was (code points of the input), what replaced it and
+/// where that is (code points of the output).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replacement {
+    #[serde(rename = "type")]
+    pub kind: EntityType,
+    pub start: usize,
+    pub end: usize,
+    pub operator: &'static str,
+    pub new_start: usize,
+    pub new_end: usize,
+}
+
+/// An anonymized text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anonymized {
+    pub text: String,
+    pub items: Vec<Replacement>,
+}
+
+/// Why a profile cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnonymizeError {
+    /// The profile uses keyed operators and no keys were given.
+    NeedsKeys(&'static str),
+    Config(crate::ConfigError),
+}
+
+impl std::fmt::Display for AnonymizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NeedsKeys(op) => write!(f, "the '{op}' operator needs the workspace's keys"),
+            Self::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AnonymizeError {}
+
+/// Applies a profile with optional keys, within a pseudonym scope (a dataset id).
+pub struct Anonymizer<'a> {
+    profile: &'a Profile,
+    keys: Option<&'a Keys>,
+    scope: &'a str,
+}
+
+/// Counts of a structured anonymization.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JsonReport {
+    /// Replaced values per entity type (`FIELD` for untyped field rules).
+    pub replaced: BTreeMap<String, u64>,
+    #[serde(skip)]
+    pub tokens: Vec<TokenRecord>,
+}
+
+const FIELD: &str = "FIELD";
+
+impl<'a> Anonymizer<'a> {
+    pub fn new(
+        profile: &'a Profile,
+        keys: Option<&'a Keys>,
+        scope: &'a str,
+    ) -> Result<Self, AnonymizeError> {
+        profile.validate().map_err(AnonymizeError::Config)?;
+        if keys.is_none() && profile.keyed() {
+            let op = std::iter::once(&profile.default)
+                .chain(profile.operators.values())
+                .chain(profile.fields.values().map(|r| &r.operator))
+                .find(|o| o.keyed())
+                .map_or("hash", Operator::name);
+            return Err(AnonymizeError::NeedsKeys(op));
+        }
+        Ok(Self {
+            profile,
+            keys,
+            scope,
+        })
+    }
+
+    /// Replaces `entities` (code-point offsets, as the scanner reports them) in `text`.
+    /// Tokens minted are appended to `tokens`.
+    pub fn text(
+        &self,
+        text: &str,
+        entities: &[Entity],
+        tokens: &mut Vec<TokenRecord>,
+    ) -> Anonymized {
+        let mut out = String::with_capacity(text.len());
+        let mut items = Vec::with_capacity(entities.len());
+        let mut ents: Vec<&Entity> = entities.iter().filter(|e| e.end > e.start).collect();
+        ents.sort_by_key(|e| e.start);
+        let bytes = byte_offsets(text, &ents);
+        let (mut at, mut out_cp, mut last_end) = (0usize, 0usize, 0usize);
+        for e in ents {
+            let (Some(&s), Some(&end)) = (bytes.get(&e.start), bytes.get(&e.end)) else {
+                continue; // beyond the text
+            };
+            if e.start < last_end {
+                continue; // overlaps the previous one
+            }
+            let gap = &text[at..s];
+            out.push_str(gap);
+            out_cp += gap.chars().count();
+            let op = self.profile.operator(&e.kind);
+            let new = self.apply(op, &e.kind, &text[s..end], tokens);
+            let n = new.chars().count();
+            items.push(Replacement {
+                kind: e.kind.clone(),
+                start: e.start,
+                end: e.end,
+                operator: op.name(),
+                new_start: out_cp,
+                new_end: out_cp + n,
+            });
+            out.push_str(&new);
+            out_cp += n;
+            at = end;
+            last_end = e.end;
+        }
+        out.push_str(&text[at..]);
+        Anonymized { text: out, items }
+    }
+
+    /// Scans every string of a JSON record with `scanner` and anonymizes what it finds;
+    /// fields with a rule are replaced whole.
+    pub fn json(&self, scanner: &Scanner, v: &mut Value, report: &mut JsonReport) {
+        let mut path = String::new();
+        self.walk(scanner, v, &mut path, None, report);
+    }
+
+    fn walk(
+        &self,
+        scanner: &Scanner,
+        v: &mut Value,
+        path: &mut String,
+        rule: Option<&FieldRule>,
+        report: &mut JsonReport,
+    ) {
+        let rule = rule.or_else(|| self.profile.fields.get(path.as_str()));
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    self.walk(scanner, child, path, rule, report);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for child in items {
+                    self.walk(scanner, child, path, rule, report);
+                }
+            }
+            Value::String(s) => match rule {
+                Some(r) if r.operator == Operator::Keep => {}
+                Some(r) => {
+                    let t = r
+                        .entity_type
+                        .clone()
+                        .unwrap_or(EntityType::Custom(FIELD.into()));
+                    *s = self.apply(&r.operator, &t, s, &mut report.tokens);
+                    *report.replaced.entry(t.as_str().to_owned()).or_default() += 1;
+                }
+                None => {
+                    let found = scanner.scan(s);
+                    if found.is_empty() {
+                        return;
+                    }
+                    for e in &found {
+                        if *self.profile.operator(&e.kind) != Operator::Keep {
+                            *report
+                                .replaced
+                                .entry(e.kind.as_str().to_owned())
+                                .or_default() += 1;
+                        }
+                    }
+                    *s = self.text(s, &found, &mut report.tokens).text;
+                }
+            },
+            Value::Number(n) => {
+                if let Some(r) = rule.filter(|r| r.operator != Operator::Keep) {
+                    let t = r
+                        .entity_type
+                        .clone()
+                        .unwrap_or(EntityType::Custom(FIELD.into()));
+                    let new = self.apply(&r.operator, &t, &n.to_string(), &mut report.tokens);
+                    *report.replaced.entry(t.as_str().to_owned()).or_default() += 1;
+                    *v = Value::String(new);
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+
+    /// One value through one operator.
+    pub fn apply(
+        &self,
+        op: &Operator,
+        t: &EntityType,
+        value: &str,
+        tokens: &mut Vec<TokenRecord>,
+    ) -> String {
+        let keys = || self.keys.expect("checked by Anonymizer::new");
+        match op {
+            Operator::Keep => value.to_owned(),
+            Operator::Redact => String::new(),
+            Operator::Replace { with: Some(w) } => w.clone(),
+            Operator::Replace { with: None } => format!("<{}>", t.as_str()),
+            Operator::Mask { keep, char } => mask(value, *keep, *char),
+            Operator::Hash => keys().hash(value),
+            Operator::Encrypt => keys().encrypt(t, value),
+            Operator::Tokenize => {
+                let token = keys().token(t, value);
+                if !tokens.iter().any(|x| x.token == token) {
+                    tokens.push(TokenRecord {
+                        token: token.clone(),
+                        entity_type: t.clone(),
+                        value: value.to_owned(),
+                    });
+                }
+                token
+            }
+            Operator::Pseudonymize => {
+                let k = keys();
+                if *t == EntityType::PERSON {
+                    // Word by word, so that a surname mentioned alone keeps its fake.
+                    fake_person(value, &|w| k.rng(self.scope, t, &w.to_lowercase()))
+                } else {
+                    pseudonym(t, value, &mut k.rng(self.scope, t, value))
+                }
+            }
+        }
+    }
+}
+
+/// Byte offsets of the entities' code-point offsets, in one pass over the text.
+fn byte_offsets(text: &str, ents: &[&Entity]) -> std::collections::HashMap<usize, usize> {
+    let mut marks: Vec<usize> = ents.iter().flat_map(|e| [e.start, e.end]).collect();
+    marks.sort_unstable();
+    marks.dedup();
+    let mut map = std::collections::HashMap::with_capacity(marks.len());
+    let mut mi = 0;
+    for (cp, (b, _)) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+        .enumerate()
+    {
+        while mi < marks.len() && marks[mi] == cp {
+            map.insert(cp, b);
+            mi += 1;
+        }
+        if mi == marks.len() {
+            break;
+        }
+    }
+    map
+}
+
+fn mask(value: &str, keep: usize, c: char) -> String {
+    let total = value.chars().filter(|c| c.is_alphanumeric()).count();
+    let mut seen = 0;
+    value
+        .chars()
+        .map(|x| {
+            if x.is_alphanumeric() {
+                seen += 1;
+                if seen > total.saturating_sub(keep) {
+                    x
+                } else {
+                    c
+                }
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+/// SplitMix64: small and good enough to pick fakes from a keyed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    fn digit(&mut self) -> char {
+        (b'0' + self.below(10) as u8) as char
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn title(w: &str) -> String {
+    let mut c = w.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn fake_first(rng: &mut Rng) -> String {
+    title(rng.pick(person::first_names()))
+}
+
+fn fake_last(rng: &mut Rng) -> String {
+    let l = person::surnames();
+    title(rng.pick(&l[..l.len().min(2000)]))
+}
+
+/// Every letter and digit replaced by a random one of its class; the rest kept.
+fn same_shape(value: &str, rng: &mut Rng) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                rng.digit()
+            } else if c.is_ascii_uppercase() {
+                (b'A' + rng.below(26) as u8) as char
+            } else if c.is_ascii_lowercase() {
+                (b'a' + rng.below(26) as u8) as char
+            } else if c.is_alphabetic() {
+                (b'a' + rng.below(26) as u8) as char
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Digits replaced, in place, by `new` (the same count), the rest kept.
+fn put_digits(value: &str, new: &[u8]) -> String {
+    let mut it = new.iter();
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                it.next().map_or(c, |d| *d as char)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn pseudonym(t: &EntityType, value: &str, rng: &mut Rng) -> String {
+    match t {
+        EntityType::EMAIL_ADDRESS => format!(
+            "{}.{}@{}",
+            fake_first(rng).to_lowercase(),
+            fake_last(rng).to_lowercase(),
+            rng.pick(&["example.com", "example.org", "example.net"])
+        ),
+        EntityType::PHONE_NUMBER => fake_phone(value, rng),
+        EntityType::CREDIT_CARD => fake_card(value, rng),
+        EntityType::US_SSN => {
+            let area = loop {
+                let a = rng.range(1, 899);
+                if a != 666 {
+                    break a;
+                }
+            };
+            let d = format!("{area:03}{:02}{:04}", rng.range(1, 99), rng.range(1, 9999));
+            put_digits(value, d.as_bytes())
+        }
+        EntityType::IP_ADDRESS => {
+            if value.contains(':') {
+                let g: [u16; 8] = std::array::from_fn(|_| rng.below(65536) as u16);
+                let g0 = 0x2000 | (g[0] & 0x0fff);
+                std::net::Ipv6Addr::new(g0, g[1], g[2], g[3], g[4], g[5], g[6], g[7]).to_string()
+            } else {
+                format!(
+                    "{}.{}.{}.{}",
+                    rng.range(11, 223),
+                    rng.below(256),
+                    rng.below(256),
+                    rng.range(1, 254)
+                )
+            }
+        }
+        EntityType::IBAN_CODE => fake_iban(value, rng),
+        EntityType::CRYPTO => fake_crypto(value, rng),
+        EntityType::STREET_ADDRESS => fake_address(value, rng),
+        EntityType::URL => format!("https://www.example.com/p/{:08x}", rng.next() as u32),
+        EntityType::MAC_ADDRESS => {
+            let sep = if value.contains('-') { '-' } else { ':' };
+            let upper = value.chars().any(|c| c.is_ascii_uppercase());
+            let mut b: [u8; 6] = std::array::from_fn(|_| rng.below(256) as u8);
+            b[0] = (b[0] | 0x02) & !0x01; // locally administered, unicast
+            let s: Vec<String> = b
+                .iter()
+                .map(|x| {
+                    if upper {
+                        format!("{x:02X}")
+                    } else {
+                        format!("{x:02x}")
+                    }
+                })
+                .collect();
+            s.join(&sep.to_string())
+        }
+        EntityType::DATE_OF_BIRTH => fake_date(value, rng),
+        EntityType::UK_NHS => loop {
+            let mut d: Vec<u8> = (0..9).map(|_| rng.digit() as u8).collect();
+            d[0] = b'1' + rng.below(9) as u8;
+            if let Some(c) = checks::nhs_check(&d) {
+                d.push(b'0' + c);
+                if checks::nhs(&d) {
+                    break put_digits(value, &d);
+                }
+            }
+        },
+        EntityType::SECRET => fake_secret(value, rng),
+        _ => same_shape(value, rng),
+    }
+}
+
+fn fake_person(value: &str, word_rng: &dyn Fn(&str) -> Rng) -> String {
+    // Word by word, each word seeded by itself, so that "John Smith" and a later "Smith"
+    // become "Ada Jones" and "Jones".
+    let words: Vec<&str> = value.split(' ').collect();
+    let n = words.len();
+    let first = person::first_names();
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let bare = w.trim_end_matches([',', '.']);
+            let trail = &w[bare.len()..];
+            if bare.is_empty()
+                || matches!(
+                    bare.to_lowercase().as_str(),
+                    "mr" | "mrs" | "ms" | "miss" | "dr" | "prof" | "sir" | "mx"
+                )
+            {
+                return (*w).to_owned();
+            }
+            let mut r = word_rng(bare);
+            if bare.chars().count() == 1 {
+                return format!("{}{trail}", (b'A' + r.below(26) as u8) as char);
+            }
+            let is_first = if n == 1 {
+                first.binary_search(&bare.to_lowercase().as_str()).is_ok()
+            } else {
+                i + 1 < n
+            };
+            let fake = if is_first {
+                fake_first(&mut r)
+            } else {
+                fake_last(&mut r)
+            };
+            format!("{fake}{trail}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn fake_phone(value: &str, rng: &mut Rng) -> String {
+    // The country code (after `+`) stays; every group starts with 2-9.
+    let mut out = String::with_capacity(value.len());
+    let mut in_cc = value.trim_start().starts_with('+');
+    let mut group_start = true;
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            if in_cc {
+                out.push(c);
+            } else if group_start {
+                out.push((b'2' + rng.below(8) as u8) as char);
+            } else {
+                out.push(rng.digit());
+            }
+            group_start = false;
+        } else {
+            if !out.is_empty() && !c.is_ascii_digit() {
+                in_cc = false;
+            }
+            group_start = true;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn fake_card(value: &str, rng: &mut Rng) -> String {
+    let d: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+    if d.len() < 13 {
+        return same_shape(value, rng);
+    }
+    // The issuer prefix (first four digits) stays; the rest is random with a valid check
+    // digit.
+    let mut new: Vec<u8> = d[..4].to_vec();
+    while new.len() < d.len() - 1 {
+        new.push(rng.digit() as u8);
+    }
+    for c in b'0'..=b'9' {
+        new.push(c);
+        if checks::luhn(&new) {
+            break;
+        }
+        new.pop();
+    }
+    put_digits(value, &new)
+}
+
+fn fake_iban(value: &str, rng: &mut Rng) -> String {
+    let compact: Vec<u8> = value
+        .bytes()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if compact.len() < 5 {
+        return same_shape(value, rng);
+    }
+    let mut new = compact.clone();
+    for c in new[4..].iter_mut() {
+        *c = if c.is_ascii_digit() {
+            rng.digit() as u8
+        } else {
+            b'A' + rng.below(26) as u8
+        };
+    }
+    // Check digits: 98 - mod97(BBAN + country + "00").
+    let mut probe = new.clone();
+    probe[2] = b'0';
+    probe[3] = b'0';
+    let rem = mod97_rem(&probe);
+    let check = 98 - rem;
+    new[2] = b'0' + (check / 10) as u8;
+    new[3] = b'0' + (check % 10) as u8;
+    let mut it = new.into_iter();
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                it.next().map_or(c, |x| x as char)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn mod97_rem(s: &[u8]) -> u32 {
+    let mut rem = 0u32;
+    for &c in s[4..].iter().chain(&s[..4]) {
+        let v = match c {
+            b'0'..=b'9' => (c - b'0') as u32,
+            _ => (c - b'A') as u32 + 10,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem
+}
+
+const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+fn fake_crypto(value: &str, rng: &mut Rng) -> String {
+    if let Some(hex) = value.strip_prefix("0x") {
+        let mut s = String::from("0x");
+        for _ in 0..hex.len() {
+            let _ = write!(s, "{:x}", rng.below(16));
+        }
+        return s;
+    }
+    if value.starts_with('1') || value.starts_with('3') {
+        // Base58Check: the same version byte, a random 20-byte payload, its checksum.
+        let version = if value.starts_with('1') { 0u8 } else { 5 };
+        let mut n = vec![version];
+        n.extend((0..20).map(|_| rng.below(256) as u8));
+        let h1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &n);
+        let h2 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, h1.as_ref());
+        n.extend_from_slice(&h2.as_ref()[..4]);
+        return base58(&n);
+    }
+    if let Some(sep) = value.to_ascii_lowercase().rfind('1') {
+        // Bech32: the same prefix and length, random data, a valid checksum.
+        let hrp = value[..sep].to_ascii_lowercase();
+        let len = value.len() - sep - 1;
+        if len > 6 {
+            let mut data: Vec<u8> = (0..len - 6).map(|_| rng.below(32) as u8).collect();
+            data[0] = 0; // witness version 0 (bech32)
+            let chk = bech32_checksum(&hrp, &data);
+            data.extend_from_slice(&chk);
+            let mut s = hrp;
+            s.push('1');
+            s.extend(data.iter().map(|v| BECH32[*v as usize] as char));
+            return s;
+        }
+    }
+    same_shape(value, rng)
+}
+
+fn base58(bytes: &[u8]) -> String {
+    let mut digits: Vec<u8> = vec![];
+    for b in bytes {
+        let mut carry = *b as u32;
+        for d in digits.iter_mut() {
+            carry += (*d as u32) << 8;
+            *d = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let zeros = bytes.iter().take_while(|b| **b == 0).count();
+    std::iter::repeat_n('1', zeros)
+        .chain(digits.iter().rev().map(|d| B58[*d as usize] as char))
+        .collect()
+}
+
+fn bech32_checksum(hrp: &str, data: &[u8]) -> [u8; 6] {
+    let mut values: Vec<u8> = hrp.bytes().map(|c| c >> 5).collect();
+    values.push(0);
+    values.extend(hrp.bytes().map(|c| c & 31));
+    values.extend_from_slice(data);
+    values.extend_from_slice(&[0; 6]);
+    let mut chk: u32 = 1;
+    for v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x1ff_ffff) << 5) ^ v as u32;
+        for (i, g) in [
+            0x3b6a_57b2u32,
+            0x2650_8e6d,
+            0x1ea1_19fa,
+            0x3d42_33dd,
+            0x2a14_62b3,
+        ]
+        .iter()
+        .enumerate()
+        {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    let m = chk ^ 1;
+    std::array::from_fn(|i| ((m >> (5 * (5 - i))) & 31) as u8)
+}
+
+const STREET_WORDS: &[&str] = &[
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "drive",
+    "dr",
+    "boulevard",
+    "blvd",
+    "lane",
+    "ln",
+    "way",
+    "court",
+    "ct",
+    "place",
+    "pl",
+    "terrace",
+    "ter",
+    "parkway",
+    "pkwy",
+    "circle",
+    "cir",
+    "highway",
+    "hwy",
+    "square",
+    "sq",
+    "trail",
+    "trl",
+    "alley",
+    "row",
+    "crescent",
+    "close",
+    "apt",
+    "apartment",
+    "suite",
+    "ste",
+    "unit",
+    "fl",
+    "floor",
+    "n",
+    "s",
+    "e",
+    "w",
+    "ne",
+    "nw",
+    "se",
+    "sw",
+];
+
+fn fake_address(value: &str, rng: &mut Rng) -> String {
+    value
+        .split(' ')
+        .map(|w| {
+            let bare = w.trim_end_matches([',', '.']);
+            let trail = &w[bare.len()..];
+            let lower = bare.to_lowercase();
+            if bare.is_empty()
+                || STREET_WORDS.contains(&lower.as_str())
+                || (bare.len() == 2 && bare.bytes().all(|c| c.is_ascii_uppercase()))
+            {
+                (*w).to_owned()
+            } else if bare.starts_with(|c: char| c.is_ascii_digit()) {
+                let mut s = same_shape(bare, rng);
+                if s.starts_with('0') {
+                    s.replace_range(0..1, "1");
+                }
+                format!("{s}{trail}")
+            } else if bare.starts_with(char::is_uppercase) {
+                format!("{}{trail}", fake_last(rng))
+            } else {
+                (*w).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn fake_date(value: &str, rng: &mut Rng) -> String {
+    // Every number changes within what keeps the date valid; month names stay.
+    let mut out = String::with_capacity(value.len());
+    let mut num = String::new();
+    let flush = |num: &mut String, out: &mut String, rng: &mut Rng| {
+        if num.is_empty() {
+            return;
+        }
+        let n: u64 = num.parse().unwrap_or(0);
+        let w = num.len();
+        let new = if w == 4 {
+            let shift = rng.range(1, 6);
+            if n > 1950 { n - shift } else { n + shift }
+        } else if n > 12 {
+            rng.range(13, 28)
+        } else {
+            rng.range(1, 12)
+        };
+        let _ = write!(out, "{new:0w$}");
+        num.clear();
+    };
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            flush(&mut num, &mut out, rng);
+            out.push(c);
+        }
+    }
+    flush(&mut num, &mut out, rng);
+    out
+}
+
+fn fake_secret(value: &str, rng: &mut Rng) -> String {
+    if value.starts_with("-----BEGIN") {
+        return value
+            .split('\n')
+            .map(|l| {
+                if l.starts_with("-----") {
+                    l.to_owned()
+                } else {
+                    same_shape(l, rng)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    // A provider prefix (letters before the first `_` or `-`, or four characters) stays.
+    let keep = value
+        .find(['_', '-'])
+        .filter(|i| *i <= 12)
+        .map_or(4.min(value.len()), |i| i + 1);
+    let keep = (0..=keep)
+        .rev()
+        .find(|k| value.is_char_boundary(*k))
+        .unwrap_or(0);
+    format!("{}{}", &value[..keep], same_shape(&value[keep..], rng))
+}
+
+#[cfg(test)]
+mod tests;
