@@ -42,6 +42,7 @@ string_enum!(
         Datasets => "datasets",
         Keys => "keys",
         Workspaces => "workspaces",
+        Pii => "pii",
     }
 );
 
@@ -217,6 +218,7 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
             (Datasets, ALL_ACTIONS),
             (Keys, ALL_ACTIONS),
             (Workspaces, ALL_ACTIONS),
+            (Pii, ALL_ACTIONS),
         ],
     },
     PredefinedRole {
@@ -232,13 +234,14 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
             (Settings, &[Read]),
             (Datasets, &[Read]),
             (Keys, &[Create, Read, Delete]),
+            (Pii, &[Execute, Update]),
         ],
     },
     PredefinedRole {
         name: "policy_manager",
         description: "Writes and evaluates policies and manages their violations.",
         id: uuid::Uuid::from_u128(0x6c6d_676f_7600_0000_0000_0000_0000_0003),
-        grants: &[(Policies, CRUDX), (Metrics, &[Read])],
+        grants: &[(Policies, CRUDX), (Metrics, &[Read]), (Pii, &[Execute])],
     },
     PredefinedRole {
         name: "auditor",
@@ -261,6 +264,7 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
             (Keys, &[Create, Read, Delete]),
             (Policies, &[Read]),
             (Metrics, &[Read]),
+            (Pii, &[Execute, Read, Update]),
         ],
     },
     PredefinedRole {
@@ -272,6 +276,7 @@ pub const PREDEFINED_ROLES: &[PredefinedRole] = &[
             (Keys, &[Create, Read, Delete]),
             (Policies, &[Read]),
             (Metrics, &[Read]),
+            (Pii, &[Execute]),
         ],
     },
 ];

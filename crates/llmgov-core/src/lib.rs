@@ -50,6 +50,7 @@ pub mod merkle;
 pub mod metrics;
 pub mod outbox;
 pub mod page;
+pub mod pii;
 pub mod policy;
 pub mod store;
 pub mod time;

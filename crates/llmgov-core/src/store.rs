@@ -326,6 +326,7 @@ pub trait Store:
     + crate::events::EventStore
     + crate::policy::facts::FactStore
     + crate::vault::store::VaultStore
+    + crate::pii::PiiStore
     + crate::metrics::store::MetricStore
     + crate::metrics::alert_rules::AlertStore
     + Send

@@ -72,6 +72,9 @@ permissions! {
     DatasetsUpdate => Datasets:Update,
     DatasetsDelete => Datasets:Delete,
     DatasetsExecute => Datasets:Execute,
+    PiiExecute => Pii:Execute,
+    PiiRead => Pii:Read,
+    PiiUpdate => Pii:Update,
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {

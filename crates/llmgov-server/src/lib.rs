@@ -67,6 +67,8 @@ pub struct AppState {
     pub streams: Arc<streams::StreamConfig>,
     /// The Data Vault; `None` on an instance that serves the dashboard alone.
     pub vault: Option<Arc<llmgov_core::vault::VaultService>>,
+    /// PII detection and anonymization (keyed operators need the vault's keys).
+    pub pii: Arc<llmgov_core::pii::PiiService>,
 }
 
 impl AppState {
@@ -102,6 +104,7 @@ impl AppState {
             events,
             streams: Arc::new(streams::StreamConfig::default()),
             vault: None,
+            pii: Arc::new(llmgov_core::pii::PiiService::new(store.clone(), None)),
             store,
             identity,
             checkpoints,
@@ -144,7 +147,12 @@ impl AppState {
 impl AppState {
     /// Serves the Data Vault from `vault`.
     pub fn with_vault(mut self, vault: llmgov_core::vault::VaultService) -> Self {
-        self.vault = Some(Arc::new(vault));
+        let vault = Arc::new(vault);
+        self.pii = Arc::new(llmgov_core::pii::PiiService::new(
+            self.store.clone(),
+            Some(Arc::clone(&vault)),
+        ));
+        self.vault = Some(vault);
         self
     }
 }

@@ -43,6 +43,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::datasets::router())
         .merge(routes::dataset_refs::router())
         .merge(routes::vault_keys::router())
+        .merge(routes::pii::router())
 }
 
 /// Routes that stream request bodies of any size: served outside the body limit, the

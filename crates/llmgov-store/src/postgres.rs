@@ -386,3 +386,4 @@ include!("sql/metrics.rs");
 include!("sql/alerts.rs");
 include!("sql/events.rs");
 include!("sql/vault.rs");
+include!("sql/pii.rs");

@@ -233,6 +233,20 @@ impl VaultService {
         Ok(b)
     }
 
+    /// Records `from..from+count` of commit `c` and the version's record count, for the
+    /// platform's own scans (the caller audits them).
+    pub async fn system_read(
+        &self,
+        d: &Dataset,
+        c: &Commit,
+        from: u64,
+        count: u64,
+    ) -> Result<(u64, Vec<RecordItem>)> {
+        let m = self.manifest_of(d, c).await?;
+        let items = self.read_range(d, &m, from, count).await?;
+        Ok((m.records, items))
+    }
+
     async fn read_range(
         &self,
         d: &Dataset,

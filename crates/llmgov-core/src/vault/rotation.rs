@@ -60,7 +60,9 @@ impl VaultService {
                 format!("the current key-encryption key is version {current}"),
             ));
         }
-        if !self.store.keys_below(min, 1).await?.is_empty() {
+        if !self.store.keys_below(min, 1).await?.is_empty()
+            || !self.store.workspace_keys_below(min, 1).await?.is_empty()
+        {
             return Err(crate::CoreError::conflict(
                 "KEYS_IN_USE",
                 format!("dataset keys are still wrapped by versions below {min}; rotate first"),
@@ -74,9 +76,33 @@ impl VaultService {
         Ok(removed)
     }
 
+    /// Rewraps every workspace key below KEK version `current`.
+    async fn rewrap_workspace_keys(&self, current: u32) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            let batch = self.store.workspace_keys_below(current, 500).await?;
+            if batch.is_empty() {
+                return Ok(n);
+            }
+            for (ws, old) in batch {
+                let aad = super::service::workspace_key_aad(ws);
+                let key = self.keys().unwrap(&old, &aad).await?;
+                let new = self.keys().wrap(&key, &aad).await?;
+                if new.kek_version < current {
+                    return Err(crate::CoreError::internal(
+                        "the provider wrapped with an older key",
+                    ));
+                }
+                if self.store.rewrap_workspace_key(ws, &old, &new).await? {
+                    n += 1;
+                }
+            }
+        }
+    }
+
     /// Rewraps every dataset key below KEK version `current`.
     pub async fn rewrap_all(&self, current: u32) -> Result<u64> {
-        let mut n = 0;
+        let mut n = self.rewrap_workspace_keys(current).await?;
         loop {
             let batch = self.store.keys_below(current, 500).await?;
             if batch.is_empty() {

@@ -51,12 +51,20 @@ pub struct VaultService {
     keys: Arc<dyn KeyProvider>,
     pub(super) cfg: VaultConfig,
     deks: Mutex<HashMap<DatasetId, (Arc<Dek>, Instant)>>,
+    workspace_keys: Mutex<HashMap<WorkspaceId, (Arc<Dek>, Instant)>>,
 }
 
 /// Associated data of a dataset's wrapped DEK.
 pub(super) fn key_aad(ws: WorkspaceId, ds: DatasetId) -> Vec<u8> {
     let mut a = ws.0.as_bytes().to_vec();
     a.extend_from_slice(ds.0.as_bytes());
+    a
+}
+
+/// Associated data of a workspace's wrapped key: distinct from every dataset key's.
+pub(super) fn workspace_key_aad(ws: WorkspaceId) -> Vec<u8> {
+    let mut a = b"llmgov-workspace-key-v1".to_vec();
+    a.extend_from_slice(ws.0.as_bytes());
     a
 }
 
@@ -77,6 +85,7 @@ impl VaultService {
             keys,
             cfg,
             deks: Mutex::new(HashMap::new()),
+            workspace_keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,6 +121,35 @@ impl VaultService {
         cache.retain(|_, (_, at)| at.elapsed() < self.cfg.dek_cache_ttl);
         cache.insert(d.id, (Arc::clone(&dek), Instant::now()));
         Ok(dek)
+    }
+
+    /// The workspace's own key (the PII operators' secret), created on first use: one
+    /// per workspace even when instances race, wrapped by the KEK and rotated with it.
+    pub async fn workspace_key(&self, ws: WorkspaceId) -> Result<Arc<Dek>> {
+        if let Some((k, at)) = self.workspace_keys.lock().expect("key cache").get(&ws)
+            && at.elapsed() < self.cfg.dek_cache_ttl
+        {
+            return Ok(Arc::clone(k));
+        }
+        let aad = workspace_key_aad(ws);
+        let wrapped = match self.store.workspace_key(ws).await? {
+            Some(w) => w,
+            None => {
+                let fresh = Dek::generate()?;
+                let w = self.keys.wrap(&fresh, &aad).await?;
+                self.store.insert_workspace_key(ws, &w).await?;
+                // Another instance may have won the race: use what is stored.
+                self.store
+                    .workspace_key(ws)
+                    .await?
+                    .ok_or_else(|| crate::CoreError::internal("the workspace key vanished"))?
+            }
+        };
+        let key = Arc::new(self.keys.unwrap(&wrapped, &aad).await?);
+        let mut cache = self.workspace_keys.lock().expect("key cache");
+        cache.retain(|_, (_, at)| at.elapsed() < self.cfg.dek_cache_ttl);
+        cache.insert(ws, (Arc::clone(&key), Instant::now()));
+        Ok(key)
     }
 
     pub(super) async fn store_audit(&self, audit: AuditDraft) -> Result<()> {

@@ -56,6 +56,23 @@ pub trait VaultStore: Send + Sync {
     ) -> Result<Vec<(WorkspaceId, DatasetId, WrappedDek)>>;
     /// Replaces a dataset's wrapped key if it is still `old` (a concurrent rotation wins once).
     async fn rewrap_key(&self, ds: DatasetId, old: &WrappedDek, new: &WrappedDek) -> Result<bool>;
+    /// A workspace's own key (for the PII operators), wrapped like a dataset key.
+    async fn workspace_key(&self, ws: WorkspaceId) -> Result<Option<WrappedDek>>;
+    /// Stores a workspace's key unless it has one already (a concurrent creator wins once).
+    async fn insert_workspace_key(&self, ws: WorkspaceId, key: &WrappedDek) -> Result<()>;
+    /// Workspace keys not yet wrapped by KEK version `current`.
+    async fn workspace_keys_below(
+        &self,
+        current: u32,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedDek)>>;
+    /// Replaces a workspace's wrapped key if it is still `old`.
+    async fn rewrap_workspace_key(
+        &self,
+        ws: WorkspaceId,
+        old: &WrappedDek,
+        new: &WrappedDek,
+    ) -> Result<bool>;
     /// Appends an audit entry for a read (reads change nothing else).
     async fn record_access(&self, audit: AuditDraft) -> Result<()>;
 

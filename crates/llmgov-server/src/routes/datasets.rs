@@ -257,6 +257,9 @@ pub async fn import_records(
     } else {
         v.push(&p, &ctx, &d, opts, body.into_data_stream()).await?
     };
+    if r.changed {
+        super::pii::scan_later(&s, &d, &r.commit);
+    }
     Ok((push_status(&r), Json(r)))
 }
 
@@ -289,6 +292,9 @@ pub async fn append_records(
     let r = v
         .append(&p, &ctx, &d, b.branch.as_deref(), b.message, &b.records)
         .await?;
+    if r.changed {
+        super::pii::scan_later(&s, &d, &r.commit);
+    }
     Ok((push_status(&r), Json(r)))
 }
 

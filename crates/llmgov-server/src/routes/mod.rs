@@ -11,6 +11,7 @@ pub mod dataset_refs;
 pub mod datasets;
 pub mod health;
 pub mod metrics;
+pub mod pii;
 pub mod policies;
 pub mod policy_eval;
 pub mod policy_facts;

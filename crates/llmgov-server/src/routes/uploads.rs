@@ -112,6 +112,9 @@ pub async fn commit_upload(
     let (v, d) = dataset(&s, &p, ids(&id)?).await?;
     let opts = push_options(q)?;
     let r = v.commit_upload(&p, &ctx, &d, &upload, opts).await?;
+    if r.changed {
+        super::pii::scan_later(&s, &d, &r.commit);
+    }
     let status = if r.changed {
         StatusCode::CREATED
     } else {

@@ -13,6 +13,7 @@ mod conventions;
 mod datasets;
 mod metrics;
 mod otlp;
+mod pii;
 mod policies;
 mod policy_eval;
 mod route_permissions;

@@ -170,7 +170,7 @@ impl VaultStore for crate::SqlStore<Db> {
     async fn delete_dataset(&self, ws: WorkspaceId, id: DatasetId, audit: AuditDraft) -> R<()> {
         let mut tx = begin(&self.write).await?;
         dataset_in(&mut tx, ws, id).await?;
-        for table in ["dataset_lineage", "dataset_refs", "dataset_commits", "dataset_keys"] {
+        for table in ["dataset_pii", "dataset_lineage", "dataset_refs", "dataset_commits", "dataset_keys"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE dataset_id = $1")))
                 .bind(id.0)
                 .execute(&mut *tx)
@@ -238,6 +238,67 @@ impl VaultStore for crate::SqlStore<Db> {
                 ))
             })
             .collect()
+    }
+
+    async fn workspace_key(&self, ws: WorkspaceId) -> R<Option<WrappedDek>> {
+        let row = sqlx::query("SELECT kek_version, wrapped FROM workspace_keys WHERE workspace_id = $1")
+            .bind(ws.0)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(WrappedDek {
+                kek_version: r.try_get::<i32, _>("kek_version").map_err(db_err)? as u32,
+                bytes: r.try_get("wrapped").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_workspace_key(&self, ws: WorkspaceId, key: &WrappedDek) -> R<()> {
+        sqlx::query("INSERT INTO workspace_keys (workspace_id, kek_version, wrapped, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(ws.0)
+            .bind(key.kek_version as i32)
+            .bind(&key.bytes)
+            .bind(now())
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn workspace_keys_below(&self, current: u32, limit: u32) -> R<Vec<(WorkspaceId, WrappedDek)>> {
+        let rows = sqlx::query("SELECT workspace_id, kek_version, wrapped FROM workspace_keys WHERE kek_version < $1 ORDER BY workspace_id LIMIT $2")
+            .bind(current as i32)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    WorkspaceId(uuid_of(r, "workspace_id")?),
+                    WrappedDek {
+                        kek_version: r.try_get::<i32, _>("kek_version").map_err(db_err)? as u32,
+                        bytes: r.try_get("wrapped").map_err(db_err)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn rewrap_workspace_key(&self, ws: WorkspaceId, old: &WrappedDek, new: &WrappedDek) -> R<bool> {
+        let done = sqlx::query("UPDATE workspace_keys SET kek_version = $2, wrapped = $3, rewrapped_at = $4 WHERE workspace_id = $1 AND kek_version = $5 AND wrapped = $6")
+            .bind(ws.0)
+            .bind(new.kek_version as i32)
+            .bind(&new.bytes)
+            .bind(now())
+            .bind(old.kek_version as i32)
+            .bind(&old.bytes)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn rewrap_key(&self, ds: DatasetId, old: &WrappedDek, new: &WrappedDek) -> R<bool> {
