@@ -71,6 +71,7 @@ const REFUSED_BUILTINS: &[&str] = &["numbers.range", "numbers.range_step"];
 pub fn compile(source: &str) -> Result<CompiledPolicy, CompileError> {
     let mut engine = Engine::new();
     engine.set_strict_builtin_errors(false);
+    add_builtins(&mut engine).map_err(|e| compile_error(&e.to_string()))?;
     let package = engine
         .add_policy("policy.rego".into(), source.to_string())
         .map_err(|e| compile_error(&e.to_string()))?;
@@ -103,6 +104,45 @@ pub fn compile(source: &str) -> Result<CompiledPolicy, CompileError> {
         });
     }
     Ok(CompiledPolicy { engine })
+}
+
+/// Texts longer than this are not scanned by `llmgov.pii` (inputs are limited anyway).
+const MAX_PII_TEXT: usize = 1 << 20;
+
+/// The platform's own builtins:
+/// - `llmgov.pii(text)`: the PII engine's findings in `text` (built-in settings), each
+///   `{"type", "start", "end", "score", "recognizer", "text"}` with code-point offsets.
+fn add_builtins(engine: &mut Engine) -> anyhow::Result<()> {
+    engine.add_extension(
+        "llmgov.pii".into(),
+        1,
+        Box::new(|params: Vec<Value>| {
+            let text = params[0]
+                .as_string()
+                .map_err(|_| anyhow::anyhow!("llmgov.pii expects a string"))?;
+            if text.len() > MAX_PII_TEXT {
+                anyhow::bail!("llmgov.pii: the text is longer than {MAX_PII_TEXT} bytes");
+            }
+            let chars: Vec<char> = text.chars().collect();
+            let found: Vec<serde_json::Value> = pii_scanner()
+                .scan(text)
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "type": e.kind.as_str(), "start": e.start, "end": e.end,
+                        "score": (e.score * 100.0).round() / 100.0, "recognizer": e.recognizer,
+                        "text": chars[e.start..e.end].iter().collect::<String>(),
+                    })
+                })
+                .collect();
+            Ok(Value::from(serde_json::Value::Array(found)))
+        }),
+    )
+}
+
+fn pii_scanner() -> &'static llmgov_pii::Scanner {
+    static S: std::sync::OnceLock<llmgov_pii::Scanner> = std::sync::OnceLock::new();
+    S.get_or_init(llmgov_pii::Scanner::default)
 }
 
 /// Pulls `line:col` out of a regorus message (`policy.rego:3:7: error: ...`).

@@ -136,7 +136,7 @@ pub fn all() -> Vec<Template> {
         Template {
             id: "pii_in_prompt",
             name: "No personal data or secrets in prompts",
-            description: "Flags e-mail addresses, card numbers, US SSNs, API keys and AWS keys in the prompt (and whatever the PII engine reports in `input.detections`). With the `redact` action the decision is `redact` and each violation lists the text to remove.",
+            description: "Flags personal data and secrets in the prompt with the platform's PII engine (`llmgov.pii`: e-mail addresses, cards, SSNs, phone numbers, IBANs, crypto addresses, provider secrets, names, street addresses, ...) and whatever an upstream detector reports in `input.detections`. With the `redact` action the decision is `redact` and each violation lists the text to remove.",
             policy_type: PolicyType::Content,
             category: "privacy",
             actions: vec![Action::Redact],
@@ -148,16 +148,30 @@ pub fn all() -> Vec<Template> {
                     json!(["prompt"]),
                 ),
                 param(
-                    "kinds",
+                    "types",
                     StringList,
-                    "Patterns to apply: email, credit_card, us_ssn, api_key, aws_access_key.",
+                    "Entity types that violate (PII engine names: EMAIL_ADDRESS, CREDIT_CARD, US_SSN, PHONE_NUMBER, SECRET, ...).",
                     json!([
-                        "email",
-                        "credit_card",
-                        "us_ssn",
-                        "api_key",
-                        "aws_access_key"
+                        "EMAIL_ADDRESS",
+                        "CREDIT_CARD",
+                        "US_SSN",
+                        "PHONE_NUMBER",
+                        "IBAN_CODE",
+                        "CRYPTO",
+                        "SECRET",
+                        "PERSON",
+                        "STREET_ADDRESS",
+                        "DATE_OF_BIRTH",
+                        "US_PASSPORT",
+                        "US_DRIVER_LICENSE",
+                        "UK_NHS"
                     ]),
+                ),
+                param(
+                    "min_score",
+                    Number,
+                    "Findings scoring below this (0 to 1) are ignored.",
+                    json!(0.5),
                 ),
             ],
             controls: &[

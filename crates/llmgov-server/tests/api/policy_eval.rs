@@ -503,7 +503,41 @@ async fn the_guardrail_call_is_idempotent(app: TestApp) {
     );
 }
 
+async fn the_pii_template_asks_the_pii_engine(app: TestApp) {
+    let pii = app
+        .post(
+            "/api/v1/policies/from-template",
+            &app.admin_token,
+            json!({"template_id": "pii_in_prompt", "name": "pii", "status": "active"}),
+        )
+        .await;
+    assert_eq!(pii.status, StatusCode::CREATED, "{}", pii.body);
+    // `llmgov.pii` finds a phone number and a name with no pattern in the policy; a
+    // "card" that fails Luhn is not one.
+    let r = app
+        .post(
+            "/api/v1/policies/evaluate",
+            &app.admin_token,
+            json!({"input": {"model": "gpt-4o",
+            "prompt": "I'm Maria Gonzalez, call (415) 555-2671; order 4111 1111 1111 1112"}}),
+        )
+        .await;
+    assert_eq!(r.body["decision"], "redact", "{}", r.body);
+    assert_eq!(
+        r.body["redacted"]["prompt"],
+        "I'm [REDACTED], call [REDACTED]; order 4111 1111 1111 1112"
+    );
+    let kinds: Vec<&str> = r.body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["details"]["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{}", r.body);
+}
+
 crate::both_backends!(
+    the_pii_template_asks_the_pii_engine,
     the_guardrail_combines_applicable_policies_and_records_violations,
     evaluation_limits_answer_clear_errors,
     dry_runs_replay_inputs_and_record_nothing,
