@@ -519,6 +519,40 @@ impl<'a> Anonymizer<'a> {
         Anonymized { text: out, items }
     }
 
+    /// Scans `text` and anonymizes what it finds, again until nothing of an anonymized
+    /// type is left: replacing a value can expose a neighbour a recognizer had rejected
+    /// (a phone number glued to an e-mail address, a URL around one). Items give spans of
+    /// `text` and of the result.
+    pub fn scan_text(
+        &self,
+        scanner: &Scanner,
+        text: &str,
+        tokens: &mut Vec<TokenRecord>,
+    ) -> Anonymized {
+        let mut out = self.text(text, &scanner.scan(text), tokens);
+        for _ in 0..4 {
+            let left: Vec<Entity> = scanner
+                .scan(&out.text)
+                .into_iter()
+                .filter(|e| self.anonymizes(&e.kind))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            let next = self.text(&out.text, &left, tokens);
+            out = merge(out, next);
+        }
+        out
+    }
+
+    /// Whether the profile hides values of type `t` (pseudonyms are realistic on purpose).
+    pub fn anonymizes(&self, t: &EntityType) -> bool {
+        !matches!(
+            self.profile.operator(t),
+            Operator::Keep | Operator::Pseudonymize
+        )
+    }
+
     /// Scans every string of a JSON record with `scanner` and anonymizes what it finds;
     /// fields with a rule are replaced whole.
     pub fn json(&self, scanner: &Scanner, v: &mut Value, report: &mut JsonReport) {
@@ -563,19 +597,16 @@ impl<'a> Anonymizer<'a> {
                     *report.replaced.entry(t.as_str().to_owned()).or_default() += 1;
                 }
                 None => {
-                    let found = scanner.scan(s);
-                    if found.is_empty() {
-                        return;
-                    }
-                    for e in &found {
-                        if *self.profile.operator(&e.kind) != Operator::Keep {
+                    let a = self.scan_text(scanner, s, &mut report.tokens);
+                    for it in &a.items {
+                        if it.operator != "keep" {
                             *report
                                 .replaced
-                                .entry(e.kind.as_str().to_owned())
+                                .entry(it.kind.as_str().to_owned())
                                 .or_default() += 1;
                         }
                     }
-                    *s = self.text(s, &found, &mut report.tokens).text;
+                    *s = a.text;
                 }
             },
             Value::Number(n) => {
@@ -631,6 +662,70 @@ impl<'a> Anonymizer<'a> {
                 }
             }
         }
+    }
+}
+
+/// Combines two passes: `second` anonymized `first.text`. Items of the first pass that the
+/// second replaced are absorbed; the others move with the second pass's changes; the second
+/// pass's items are mapped back to the original text.
+fn merge(first: Anonymized, second: Anonymized) -> Anonymized {
+    // A position of `first.text` in the original text.
+    let back = |p: usize, end: bool| -> usize {
+        let mut shift = 0isize;
+        for it in &first.items {
+            let inside = if end {
+                p > it.new_start && p <= it.new_end
+            } else {
+                p >= it.new_start && p < it.new_end
+            };
+            if inside {
+                return if end { it.end } else { it.start };
+            }
+            let after = if end {
+                it.new_start >= p
+            } else {
+                it.new_start > p
+            };
+            if after {
+                break;
+            }
+            shift = it.end as isize - it.new_end as isize;
+        }
+        (p as isize + shift).max(0) as usize
+    };
+    let mut items: Vec<Replacement> = vec![];
+    for it in &first.items {
+        let absorbed = second.items.iter().any(|s| {
+            if it.new_start == it.new_end {
+                s.start < it.new_start && it.new_start < s.end
+            } else {
+                s.start < it.new_end && it.new_start < s.end
+            }
+        });
+        if absorbed {
+            continue;
+        }
+        let delta: isize = second
+            .items
+            .iter()
+            .filter(|s| s.end <= it.new_start)
+            .map(|s| (s.new_end - s.new_start) as isize - (s.end - s.start) as isize)
+            .sum();
+        let mut moved = it.clone();
+        moved.new_start = (it.new_start as isize + delta) as usize;
+        moved.new_end = (it.new_end as isize + delta) as usize;
+        items.push(moved);
+    }
+    for s in &second.items {
+        let mut mapped = s.clone();
+        mapped.start = back(s.start, false);
+        mapped.end = back(s.end, true).max(mapped.start);
+        items.push(mapped);
+    }
+    items.sort_by_key(|i| (i.new_start, i.start));
+    Anonymized {
+        text: second.text,
+        items,
     }
 }
 

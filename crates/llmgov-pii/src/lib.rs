@@ -13,6 +13,8 @@
 pub mod anonymize;
 mod checks;
 mod person;
+#[doc(hidden)]
+pub mod properties;
 mod recognizers;
 
 use std::collections::BTreeMap;

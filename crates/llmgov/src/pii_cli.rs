@@ -83,8 +83,7 @@ pub fn run(command: PiiCommand) -> Result<(), AnyError> {
             each_record(&file, output.as_deref(), |mut rec, _| {
                 let mut tokens = vec![];
                 let out = if let Some(text) = rec.get("text").and_then(Value::as_str) {
-                    let found = scanner.scan(text);
-                    let a = anonymizer.text(text, &found, &mut tokens);
+                    let a = anonymizer.scan_text(&scanner, text, &mut tokens);
                     json!({"id": rec["id"], "text": a.text, "items": a.items})
                 } else {
                     let mut report = JsonReport::default();

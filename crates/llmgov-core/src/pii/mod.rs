@@ -377,7 +377,7 @@ impl PiiService {
             let mut tokens = vec![];
             let out: Vec<Anonymized> = texts
                 .iter()
-                .map(|t| a.text(t, &c.scanner.scan(t), &mut tokens))
+                .map(|t| a.scan_text(&c.scanner, t, &mut tokens))
                 .collect();
             drop(a);
             Ok::<_, CoreError>((out, tokens, keys))
