@@ -643,7 +643,9 @@ impl<'a> Anonymizer<'a> {
             Operator::Encrypt => keys().encrypt(t, value),
             Operator::Tokenize => {
                 let token = keys().token(t, value);
-                if !tokens.iter().any(|x| x.token == token) {
+                // Recent repeats are skipped here; callers that keep many records dedupe
+                // them as they store (a token is a pure function of type and value).
+                if !tokens.iter().rev().take(64).any(|x| x.token == token) {
                     tokens.push(TokenRecord {
                         token: token.clone(),
                         entity_type: t.clone(),
@@ -823,8 +825,6 @@ fn same_shape(value: &str, rng: &mut Rng) -> String {
                 rng.digit()
             } else if c.is_ascii_uppercase() {
                 (b'A' + rng.below(26) as u8) as char
-            } else if c.is_ascii_lowercase() {
-                (b'a' + rng.below(26) as u8) as char
             } else if c.is_alphabetic() {
                 (b'a' + rng.below(26) as u8) as char
             } else {

@@ -379,7 +379,6 @@ impl PiiService {
                 .iter()
                 .map(|t| a.scan_text(&c.scanner, t, &mut tokens))
                 .collect();
-            drop(a);
             Ok::<_, CoreError>((out, tokens, keys))
         })
         .await
@@ -415,7 +414,6 @@ impl PiiService {
             for r in records.iter_mut() {
                 a.json(&c.scanner, r, &mut report);
             }
-            drop(a);
             Ok::<_, CoreError>((records, report, keys))
         })
         .await
@@ -436,8 +434,10 @@ impl PiiService {
             return Ok(());
         };
         let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
         let sealed: Vec<SealedToken> = tokens
             .iter()
+            .filter(|t| seen.insert(t.token.clone()))
             .map(|t| {
                 *per_type.entry(t.entity_type.to_string()).or_default() += 1;
                 SealedToken {
