@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use llmgov_pii::Scanner;
-use llmgov_pii::anonymize::Keys;
+use llmgov_pii::anonymize::{Anonymizer, JsonReport, Keys};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PiiService;
+use super::{PiiService, need};
 use crate::access::{Action, Permission, Resource};
 use crate::audit::{AuditDraft, RequestContext};
 use crate::identity::Principal;
@@ -271,5 +271,150 @@ impl PiiService {
             return serde_json::from_value(stored.report).map_err(CoreError::internal);
         }
         self.scan_version(d, c).await
+    }
+}
+
+/// What an anonymized derived dataset got.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DerivedDataset {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub dataset: Dataset,
+    /// Whether the target dataset was created by this call.
+    pub created: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub push: crate::vault::push::PushResult,
+    /// The source version it was made from.
+    pub source_commit: String,
+    pub profile: String,
+}
+
+impl PiiService {
+    /// A record transform applying the workspace's profile `profile` (pseudonyms scoped to
+    /// `scope`): for anonymized exports. Tokens it mints are sealed into the token vault
+    /// before the records that carry them leave (a failure ends the export).
+    pub async fn record_transform(
+        self: &Arc<Self>,
+        p: &Principal,
+        ctx: &RequestContext,
+        profile: &str,
+        scope: String,
+    ) -> Result<crate::vault::read::RecordTransform> {
+        need(p, Action::Execute)?;
+        let (profile, c) = self
+            .profile(
+                p.workspace_id,
+                &super::ProfileChoice::Named(profile.to_owned()),
+            )
+            .await?;
+        let keys = if super::needs_keys(&profile) {
+            Some(self.keys(p.workspace_id).await?)
+        } else {
+            None
+        };
+        // Checked once here, so the transform cannot fail on the profile itself.
+        Anonymizer::new(&profile, keys.as_ref(), &scope)
+            .map_err(|e| CoreError::invalid("profile", e.to_string()))?;
+        let (this, p, ctx) = (Arc::clone(self), p.clone(), ctx.clone());
+        let handle = tokio::runtime::Handle::current();
+        Ok(Box::new(move |records: &mut [Value]| {
+            let a = Anonymizer::new(&profile, keys.as_ref(), &scope)
+                .map_err(|e| CoreError::invalid("profile", e.to_string()))?;
+            let mut report = JsonReport::default();
+            for r in records.iter_mut() {
+                a.json(&c.scanner, r, &mut report);
+            }
+            if !report.tokens.is_empty() {
+                // On the export's blocking thread: wait for the vault write.
+                handle.block_on(this.keep_tokens(&p, &ctx, keys.as_ref(), report.tokens))?;
+            }
+            Ok(())
+        }))
+    }
+
+    /// Makes (or adds a version to) dataset `target` from version `reference` of dataset
+    /// `id` anonymized with profile `profile`; the new version names its source in its
+    /// lineage. Needs `datasets:read` on the source, `datasets:create` when the target is
+    /// new, and `datasets:update`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn derive_anonymized(
+        self: &Arc<Self>,
+        p: &Principal,
+        ctx: &RequestContext,
+        id: DatasetId,
+        reference: Option<&str>,
+        profile: &str,
+        target: &str,
+        branch: Option<String>,
+    ) -> Result<DerivedDataset> {
+        let vault = Arc::clone(self.vault()?);
+        let source = vault.get_dataset(p, id).await?;
+        let c = vault.resolve(&source, reference).await?;
+        let (target_ds, created) = match vault.store().dataset_by_name(p.workspace_id, target).await
+        {
+            Ok(d) => (d, false),
+            Err(CoreError::NotFound { .. }) => {
+                let spec = crate::vault::model::DatasetSpec {
+                    name: target.to_owned(),
+                    description: format!(
+                        "{} anonymized with the profile '{profile}'",
+                        source.name.as_str()
+                    ),
+                    format: source.format,
+                    tags: vec!["anonymized".into()],
+                    metadata: serde_json::json!({
+                        "anonymized": true,
+                        "anonymization_profile": profile,
+                        "derived_from": source.name.as_str(),
+                    }),
+                };
+                (vault.create_dataset(p, ctx, spec).await?, true)
+            }
+            Err(e) => return Err(e),
+        };
+        if target_ds.id == source.id {
+            return Err(CoreError::invalid(
+                "target",
+                "an anonymized version goes to another dataset",
+            ));
+        }
+        let transform = self
+            .record_transform(p, ctx, profile, source.id.to_string())
+            .await?;
+        let export = vault
+            .export_commit(
+                p,
+                ctx,
+                &source,
+                c.clone(),
+                reference,
+                Some(target_ds.format),
+                Some((profile.to_owned(), transform)),
+            )
+            .await?;
+        let body = futures_util::stream::unfold(export.rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let opts = crate::vault::push::PushOptions {
+            branch,
+            message: Some(format!(
+                "{}@{} anonymized with the profile '{profile}'",
+                source.name.as_str(),
+                &c.id.as_str()[..12.min(c.id.as_str().len())]
+            )),
+            on_error: crate::vault::push::OnError::Reject,
+            sources: vec![crate::vault::sources::SourceRef {
+                dataset: source.id.to_string(),
+                reference: Some(c.id.to_string()),
+            }],
+        };
+        let push = vault.push(p, ctx, &target_ds, opts, Box::pin(body)).await?;
+        Ok(DerivedDataset {
+            dataset: target_ds,
+            created,
+            push,
+            source_commit: c.id.to_string(),
+            profile: profile.to_owned(),
+        })
     }
 }

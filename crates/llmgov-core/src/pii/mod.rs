@@ -26,7 +26,7 @@ use crate::time::Timestamp;
 use crate::vault::VaultService;
 use crate::{CoreError, Result};
 
-pub use dataset::{DatasetPiiReport, PiiSample};
+pub use dataset::{DatasetPiiReport, DerivedDataset, PiiSample};
 
 /// A workspace's PII settings: detection and named anonymization profiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -214,7 +214,7 @@ impl PiiService {
         Ok((Arc::clone(&c.scanner), c.version))
     }
 
-    async fn keys(&self, ws: WorkspaceId) -> Result<Keys> {
+    pub(crate) async fn keys(&self, ws: WorkspaceId) -> Result<Keys> {
         let vault = self.vault.as_ref().ok_or_else(|| {
             CoreError::Unavailable(
                 "keyed PII operators need the data vault's keys, which this instance does not serve"
@@ -423,7 +423,7 @@ impl PiiService {
         Ok((records, report.replaced))
     }
 
-    async fn keep_tokens(
+    pub(crate) async fn keep_tokens(
         &self,
         p: &Principal,
         ctx: &RequestContext,
@@ -572,7 +572,7 @@ impl PiiService {
     }
 }
 
-fn needs_keys(p: &Profile) -> bool {
+pub(crate) fn needs_keys(p: &Profile) -> bool {
     std::iter::once(&p.default)
         .chain(p.operators.values())
         .chain(p.fields.values().map(|r| &r.operator))

@@ -153,6 +153,38 @@ impl PolicyService {
         self.evaluate_policies(p, ctx, policies, input, true).await
     }
 
+    /// The platform's own gates: the active policies of type `kind` that apply to `input`
+    /// (a dataset export asks the `data` policies), evaluated and recorded like the
+    /// guardrail call. `None` when no such policy applies; `input` is built only then.
+    pub async fn evaluate_gate<F, Fut>(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        kind: super::model::PolicyType,
+        conditions: Value,
+        input: F,
+    ) -> Result<Option<Outcome>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Value>>,
+    {
+        let policies: Vec<_> = applicable(
+            self.store().active_policies(p.workspace_id).await?,
+            &conditions,
+        )
+        .into_iter()
+        .filter(|x| x.spec.policy_type == kind)
+        .collect();
+        if policies.is_empty() {
+            return Ok(None);
+        }
+        let input = input().await?;
+        self.evaluator().check_input(&input)?;
+        self.evaluate_policies(p, ctx, policies, input, true)
+            .await
+            .map(Some)
+    }
+
     async fn evaluate_policies(
         &self,
         p: &Principal,

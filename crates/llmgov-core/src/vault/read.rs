@@ -295,12 +295,47 @@ impl VaultService {
         reference: Option<&str>,
         format: Option<DatasetFormat>,
     ) -> Result<Export> {
+        self.export_with(p, ctx, d, reference, format, None).await
+    }
+
+    /// An export whose records pass through `transform` (named in the audit entry), in
+    /// chunks of whole records as JSON, before they are encoded: an anonymized export. An
+    /// error of the transform ends the stream with it.
+    pub async fn export_with(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        reference: Option<&str>,
+        format: Option<DatasetFormat>,
+        transform: Option<(String, RecordTransform)>,
+    ) -> Result<Export> {
         let c = self.resolve(d, reference).await?;
+        self.export_commit(p, ctx, d, c, reference, format, transform)
+            .await
+    }
+
+    /// [`Self::export_with`] of a commit already resolved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn export_commit(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        d: &Dataset,
+        c: Commit,
+        reference: Option<&str>,
+        format: Option<DatasetFormat>,
+        transform: Option<(String, RecordTransform)>,
+    ) -> Result<Export> {
         let m = self.manifest_of(d, &c).await?;
         let target = format.unwrap_or(m.format);
+        let (transform_name, mut transform) = match transform {
+            Some((n, t)) => (Some(n), Some(t)),
+            None => (None, None),
+        };
         // The encoder is made before anything is sent, so that a bad schema is an error
         // response rather than a broken stream.
-        let native = target == m.format && target != DatasetFormat::Parquet;
+        let native = target == m.format && target != DatasetFormat::Parquet && transform.is_none();
         let encoder = if native {
             None
         } else {
@@ -315,7 +350,7 @@ impl VaultService {
             ctx,
             d,
             "datasets.export",
-            serde_json::json!({ "commit": c.id, "ref": reference, "records": m.records, "format": target }),
+            serde_json::json!({ "commit": c.id, "ref": reference, "records": m.records, "format": target, "anonymized_with": transform_name }),
         )
         .await?;
         let dek = self.dek(d).await?;
@@ -354,6 +389,10 @@ impl VaultService {
         tokio::task::spawn_blocking(move || {
             let mut enc = encoder;
             while let Some(chunk) = mid_rx.blocking_recv() {
+                let chunk = match transform.as_mut() {
+                    Some(t) => chunk.and_then(|c| transform_lines(&c, t)),
+                    None => chunk.map(|c| c.to_vec()),
+                };
                 let out = chunk.and_then(|c| enc.feed(&c));
                 match out {
                     Ok(b) if b.is_empty() => {}
@@ -379,6 +418,28 @@ impl VaultService {
             rx,
         })
     }
+}
+
+/// Changes a chunk of records (JSON values) in place; see [`VaultService::export_with`].
+pub type RecordTransform = Box<dyn FnMut(&mut [serde_json::Value]) -> Result<()> + Send>;
+
+/// JSON lines through a transform, back to JSON lines.
+fn transform_lines(chunk: &[u8], t: &mut RecordTransform) -> Result<Vec<u8>> {
+    let mut records = chunk
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice(l)
+                .map_err(|_| CoreError::Integrity("a record is not JSON".into()))
+        })
+        .collect::<Result<Vec<serde_json::Value>>>()?;
+    t(&mut records)?;
+    let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 4);
+    for r in &records {
+        serde_json::to_writer(&mut out, r).map_err(CoreError::internal)?;
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
 /// A started export.

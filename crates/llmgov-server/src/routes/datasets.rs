@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use llmgov_core::CoreError;
 use llmgov_core::ids::DatasetId;
+use llmgov_core::policy::model::{Decision, PolicyType};
 use llmgov_core::vault::VaultService;
 use llmgov_core::vault::model::{Dataset, DatasetFormat, DatasetPatch, DatasetSpec};
 use llmgov_core::vault::push::PushResult;
@@ -467,11 +468,19 @@ pub struct ExportParams {
     /// (nested values as JSON text), Parquet keeps a Parquet dataset's schema or infers one
     /// from the first records.
     pub format: Option<String>,
+    /// An anonymization profile of the workspace's PII settings: every record passes
+    /// through it (field rules, then every other string scanned) before it is encoded.
+    pub profile: Option<String>,
 }
 
 /// Stream a version. In the dataset's own JSON Lines or CSV, `Content-Length` is exact;
 /// `X-Llmgov-Commit` names the commit. A block failing verification, or a record that does
 /// not fit a converted format, aborts the transfer (the body ends short).
+///
+/// Active policies of type `data` are asked first, with `{"event_type": "dataset.export",
+/// "dataset", "dataset_id", "commit", "ref", "format", "anonymized", "profile", "pii":
+/// {"total", "records_with_pii", "counts"}}` (the version's PII findings); a `deny` is
+/// `403 EXPORT_DENIED_BY_POLICY` naming the violations.
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/export", tag = "datasets", params(("id" = uuid::Uuid, Path), ExportParams),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["datasets:execute"])))]
@@ -484,8 +493,51 @@ pub async fn export_dataset(
 ) -> ApiResult<Response> {
     let (v, d) = dataset(&s, &p, id).await?;
     let format = q.format.as_deref().map(DatasetFormat::parse).transpose()?;
+    let c = v.resolve(&d, q.reference.as_deref()).await?;
+    let profile = q.profile.clone();
+    let conditions =
+        serde_json::json!({"event_type": "dataset.export", "dataset": d.name.as_str()});
+    let gate = s
+        .policies
+        .evaluate_gate(&p, &ctx, PolicyType::Data, conditions, || async {
+            let pii = match &profile {
+                Some(_) => None,
+                None => {
+                    let r = s.pii.version_report(&d, &c).await?;
+                    Some(serde_json::json!({"total": r.total, "records_with_pii": r.records_with_pii, "counts": r.counts}))
+                }
+            };
+            Ok(serde_json::json!({
+                "event_type": "dataset.export", "dataset": d.name.as_str(), "dataset_id": d.id,
+                "commit": c.id, "ref": q.reference, "format": q.format,
+                "anonymized": profile.is_some(), "profile": profile, "pii": pii,
+            }))
+        })
+        .await?;
+    if let Some(o) = gate
+        && o.decision == Decision::Deny
+    {
+        let messages: Vec<&str> = o.violations.iter().map(|v| v.message.as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "EXPORT_DENIED_BY_POLICY",
+            format!("a data policy denies this export: {}", messages.join("; ")),
+        )
+        .with_details(
+            serde_json::json!({ "violations": messages, "evaluation_id": o.evaluation_id }),
+        ));
+    }
+    let transform = match &q.profile {
+        Some(name) => Some((
+            name.clone(),
+            s.pii
+                .record_transform(&p, &ctx, name, d.id.to_string())
+                .await?,
+        )),
+        None => None,
+    };
     let e = v
-        .export(&p, &ctx, &d, q.reference.as_deref(), format)
+        .export_commit(&p, &ctx, &d, c, q.reference.as_deref(), format, transform)
         .await?;
     let mut rx = e.rx;
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {

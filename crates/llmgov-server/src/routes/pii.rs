@@ -8,8 +8,8 @@ use axum::extract::State;
 use llmgov_core::CoreError;
 use llmgov_core::ids::DatasetId;
 use llmgov_core::pii::{
-    DatasetPiiReport, Detokenized, PiiSettings, ProfileChoice, ScanOptions, StoredSettings,
-    TokenValue,
+    DatasetPiiReport, DerivedDataset, Detokenized, PiiSettings, ProfileChoice, ScanOptions,
+    StoredSettings, TokenValue,
 };
 use llmgov_pii::EntityType;
 use llmgov_pii::anonymize::Profile;
@@ -354,6 +354,61 @@ pub async fn dataset_pii(
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveBody {
+    /// The anonymization profile (of the workspace's PII settings).
+    pub profile: String,
+    /// The dataset that receives the anonymized version (created if missing, in the
+    /// source's format, tagged `anonymized`).
+    pub target: String,
+    /// The source version (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// The target's branch (default: its default branch).
+    pub branch: Option<String>,
+}
+
+/// Make an anonymized version of a dataset in another dataset: every record of the source
+/// version goes through the profile, and the new version names the source version in its
+/// lineage (`GET .../lineage`, `GET .../dependents`). Sending it again with the same source
+/// version makes no new commit. Needs `datasets:read` on the source, `datasets:update` (and
+/// `datasets:create` for a new target) and `pii:execute`.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/anonymize", tag = "datasets", params(("id" = uuid::Uuid, Path)),
+    request_body = DeriveBody,
+    responses((status = 201, body = DerivedDataset), (status = 200, body = DerivedDataset), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["datasets:update"])))]
+pub async fn derive_anonymized(
+    Authz(p, _): Authz<perm::DatasetsUpdate>,
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    PathId(id): PathId,
+    ApiJson(b): ApiJson<DeriveBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<DerivedDataset>)> {
+    let r = s
+        .pii
+        .derive_anonymized(
+            &p,
+            &ctx,
+            DatasetId(id),
+            b.reference.as_deref(),
+            &b.profile,
+            &b.target,
+            b.branch,
+        )
+        .await?;
+    if r.push.changed {
+        scan_later(&s, &r.dataset, &r.push.commit);
+    }
+    let status = if r.push.changed {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, Json(r)))
+}
+
 /// Scans a new version in the background, so that its findings are ready when asked for.
 pub(crate) fn scan_later(
     s: &AppState,
@@ -375,4 +430,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(detokenize))
         .routes(routes!(get_config, put_config))
         .routes(routes!(dataset_pii))
+        .routes(routes!(derive_anonymized))
 }
