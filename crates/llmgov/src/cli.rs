@@ -187,6 +187,34 @@ pub enum DatasetCommand {
         /// dataset's format).
         #[arg(long)]
         format: Option<String>,
+        /// Anonymize every record with this profile of the workspace's PII settings.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// PII findings of a version: counts per type and per field, sample locations (values
+    /// only with `pii:read`).
+    Pii {
+        name: String,
+        /// Branch, tag or commit (default: the default branch).
+        #[arg(long = "ref")]
+        reference: Option<String>,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an anonymized version of a dataset in another dataset (created if missing),
+    /// with the source version in its lineage.
+    Anonymize {
+        name: String,
+        /// The anonymization profile (of the workspace's PII settings).
+        #[arg(long)]
+        profile: String,
+        /// The dataset that receives the anonymized version.
+        #[arg(long)]
+        target: String,
+        /// The source version (default: the default branch).
+        #[arg(long = "ref")]
+        reference: Option<String>,
     },
     /// History of a branch, newest first.
     Log {

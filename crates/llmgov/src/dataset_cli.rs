@@ -226,7 +226,101 @@ pub async fn run(args: DatasetArgs) -> Result<(), AnyError> {
             reference,
             output,
             format,
-        } => pull(&c, &name, reference.as_deref(), format.as_deref(), &output).await,
+            profile,
+        } => {
+            pull(
+                &c,
+                &name,
+                reference.as_deref(),
+                format.as_deref(),
+                profile.as_deref(),
+                &output,
+            )
+            .await
+        }
+        DatasetCommand::Pii {
+            name,
+            reference,
+            json,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let q = reference
+                .map(|r| format!("?ref={}", enc(&r)))
+                .unwrap_or_default();
+            let (_, b) = c
+                .json(c.req(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/datasets/{id}/pii{q}"),
+                ))
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+                return Ok(());
+            }
+            let commit = b["commit"].as_str().unwrap_or("");
+            println!(
+                "{name}@{}: {} findings in {} of {} records",
+                &commit[..12.min(commit.len())],
+                b["total"],
+                b["records_with_pii"],
+                b["records"]
+            );
+            for (t, n) in b["counts"].as_object().cloned().unwrap_or_default() {
+                println!("  {t:<20} {n}");
+            }
+            for (field, counts) in b["fields"].as_object().cloned().unwrap_or_default() {
+                let parts: Vec<String> = counts
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect();
+                println!(
+                    "  field {}: {}",
+                    if field.is_empty() { "(record)" } else { &field },
+                    parts.join(", ")
+                );
+            }
+            Ok(())
+        }
+        DatasetCommand::Anonymize {
+            name,
+            profile,
+            target,
+            reference,
+        } => {
+            let id = c.dataset_id(&name).await?;
+            let (_, b) = c
+                .json(
+                    c.req(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/datasets/{id}/anonymize"),
+                    )
+                    .json(&json!({"profile": profile, "target": target, "ref": reference})),
+                )
+                .await?;
+            let commit = b["push"]["commit"]["id"].as_str().unwrap_or("");
+            let source = b["source_commit"].as_str().unwrap_or("");
+            if b["push"]["changed"] == true {
+                println!(
+                    "{target}@{} made from {name}@{} with the profile {profile}{}",
+                    &commit[..12.min(commit.len())],
+                    &source[..12.min(source.len())],
+                    if b["created"] == true {
+                        " (new dataset)"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                println!(
+                    "{target} already holds {name}@{} anonymized with {profile}",
+                    &source[..12.min(source.len())]
+                );
+            }
+            Ok(())
+        }
         DatasetCommand::Log {
             name,
             reference,
@@ -556,12 +650,16 @@ async fn pull(
     name: &str,
     reference: Option<&str>,
     format: Option<&str>,
+    profile: Option<&str>,
     out: &PathBuf,
 ) -> Result<(), AnyError> {
     let id = c.dataset_id(name).await?;
     let mut q = vec![];
     if let Some(r) = reference {
         q.push(format!("ref={}", enc(r)));
+    }
+    if let Some(p) = profile {
+        q.push(format!("profile={}", enc(p)));
     }
     if let Some(f) = format.or_else(|| format_for_output(out)) {
         q.push(format!("format={}", enc(f)));

@@ -1214,3 +1214,105 @@ fn pii_anonymize_applies_operators_and_reports_bad_lines() {
         assert!(r.stdout.is_empty(), "{args:?}: nothing is written");
     }
 }
+
+/// The vault's PII commands: findings of a version, an anonymized pull, and an anonymized
+/// derived dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_show_pii_and_anonymize_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &ROOT);
+    let mut scopes = DATASET_SCOPES.to_vec();
+    scopes.push("pii:execute");
+    let key = token_and_key(&s.base, &scopes).await;
+    // The workspace's profile, set by the root user through the API.
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&serde_json::json!({"email": "root@example.com", "password": "Root-password-12345"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .put(format!("{}/api/v1/pii/config", s.base))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"profiles": {"share": {"default": {"operator": "replace"}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let file = dir.path().join("chats.jsonl");
+    std::fs::write(
+        &file,
+        "{\"user\":\"ann@corp.io\",\"text\":\"my ssn is 123-45-6789\"}\n{\"user\":\"guest\",\"text\":\"hello\"}\n",
+    )
+    .unwrap();
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &["push", file.to_str().unwrap(), "--dataset", "chats"],
+    ));
+    let out = cli(&s.base, &key, &["pii", "chats"]);
+    succeeded(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 findings in 1 of 2 records"), "{text}");
+    assert!(text.contains("field user: EMAIL_ADDRESS 1"), "{text}");
+
+    let pulled = dir.path().join("safe.jsonl");
+    succeeded(&cli(
+        &s.base,
+        &key,
+        &[
+            "pull",
+            "chats",
+            "-o",
+            pulled.to_str().unwrap(),
+            "--profile",
+            "share",
+        ],
+    ));
+    let body = std::fs::read_to_string(&pulled).unwrap();
+    assert!(
+        body.contains("<EMAIL_ADDRESS>") && body.contains("<US_SSN>"),
+        "{body}"
+    );
+    assert!(!body.contains("ann@corp.io"), "{body}");
+
+    let out = cli(
+        &s.base,
+        &key,
+        &[
+            "anonymize",
+            "chats",
+            "--profile",
+            "share",
+            "--target",
+            "chats-safe",
+        ],
+    );
+    succeeded(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(new dataset)"));
+    let out = cli(&s.base, &key, &["pii", "chats-safe", "--json"]);
+    succeeded(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["total"], 0, "{report}");
+    // An unknown profile is a clear error.
+    let out = cli(
+        &s.base,
+        &key,
+        &[
+            "pull",
+            "chats",
+            "-o",
+            pulled.to_str().unwrap(),
+            "--profile",
+            "nope",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    terminate(s);
+}
