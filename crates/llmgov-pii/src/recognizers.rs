@@ -143,7 +143,36 @@ pub(crate) struct Recognizers {
     passport: Regex,
     driver_license: Regex,
     nhs: Regex,
+    /// Context keywords, found in one pass to decide which recognizers can match.
+    keywords: Regex,
+    /// The secret patterns' literal prefixes, likewise.
+    secret_prefixes: Regex,
 }
+
+/// What one pass over a record found, to skip recognizers that cannot match.
+struct Guards {
+    digits: usize,
+    colons: usize,
+    dashes: usize,
+    at: bool,
+    plus: bool,
+    dot: bool,
+    upper: bool,
+    non_ascii: bool,
+    bech32_hrp: bool,
+    /// `KW_*` bits.
+    keywords: u8,
+    /// Bit `i`: secret pattern `i` may match.
+    secrets: u32,
+}
+
+const KW_ASSIGN: u8 = 1;
+const KW_BEARER: u8 = 2;
+const KW_BIRTH: u8 = 4;
+const KW_PASSPORT: u8 = 8;
+const KW_LICENSE: u8 = 16;
+const KW_NHS: u8 = 32;
+const KW_SSN: u8 = 64;
 
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("a valid built-in pattern")
@@ -294,7 +323,89 @@ impl Recognizers {
                 r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
             ),
             nhs: re(r"(?-u:\b)\d{3}[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)"),
+            keywords: re(
+                r"(?i)password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key|bearer|born|dob|d\.o\.b|birth|passport|licen[cs]e|dl#|dl no|dl number|lic#|nhs|health service|patient number|ssn|social sec",
+            ),
+            secret_prefixes: re(
+                r"AKIA|ASIA|AGPA|AIDA|AROA|gh[pousr]_|github_pat_|xox[abposr]-|[srp]k_(?:live|test)_|AIza|sk-|SG\.|SK[0-9a-fA-F]{32}|eyJ|-----BEGIN|AccountKey=",
+            ),
         }
+    }
+
+    fn guards(&self, text: &str) -> Guards {
+        let mut g = Guards {
+            digits: 0,
+            colons: 0,
+            dashes: 0,
+            at: false,
+            plus: false,
+            dot: false,
+            upper: false,
+            non_ascii: false,
+            bech32_hrp: false,
+            keywords: 0,
+            secrets: 0,
+        };
+        let mut prev = 0u8;
+        for &b in text.as_bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    g.digits += 1;
+                    if b == b'1' && matches!(prev, b'c' | b'C' | b'b' | b'B') {
+                        g.bech32_hrp = true;
+                    }
+                }
+                b':' => g.colons += 1,
+                b'-' => g.dashes += 1,
+                b'@' => g.at = true,
+                b'+' => g.plus = true,
+                b'.' => g.dot = true,
+                b'A'..=b'Z' => g.upper = true,
+                0x80.. => g.non_ascii = true,
+                _ => {}
+            }
+            prev = b;
+        }
+        for m in self.keywords.find_iter(text) {
+            let w = m.as_str().to_ascii_lowercase();
+            g.keywords |= match w.as_str() {
+                "bearer" => KW_BEARER,
+                "born" | "dob" | "d.o.b" | "birth" => KW_BIRTH,
+                "passport" => KW_PASSPORT,
+                "nhs" | "health service" | "patient number" => KW_NHS,
+                "ssn" | "social sec" => KW_SSN,
+                _ if w.starts_with("licen") || w.starts_with("dl") || w == "lic#" => KW_LICENSE,
+                _ => KW_ASSIGN,
+            };
+        }
+        for m in self.secret_prefixes.find_iter(text) {
+            let w = m.as_str();
+            let i = if w.starts_with("AccountKey=") {
+                10
+            } else if w.starts_with("-----") {
+                9
+            } else if w.starts_with("eyJ") {
+                8
+            } else if w.starts_with("SK") {
+                7
+            } else if w.starts_with("SG.") {
+                6
+            } else if w.starts_with("sk-") {
+                5
+            } else if w.starts_with("AIza") {
+                4
+            } else if w.ends_with('_') && w.len() >= 8 && w.as_bytes()[2] == b'_' {
+                3
+            } else if w.starts_with("xox") {
+                2
+            } else if w.starts_with("gh") || w.starts_with("github") {
+                1
+            } else {
+                0
+            };
+            g.secrets |= 1 << i;
+        }
+        g
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
@@ -308,17 +419,16 @@ impl Recognizers {
             })
         };
         use EntityType as T;
-        // Cheap guards: most recognizers need a digit, an `@` or a `:` somewhere.
-        let bytes = text.as_bytes();
-        let has_digit = bytes.iter().any(u8::is_ascii_digit);
-        let has_at = bytes.contains(&b'@');
-        let has_colon = bytes.contains(&b':');
+        // Cheap guards: one pass over the bytes and two literal searches say which
+        // recognizers can match at all; the others do not run.
+        let g = self.guards(text);
+        let when = |c: bool| if c { text } else { "" };
 
-        for m in self.email.find_iter(if has_at { text } else { "" }) {
+        for m in self.email.find_iter(when(g.at)) {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
-        for m in self.card.find_iter(if has_digit { text } else { "" }) {
+        for m in self.card.find_iter(when(g.digits >= 13)) {
             let d = digits(m.as_str());
             if (13..=19).contains(&d.len())
                 && isolated(text, m.start(), m.end(), &['-', '.'])
@@ -348,7 +458,7 @@ impl Recognizers {
             };
             d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
         };
-        for m in self.ssn.find_iter(if has_digit { text } else { "" }) {
+        for m in self.ssn.find_iter(when(g.digits >= 9)) {
             let b = m.as_str().as_bytes();
             if b[3] == b[6] && isolated(text, m.start(), m.end(), &['-']) && ssn_ok(m.as_str()) {
                 let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
@@ -361,13 +471,16 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.ssn_bare.find_iter(if has_digit { text } else { "" }) {
+        for m in self
+            .ssn_bare
+            .find_iter(when(g.digits >= 9 && g.keywords & KW_SSN != 0))
+        {
             if ssn_ok(m.as_str()) && context(text, m.start(), &["ssn", "social security"]) {
                 push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
             }
         }
 
-        for m in self.ipv4.find_iter(if has_digit { text } else { "" }) {
+        for m in self.ipv4.find_iter(when(g.digits >= 4 && g.dot)) {
             let dotted_more = text[m.end()..].starts_with('.')
                 && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
             let version = context(text, m.start(), &["version", " v", "release"])
@@ -376,7 +489,7 @@ impl Recognizers {
                 push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
             }
         }
-        for m in self.ipv6.find_iter(if has_colon { text } else { "" }) {
+        for m in self.ipv6.find_iter(when(g.colons >= 2)) {
             let s = m.as_str();
             if s.len() >= 6
                 && s.parse::<std::net::Ipv6Addr>().is_ok()
@@ -386,7 +499,7 @@ impl Recognizers {
             }
         }
 
-        for m in self.iban.find_iter(if has_digit { text } else { "" }) {
+        for m in self.iban.find_iter(when(g.digits >= 2 && g.upper)) {
             // Take exactly the country's length of characters (spaces aside).
             let mut compact = Vec::with_capacity(34);
             let mut ends = Vec::with_capacity(34);
@@ -407,7 +520,7 @@ impl Recognizers {
             }
         }
 
-        for m in self.phone_nanp.find_iter(if has_digit { text } else { "" }) {
+        for m in self.phone_nanp.find_iter(when(g.digits >= 10)) {
             let d = digits(m.as_str());
             let local = &d[d.len() - 10..];
             if (local[0] >= b'2')
@@ -430,7 +543,7 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.phone_intl.find_iter(if has_digit { text } else { "" }) {
+        for m in self.phone_intl.find_iter(when(g.plus && g.digits >= 8)) {
             let mut end = m.end();
             // A trailing ")" without its "(" is not part of the number.
             if m.as_str().ends_with(')') && !m.as_str().contains('(') {
@@ -442,29 +555,35 @@ impl Recognizers {
             }
         }
 
-        for m in self.url.find_iter(if has_colon { text } else { "" }) {
+        for m in self
+            .url
+            .find_iter(when(g.colons > 0 && text.contains("://")))
+        {
             let t = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
             push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
         }
 
-        for m in self.mac.find_iter(text) {
+        for m in self.mac.find_iter(when(g.colons >= 5 || g.dashes >= 5)) {
             let b = m.as_str().as_bytes();
             if (2..17).step_by(3).all(|i| b[i] == b[2]) {
                 push(T::MAC_ADDRESS, m.start(), m.end(), 0.85, "mac");
             }
         }
 
-        for m in self.btc.find_iter(if has_digit { text } else { "" }) {
+        for m in self.btc.find_iter(when(g.digits > 0)) {
             if checks::base58check(m.as_str()) {
                 push(T::CRYPTO, m.start(), m.end(), 0.95, "bitcoin");
             }
         }
-        for m in self.bech32.find_iter(if has_digit { text } else { "" }) {
+        for m in self.bech32.find_iter(when(g.bech32_hrp)) {
             if checks::bech32(m.as_str()) {
                 push(T::CRYPTO, m.start(), m.end(), 0.95, "bech32");
             }
         }
-        for m in self.eth.find_iter(if has_digit { text } else { "" }) {
+        for m in self
+            .eth
+            .find_iter(when(g.digits > 0 && text.contains("0x")))
+        {
             let ctx = context(
                 text,
                 m.start(),
@@ -479,12 +598,15 @@ impl Recognizers {
             );
         }
 
-        for (name, r, score) in &self.secrets {
-            for m in r.find_iter(text) {
+        for (i, (name, r, score)) in self.secrets.iter().enumerate() {
+            for m in r.find_iter(when(g.secrets & (1 << i) != 0)) {
                 push(T::SECRET, m.start(), m.end(), *score, name);
             }
         }
-        for c in self.assignment.captures_iter(text) {
+        for c in self
+            .assignment
+            .captures_iter(when(g.keywords & KW_ASSIGN != 0))
+        {
             let v = c.get(2).expect("group");
             let value = v.as_str();
             let mixed = value.chars().any(|c| c.is_ascii_digit())
@@ -497,7 +619,10 @@ impl Recognizers {
                 push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
             }
         }
-        for m in self.address.find_iter(if has_digit { text } else { "" }) {
+        for m in self
+            .address
+            .find_iter(when(g.digits > 0 && (g.upper || g.non_ascii)))
+        {
             let full = m.as_str().contains(',');
             let ctx = context(
                 text,
@@ -519,7 +644,7 @@ impl Recognizers {
                 "street_address",
             );
         }
-        for c in self.bearer.captures_iter(text) {
+        for c in self.bearer.captures_iter(when(g.keywords & KW_BEARER != 0)) {
             let v = c.get(1).expect("group");
             if checks::entropy(v.as_str()) >= 3.5 && !crate::anonymize::is_surrogate(v.as_str()) {
                 push(T::SECRET, v.start(), v.end(), 0.85, "bearer_token");
@@ -527,9 +652,6 @@ impl Recognizers {
         }
 
         // Identifiers that look like any number: reported only with their context words.
-        if !has_digit {
-            return;
-        }
         const BIRTH: &[&str] = &[
             "born",
             "dob",
@@ -540,12 +662,12 @@ impl Recognizers {
             "birthday",
             "birth:",
         ];
-        for m in self.dob.find_iter(text) {
+        for m in self.dob.find_iter(when(g.keywords & KW_BIRTH != 0)) {
             if checks::plausible_date(m.as_str()) && context(text, m.start(), BIRTH) {
                 push(T::DATE_OF_BIRTH, m.start(), m.end(), 0.85, "date_of_birth");
             }
         }
-        for m in self.passport.find_iter(text) {
+        for m in self.passport.find_iter(when(g.keywords & KW_PASSPORT != 0)) {
             if context(text, m.start(), &["passport"]) {
                 push(T::US_PASSPORT, m.start(), m.end(), 0.85, "us_passport");
             }
@@ -566,7 +688,10 @@ impl Recognizers {
             "license #",
             "lic#",
         ];
-        for m in self.driver_license.find_iter(text) {
+        for m in self
+            .driver_license
+            .find_iter(when(g.keywords & KW_LICENSE != 0))
+        {
             if m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 5
                 && context(text, m.start(), LICENSE)
             {
@@ -579,7 +704,10 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.nhs.find_iter(text) {
+        for m in self
+            .nhs
+            .find_iter(when(g.digits >= 10 && g.keywords & KW_NHS != 0))
+        {
             let b = m.as_str().as_bytes();
             let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
             if same_separators
