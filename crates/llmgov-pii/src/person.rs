@@ -74,6 +74,7 @@ const NOT_NAMES: &[&str] = &[
     "for",
     "friday",
     "from",
+    "reach",
     "good",
     "great",
     "has",
@@ -289,6 +290,19 @@ const CUES: &[&str] = &[
     "to",
     "cc",
     "attn",
+    "attendees",
+    "participants",
+    "present",
+    "reach",
+    "ask",
+    "assigned to",
+    "reviewed by",
+    "approved by",
+    "met",
+    "signed",
+    "best",
+    "warm regards",
+    "kind regards",
     "name:",
     "name =",
     "author:",
@@ -321,7 +335,7 @@ impl Names {
             // apostrophes inside: `Jae-won`, `O'Brien`).
             run: Regex::new(&{
                 let word = r"\p{Lu}(?:\p{Ll}+(?:[-'’]\p{L}\p{Ll}+)?|['’]\p{Lu}\p{Ll}+)";
-                format!(r"(?-u:\b){word}(?:\s+(?:\p{{Lu}}\.|{word})){{0,3}}")
+                format!(r"{word}(?:[ \t]+(?:\p{{Lu}}\.|{word})){{0,3}}")
             })
             .expect("valid pattern"),
         }
@@ -338,22 +352,36 @@ impl Names {
             .rsplit(|c: char| c.is_whitespace())
             .next()
             .is_some_and(is_title);
+        let raw = before.replace('"', "");
+        let raw = raw.trim_end();
         let b = b
-            .trim_end_matches([',', ':', '(', '"', '\'', '«'])
+            .trim_end_matches([',', ':', '(', '"', '\'', '«', '{', '['])
             .trim_end();
-        let cue = CUES.iter().any(|c| {
+        let ends_with_word = |b: &str, c: &str| {
             b.ends_with(c)
                 && b[..b.len() - c.len()]
                     .chars()
                     .next_back()
                     .is_none_or(|x| !x.is_alphanumeric())
-        });
+        };
+        let cue = CUES
+            .iter()
+            .any(|c| ends_with_word(b, c) || ends_with_word(raw, c));
         (title, cue)
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
         let mut found: Vec<(usize, usize)> = vec![];
+        let locals = email_local_parts(text);
         for m in self.run.find_iter(text) {
+            // A run starts a word (the pattern cannot say so for non-ASCII letters).
+            if text[..m.start()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            {
+                continue;
+            }
             // Words of the run with their byte ranges.
             let mut words: Vec<(usize, usize)> = vec![];
             let mut i = m.start();
@@ -381,7 +409,21 @@ impl Names {
             let (Some(&first), Some(&last)) = (words.first(), words.last()) else {
                 continue;
             };
-            let (title, cue) = self.cue_before(text, first.0);
+            let (title, mut cue) = self.cue_before(text, first.0);
+            // The next name of a list that started with one ("Kwame Mensah, Yuki Tanaka").
+            if let Some(&(_, prev_end)) = found.last()
+                && matches!(
+                    text[prev_end.min(first.0)..first.0].trim(),
+                    "," | "and" | ", and" | ";" | "&"
+                )
+            {
+                cue = true;
+            }
+            // A name whose words are in an e-mail address of the record
+            // ("Wei Zhang ... wei.zhang@example.cn").
+            if !cue && words.len() > 1 && locals_match(&locals, text, &words) {
+                cue = true;
+            }
             // "Golden Gate Bridge" is a place; "customer Wei Hall" and "Ms. Park" are people.
             if !title
                 && !cue
@@ -500,4 +542,59 @@ impl Names {
             }
         }
     }
+}
+
+/// The words of the local parts of the e-mail addresses in `text` (lower case).
+fn email_local_parts(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    for (at, _) in text.match_indices('@') {
+        let local: String = text[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out.extend(
+            local
+                .split(['.', '_', '-', '+'])
+                .filter(|w| w.len() >= 3)
+                .map(str::to_ascii_lowercase),
+        );
+    }
+    out
+}
+
+/// Whether a word of the run (accents folded, lower case) is a word of an e-mail local
+/// part, or starts with one of at least three letters ("Siddharth" and "sid").
+fn locals_match(locals: &[String], text: &str, words: &[(usize, usize)]) -> bool {
+    if locals.is_empty() {
+        return false;
+    }
+    words.iter().any(|&(s, e)| {
+        let w = fold(&text[s..e]);
+        w.len() >= 3
+            && locals
+                .iter()
+                .any(|l| w == *l || (l.len() >= 3 && w.starts_with(l.as_str())))
+    })
+}
+
+/// Lower case with the accents of Latin letters removed.
+fn fold(w: &str) -> String {
+    w.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            c => c,
+        })
+        .collect()
 }
