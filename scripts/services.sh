@@ -131,6 +131,16 @@ ensure_s3() {
     fi
     export LLMGOV_TEST_S3_ENDPOINT=http://127.0.0.1:9900 LLMGOV_TEST_S3_BUCKET=llmgov-test
     export LLMGOV_TEST_S3_ACCESS_KEY=llmgov-test LLMGOV_TEST_S3_SECRET_KEY=llmgov-test-secret
+    # Our own server from an earlier run is restarted on an empty directory: its state
+    # grows with every run, and a half-written object from a killed test once made every
+    # listing of the bucket fail with 500.
+    if pkill -f "^$bin " 2>/dev/null; then
+        log "restarting s3s-fs with an empty data directory"
+        for _ in $(seq 1 50); do
+            (exec 3<>/dev/tcp/127.0.0.1/9900) 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
     if ! (exec 3<>/dev/tcp/127.0.0.1/9900) 2>/dev/null; then
         local dir=${HOME:-/root}/.cache/llmgov-s3
         rm -rf "$dir/data"
