@@ -1125,25 +1125,7 @@ fn bech32_checksum(hrp: &str, data: &[u8]) -> [u8; 6] {
     values.extend(hrp.bytes().map(|c| c & 31));
     values.extend_from_slice(data);
     values.extend_from_slice(&[0; 6]);
-    let mut chk: u32 = 1;
-    for v in values {
-        let top = chk >> 25;
-        chk = ((chk & 0x1ff_ffff) << 5) ^ v as u32;
-        for (i, g) in [
-            0x3b6a_57b2u32,
-            0x2650_8e6d,
-            0x1ea1_19fa,
-            0x3d42_33dd,
-            0x2a14_62b3,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if (top >> i) & 1 == 1 {
-                chk ^= g;
-            }
-        }
-    }
+    let chk = checks::bech32_polymod(&values);
     let m = chk ^ 1;
     std::array::from_fn(|i| ((m >> (5 * (5 - i))) & 31) as u8)
 }

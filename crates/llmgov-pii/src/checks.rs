@@ -201,25 +201,7 @@ pub fn bech32(s: &str) -> bool {
         };
         values.push(v as u8);
     }
-    let mut chk: u32 = 1;
-    for v in values {
-        let top = chk >> 25;
-        chk = ((chk & 0x1ff_ffff) << 5) ^ v as u32;
-        for (i, g) in [
-            0x3b6a_57b2u32,
-            0x2650_8e6d,
-            0x1ea1_19fa,
-            0x3d42_33dd,
-            0x2a14_62b3,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if (top >> i) & 1 == 1 {
-                chk ^= g;
-            }
-        }
-    }
+    let chk = bech32_polymod(&values);
     chk == 1 || chk == 0x2bc8_30a3
 }
 
@@ -282,4 +264,28 @@ pub fn plausible_date(s: &str) -> bool {
         [a, b, y] => day_month(*a, *b) && (*y < 100 || year(*y)),
         _ => false,
     }
+}
+
+/// The BIP 173 checksum polynomial over 5-bit values.
+pub fn bech32_polymod(values: &[u8]) -> u32 {
+    let mut chk: u32 = 1;
+    for &v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x1ff_ffff) << 5) ^ v as u32;
+        for (i, g) in [
+            0x3b6a_57b2u32,
+            0x2650_8e6d,
+            0x1ea1_19fa,
+            0x3d42_33dd,
+            0x2a14_62b3,
+        ]
+        .iter()
+        .enumerate()
+        {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk
 }
