@@ -1,5 +1,5 @@
 use super::*;
-use crate::Scanner;
+use crate::{Scanner, checks};
 
 fn keys(n: u8) -> Keys {
     Keys::derive(&[n; 32])
