@@ -301,17 +301,12 @@ impl PiiService {
         scope: String,
     ) -> Result<crate::vault::read::RecordTransform> {
         need(p, Action::Execute)?;
-        let (profile, c) = self
-            .profile(
+        let (profile, c, keys) = self
+            .prepared(
                 p.workspace_id,
                 &super::ProfileChoice::Named(profile.to_owned()),
             )
             .await?;
-        let keys = if super::needs_keys(&profile) {
-            Some(self.keys(p.workspace_id).await?)
-        } else {
-            None
-        };
         // Checked once here, so the transform cannot fail on the profile itself.
         Anonymizer::new(&profile, keys.as_ref(), &scope)
             .map_err(|e| CoreError::invalid("profile", e.to_string()))?;

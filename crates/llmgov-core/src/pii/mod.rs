@@ -108,10 +108,10 @@ pub trait PiiStore: Send + Sync {
 pub const MAX_TEXTS: usize = 1000;
 pub const MAX_PROFILES: usize = 50;
 
-struct Compiled {
+pub(crate) struct Compiled {
     version: i64,
     settings: PiiSettings,
-    scanner: Arc<Scanner>,
+    pub(crate) scanner: Arc<Scanner>,
 }
 
 /// Scans, anonymizes and detokenizes within the caller's workspace.
@@ -351,6 +351,21 @@ impl PiiService {
         Ok((profile, c))
     }
 
+    /// A profile, the workspace's compiled settings, and its keys if the profile needs them.
+    pub(crate) async fn prepared(
+        &self,
+        ws: WorkspaceId,
+        choice: &ProfileChoice,
+    ) -> Result<(Profile, Arc<Compiled>, Option<Keys>)> {
+        let (profile, c) = self.profile(ws, choice).await?;
+        let keys = if needs_keys(&profile) {
+            Some(self.keys(ws).await?)
+        } else {
+            None
+        };
+        Ok((profile, c, keys))
+    }
+
     /// Anonymizes texts: each is scanned with the workspace's settings and its entities
     /// go through the profile's operators. Tokens minted are sealed into the token vault
     /// (audited as `pii.tokenize`, with counts, never values).
@@ -364,12 +379,7 @@ impl PiiService {
     ) -> Result<Vec<Anonymized>> {
         need(p, Action::Execute)?;
         check_count(texts.len())?;
-        let (profile, c) = self.profile(p.workspace_id, choice).await?;
-        let keys = if needs_keys(&profile) {
-            Some(self.keys(p.workspace_id).await?)
-        } else {
-            None
-        };
+        let (profile, c, keys) = self.prepared(p.workspace_id, choice).await?;
         let scope = scope.to_owned();
         let (out, tokens, keys) = tokio::task::spawn_blocking(move || {
             let a = Anonymizer::new(&profile, keys.as_ref(), &scope)
@@ -399,12 +409,7 @@ impl PiiService {
     ) -> Result<(Vec<serde_json::Value>, BTreeMap<String, u64>)> {
         need(p, Action::Execute)?;
         check_count(records.len())?;
-        let (profile, c) = self.profile(p.workspace_id, choice).await?;
-        let keys = if needs_keys(&profile) {
-            Some(self.keys(p.workspace_id).await?)
-        } else {
-            None
-        };
+        let (profile, c, keys) = self.prepared(p.workspace_id, choice).await?;
         let scope = scope.to_owned();
         let (records, report, keys) = tokio::task::spawn_blocking(move || {
             let a = Anonymizer::new(&profile, keys.as_ref(), &scope)
