@@ -410,6 +410,18 @@ fn resolve(mut c: Vec<Candidate>) -> Vec<Candidate> {
 
 /// Byte offsets to code-point offsets, in one pass over the text.
 fn to_code_points(text: &str, kept: Vec<Candidate>) -> Vec<Entity> {
+    if text.is_ascii() {
+        return kept
+            .into_iter()
+            .map(|k| Entity {
+                kind: k.kind,
+                start: k.start,
+                end: k.end,
+                score: k.score,
+                recognizer: k.recognizer,
+            })
+            .collect();
+    }
     let mut marks: Vec<usize> = kept.iter().flat_map(|k| [k.start, k.end]).collect();
     marks.sort_unstable();
     marks.dedup();

@@ -5,9 +5,9 @@
 //! alone never make a single capitalised word a name, and a known surname alone is not
 //! enough ("International Bank": Bank is a surname too).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-
-use regex::Regex;
+use std::hash::BuildHasherDefault;
 
 use crate::Candidate;
 use crate::recognizers::EntityType;
@@ -311,97 +311,281 @@ const CUES: &[&str] = &[
     "contact:",
 ];
 
+/// A fast hash for the fixed word lists (lookups only: the text never inserts).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut v = [0u8; 8];
+            v[..c.len()].copy_from_slice(c);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(v)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Words = HashSet<&'static str, BuildHasherDefault<Fx>>;
+
+fn words(list: impl IntoIterator<Item = &'static str>) -> Words {
+    list.into_iter().collect()
+}
+
+/// A word in lower case, on the stack when it is short ASCII.
+struct Lower {
+    buf: [u8; 40],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl Lower {
+    fn new(w: &str) -> Self {
+        let mut buf = [0u8; 40];
+        if w.len() <= buf.len() && w.is_ascii() {
+            for (d, c) in buf.iter_mut().zip(w.bytes()) {
+                *d = c.to_ascii_lowercase();
+            }
+            Self {
+                buf,
+                len: w.len(),
+                heap: None,
+            }
+        } else {
+            Self {
+                buf,
+                len: 0,
+                heap: Some(w.to_lowercase()),
+            }
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(h) => h,
+            None => std::str::from_utf8(&self.buf[..self.len]).expect("ASCII"),
+        }
+    }
+}
+
 pub(crate) struct Names {
-    first: HashSet<&'static str>,
-    last: HashSet<&'static str>,
-    not_names: HashSet<&'static str>,
-    run: Regex,
+    first: Words,
+    last: Words,
+    not_names: Words,
+    place_or_org: Words,
+    cues: Words,
+    longest_cue: usize,
 }
 
 fn is_title(w: &str) -> bool {
     matches!(
-        w.trim_end_matches('.').to_lowercase().as_str(),
+        Lower::new(w.trim_end_matches('.')).as_str(),
         "mr" | "mrs" | "ms" | "miss" | "dr" | "prof" | "sir" | "madam" | "mx"
     )
+}
+
+/// The `\p{Lu}` and `\p{Ll}` of the pattern this scanner replaces.
+fn is_upper(c: char) -> bool {
+    c.is_ascii_uppercase() || (!c.is_ascii() && c.is_uppercase())
+}
+
+fn is_lower(c: char) -> bool {
+    c.is_ascii_lowercase() || (!c.is_ascii() && c.is_lowercase())
+}
+
+/// The character at byte `i` and the byte after it.
+fn next(text: &str, i: usize) -> Option<(char, usize)> {
+    let c = text.get(i..)?.chars().next()?;
+    Some((c, i + c.len_utf8()))
+}
+
+fn skip_lower(text: &str, mut i: usize) -> usize {
+    while let Some((c, j)) = next(text, i)
+        && is_lower(c)
+    {
+        i = j;
+    }
+    i
+}
+
+/// The end of a capitalised word at byte `i`: `Lu Ll+` with an optional `-`/`'` part
+/// (`Jae-won`, `D'Angelo`), or `Lu ' Lu Ll+` (`O'Brien`).
+fn word_end(text: &str, i: usize) -> Option<usize> {
+    let (c, i) = next(text, i)?;
+    if !is_upper(c) {
+        return None;
+    }
+    let (c, j) = next(text, i)?;
+    if is_lower(c) {
+        let e = skip_lower(text, j);
+        if let Some((c, k)) = next(text, e)
+            && matches!(c, '-' | '\'' | '\u{2019}')
+            && let Some((c, k)) = next(text, k)
+            && c.is_alphabetic()
+            && let Some((c, k)) = next(text, k)
+            && is_lower(c)
+        {
+            return Some(skip_lower(text, k));
+        }
+        Some(e)
+    } else if matches!(c, '\'' | '\u{2019}') {
+        let (c, k) = next(text, j)?;
+        let (c2, k2) = next(text, k)?;
+        (is_upper(c) && is_lower(c2)).then(|| skip_lower(text, k2))
+    } else {
+        None
+    }
+}
+
+/// A run of one to four capitalised words or initials (`C.`) separated by spaces or tabs.
+struct Run {
+    words: [(usize, usize); 4],
+    n: usize,
+}
+
+impl Run {
+    fn end(&self) -> usize {
+        self.words[self.n - 1].1
+    }
+}
+
+fn run_at(text: &str, i: usize) -> Option<Run> {
+    let e = word_end(text, i)?;
+    let mut run = Run {
+        words: [(i, e); 4],
+        n: 1,
+    };
+    let b = text.as_bytes();
+    while run.n < 4 {
+        let end = run.end();
+        let mut k = end;
+        while matches!(b.get(k), Some(b' ' | b'\t')) {
+            k += 1;
+        }
+        if k == end {
+            break;
+        }
+        let word = match next(text, k) {
+            Some((c, j)) if is_upper(c) && b.get(j) == Some(&b'.') => (k, j + 1),
+            _ => match word_end(text, k) {
+                Some(e) => (k, e),
+                None => break,
+            },
+        };
+        run.words[run.n] = word;
+        run.n += 1;
+    }
+    Some(run)
+}
+
+/// The runs of capitalised words of `text`, leftmost first, without overlaps (a run may
+/// start inside a word: callers check).
+fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
+    let b = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let c = b[i];
+            if (c.is_ascii_uppercase() || c >= 0xC0)
+                && let Some(run) = run_at(text, i)
+            {
+                i = run.end();
+                return Some(run);
+            }
+            i += 1;
+        }
+        None
+    })
 }
 
 impl Names {
     pub fn new() -> Self {
         Self {
-            first: FIRST.lines().collect(),
-            last: LAST.lines().collect(),
-            not_names: NOT_NAMES.iter().copied().collect(),
-            // Runs of capitalised words (with initials like `C.` and hyphens or
-            // apostrophes inside: `Jae-won`, `O'Brien`).
-            run: Regex::new(&{
-                let word = r"\p{Lu}(?:\p{Ll}+(?:[-'’]\p{L}\p{Ll}+)?|['’]\p{Lu}\p{Ll}+)";
-                format!(r"{word}(?:[ \t]+(?:\p{{Lu}}\.|{word})){{0,3}}")
-            })
-            .expect("valid pattern"),
+            first: words(FIRST.lines()),
+            last: words(LAST.lines()),
+            not_names: words(NOT_NAMES.iter().copied()),
+            place_or_org: words(PLACE_OR_ORG.iter().copied()),
+            cues: words(CUES.iter().copied()),
+            longest_cue: CUES.iter().map(|c| c.len()).max().unwrap_or(0),
         }
     }
 
+    /// Whether a title ends the text before `at`, and whether a cue phrase does.
     fn cue_before(&self, text: &str, at: usize) -> (bool, bool) {
         let mut from = at.saturating_sub(40);
         while !text.is_char_boundary(from) {
             from += 1;
         }
-        let before = text[from..at].to_lowercase();
+        let mut buf = [0u8; 40];
+        let window = &mut buf[..at - from];
+        window.copy_from_slice(&text.as_bytes()[from..at]);
+        window.make_ascii_lowercase();
+        let before = std::str::from_utf8(window).expect("a slice of a str at char boundaries");
         let b = before.trim_end();
         let title = b
             .rsplit(|c: char| c.is_whitespace())
             .next()
             .is_some_and(is_title);
-        let raw = before.replace('"', "");
+        let raw: Cow<str> = if before.contains('"') {
+            Cow::Owned(before.replace('"', ""))
+        } else {
+            Cow::Borrowed(before)
+        };
         let raw = raw.trim_end();
         let b = b
-            .trim_end_matches([',', ':', '(', '"', '\'', '«', '{', '['])
+            .trim_end_matches([',', ':', '(', '"', '\'', '\u{ab}', '{', '['])
             .trim_end();
-        let ends_with_word = |b: &str, c: &str| {
-            b.ends_with(c)
-                && b[..b.len() - c.len()]
+        (title, self.ends_with_cue(b) || self.ends_with_cue(raw))
+    }
+
+    /// Whether `s` ends with a cue phrase that starts a word.
+    fn ends_with_cue(&self, s: &str) -> bool {
+        let from = s.len().saturating_sub(self.longest_cue);
+        s.char_indices()
+            .skip_while(|&(j, _)| j < from)
+            .any(|(j, _)| {
+                s[..j]
                     .chars()
                     .next_back()
                     .is_none_or(|x| !x.is_alphanumeric())
-        };
-        let cue = CUES
-            .iter()
-            .any(|c| ends_with_word(b, c) || ends_with_word(raw, c));
-        (title, cue)
+                    && self.cues.contains(&s[j..])
+            })
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
         let mut found: Vec<(usize, usize)> = vec![];
-        let locals = email_local_parts(text);
-        for m in self.run.find_iter(text) {
-            // A run starts a word (the pattern cannot say so for non-ASCII letters).
-            if text[..m.start()]
+        let mut locals: Option<Vec<String>> = None;
+        for run in runs(text) {
+            let start = run.words[0].0;
+            // A run starts a word.
+            if text[..start]
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_alphanumeric() || c == '_')
             {
                 continue;
             }
-            // Words of the run with their byte ranges.
-            let mut words: Vec<(usize, usize)> = vec![];
-            let mut i = m.start();
-            for w in m.as_str().split_whitespace() {
-                let s = text[i..].find(w).map(|k| i + k).expect("word of the run");
-                words.push((s, s + w.len()));
-                i = s + w.len();
-            }
-            let low = |(s, e): (usize, usize)| text[s..e].trim_end_matches('.').to_lowercase();
+            let low = |(s, e): (usize, usize)| Lower::new(text[s..e].trim_end_matches('.'));
             // Labels and sentence starters in front ("Patient", "Call", "Hi") go.
-            while let Some(&w) = words.first() {
+            let mut words = &run.words[..run.n];
+            while let Some((&w, rest)) = words.split_first() {
                 if self.not_names.contains(low(w).as_str()) || is_title(&text[w.0..w.1]) {
-                    words.remove(0);
+                    words = rest;
                 } else {
                     break;
                 }
             }
-            while let Some(&w) = words.last() {
+            while let Some((&w, rest)) = words.split_last() {
                 if self.not_names.contains(low(w).as_str()) || text[w.0..w.1].ends_with('.') {
-                    words.pop();
+                    words = rest;
                 } else {
                     break;
                 }
@@ -421,7 +605,14 @@ impl Names {
             }
             // A name whose words are in an e-mail address of the record
             // ("Wei Zhang ... wei.zhang@example.cn").
-            if !cue && words.len() > 1 && locals_match(&locals, text, &words) {
+            if !cue
+                && words.len() > 1
+                && locals_match(
+                    locals.get_or_insert_with(|| email_local_parts(text)),
+                    text,
+                    words,
+                )
+            {
                 cue = true;
             }
             // "Golden Gate Bridge" is a place; "customer Wei Hall" and "Ms. Park" are people.
@@ -429,7 +620,7 @@ impl Names {
                 && !cue
                 && words
                     .iter()
-                    .any(|&w| PLACE_OR_ORG.contains(&low(w).as_str()))
+                    .any(|&w| self.place_or_org.contains(low(w).as_str()))
             {
                 continue;
             }
@@ -458,7 +649,9 @@ impl Names {
         // A table whose header names a column of people (`name`, `full_name`, `customer`):
         // that column's fields.
         let mut lines = text.split_inclusive('\n');
-        if let Some(header) = lines.next() {
+        // (Only a text of two lines or more can be a table.)
+        let table = text.trim_end_matches(['\n', '\r']).contains('\n');
+        if table && let Some(header) = lines.next() {
             let cols: Vec<String> = header
                 .trim_end()
                 .split(',')
@@ -507,14 +700,15 @@ impl Names {
             }
         }
         // Other mentions of a found name's words (a surname alone later in the text).
-        let mut words: HashSet<&str> = HashSet::new();
+        let mut words: Vec<&str> = vec![];
         for &(s, e) in &found {
             for w in text[s..e].split_whitespace() {
                 if w.len() >= 3
                     && !w.ends_with('.')
-                    && !self.not_names.contains(w.to_lowercase().as_str())
+                    && !self.not_names.contains(Lower::new(w).as_str())
+                    && !words.contains(&w)
                 {
-                    words.insert(w);
+                    words.push(w);
                 }
             }
         }

@@ -1,13 +1,21 @@
 //! The recognizers: a pattern finds candidates, a validator keeps the real ones, context
 //! words adjust the score.
 
-use regex::Regex;
+use std::ops::Range;
 use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::Regex;
+use regex_automata::meta::Regex as Meta;
+use regex_automata::{Anchored, Input, Match};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Candidate;
 use crate::checks;
+
+mod pass;
+use pass::{Number, Pass};
 
 /// Entity types, with Presidio's names where Presidio has them, plus the types of a
 /// workspace's custom recognizers.
@@ -120,51 +128,117 @@ impl<'de> Deserialize<'de> for EntityType {
     }
 }
 
+/// The built-in recognizers. Patterns marked `Meta` run only where the byte [`Pass`]
+/// says they can match (inside a run of number characters, from a word start); the others
+/// run over the whole record when a cheap guard (a byte, a keyword) says they may.
 pub(crate) struct Recognizers {
-    email: Regex,
-    card: Regex,
-    ssn: Regex,
-    ssn_bare: Regex,
-    ipv4: Regex,
-    ipv6: Regex,
-    iban: Regex,
-    phone_nanp: Regex,
-    phone_intl: Regex,
+    email: Meta,
+    card: Meta,
+    ssn: Meta,
+    ssn_bare: Meta,
+    ipv4: Meta,
+    ipv6: Meta,
+    iban: Meta,
+    phone_nanp: Meta,
+    phone_intl: Meta,
     url: Regex,
     mac: Regex,
-    btc: Regex,
-    bech32: Regex,
-    eth: Regex,
     secrets: Vec<(&'static str, Regex, f32)>,
-    assignment: Regex,
+    assignment: Meta,
     bearer: Regex,
-    address: Regex,
+    address: Meta,
     dob: Regex,
     passport: Regex,
     driver_license: Regex,
-    nhs: Regex,
-    /// Context keywords, found in one pass to decide which recognizers can match.
-    keywords: Regex,
-    /// The secret patterns' literal prefixes, likewise.
-    secret_prefixes: Regex,
+    nhs: Meta,
+    /// [`WORDS`], found in one pass to decide which recognizers can match.
+    words: AhoCorasick,
 }
 
-/// What one pass over a record found, to skip recognizers that cannot match.
-struct Guards {
-    digits: usize,
-    colons: usize,
-    dashes: usize,
-    at: bool,
-    plus: bool,
-    dot: bool,
-    upper: bool,
-    non_ascii: bool,
-    bech32_hrp: bool,
+/// Which context keywords and secret prefixes a record holds.
+struct Keywords {
     /// `KW_*` bits.
     keywords: u8,
     /// Bit `i`: secret pattern `i` may match.
     secrets: u32,
+    /// Where the keywords of `key = value` secrets start, ascending.
+    assign: Vec<usize>,
 }
+
+#[derive(Debug, Clone, Copy)]
+enum Word {
+    Keyword(u8),
+    /// The index of the secret pattern the prefix belongs to.
+    Secret(u8),
+}
+
+/// Context keywords (any case) and the literal prefixes of the secret patterns (exact
+/// case), found together in one pass.
+const WORDS: &[(&str, Word)] = &[
+    ("password", Word::Keyword(KW_ASSIGN)),
+    ("passwd", Word::Keyword(KW_ASSIGN)),
+    ("pwd", Word::Keyword(KW_ASSIGN)),
+    ("secret", Word::Keyword(KW_ASSIGN)),
+    ("token", Word::Keyword(KW_ASSIGN)),
+    ("api_key", Word::Keyword(KW_ASSIGN)),
+    ("api-key", Word::Keyword(KW_ASSIGN)),
+    ("apikey", Word::Keyword(KW_ASSIGN)),
+    ("access_key", Word::Keyword(KW_ASSIGN)),
+    ("access-key", Word::Keyword(KW_ASSIGN)),
+    ("accesskey", Word::Keyword(KW_ASSIGN)),
+    ("auth", Word::Keyword(KW_ASSIGN)),
+    ("credential", Word::Keyword(KW_ASSIGN)),
+    ("private_key", Word::Keyword(KW_ASSIGN)),
+    ("private-key", Word::Keyword(KW_ASSIGN)),
+    ("privatekey", Word::Keyword(KW_ASSIGN)),
+    ("bearer", Word::Keyword(KW_BEARER)),
+    ("born", Word::Keyword(KW_BIRTH)),
+    ("dob", Word::Keyword(KW_BIRTH)),
+    ("d.o.b", Word::Keyword(KW_BIRTH)),
+    ("birth", Word::Keyword(KW_BIRTH)),
+    ("passport", Word::Keyword(KW_PASSPORT)),
+    ("license", Word::Keyword(KW_LICENSE)),
+    ("licence", Word::Keyword(KW_LICENSE)),
+    ("dl#", Word::Keyword(KW_LICENSE)),
+    ("dl no", Word::Keyword(KW_LICENSE)),
+    ("dl number", Word::Keyword(KW_LICENSE)),
+    ("lic#", Word::Keyword(KW_LICENSE)),
+    ("nhs", Word::Keyword(KW_NHS)),
+    ("health service", Word::Keyword(KW_NHS)),
+    ("patient number", Word::Keyword(KW_NHS)),
+    ("ssn", Word::Keyword(KW_SSN)),
+    ("social sec", Word::Keyword(KW_SSN)),
+    ("AKIA", Word::Secret(0)),
+    ("ASIA", Word::Secret(0)),
+    ("AGPA", Word::Secret(0)),
+    ("AIDA", Word::Secret(0)),
+    ("AROA", Word::Secret(0)),
+    ("ghp_", Word::Secret(1)),
+    ("gho_", Word::Secret(1)),
+    ("ghu_", Word::Secret(1)),
+    ("ghs_", Word::Secret(1)),
+    ("ghr_", Word::Secret(1)),
+    ("github_pat_", Word::Secret(1)),
+    ("xoxa-", Word::Secret(2)),
+    ("xoxb-", Word::Secret(2)),
+    ("xoxp-", Word::Secret(2)),
+    ("xoxo-", Word::Secret(2)),
+    ("xoxs-", Word::Secret(2)),
+    ("xoxr-", Word::Secret(2)),
+    ("sk_live_", Word::Secret(3)),
+    ("sk_test_", Word::Secret(3)),
+    ("rk_live_", Word::Secret(3)),
+    ("rk_test_", Word::Secret(3)),
+    ("pk_live_", Word::Secret(3)),
+    ("pk_test_", Word::Secret(3)),
+    ("AIza", Word::Secret(4)),
+    ("sk-", Word::Secret(5)),
+    ("SG.", Word::Secret(6)),
+    ("SK", Word::Secret(7)),
+    ("eyJ", Word::Secret(8)),
+    ("-----BEGIN", Word::Secret(9)),
+    ("AccountKey=", Word::Secret(10)),
+];
 
 const KW_ASSIGN: u8 = 1;
 const KW_BEARER: u8 = 2;
@@ -176,6 +250,38 @@ const KW_SSN: u8 = 64;
 
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("a valid built-in pattern")
+}
+
+fn meta(p: &str) -> Meta {
+    Meta::new(p).expect("a valid built-in pattern")
+}
+
+/// The matches of `r` inside `spans` of `text` (the text around a span still decides
+/// `\b`), in order.
+fn within<'a>(
+    r: &'a Meta,
+    text: &'a str,
+    spans: impl Iterator<Item = Range<usize>> + 'a,
+) -> impl Iterator<Item = Match> + 'a {
+    spans.flat_map(move |s| r.find_iter(Input::new(text).span(s)))
+}
+
+/// The matches of `r` that start at one of `starts` (ascending), without overlaps, as
+/// `find_iter` over the whole text would give them when every match starts at one of them.
+fn anchored_at<'a>(
+    r: &'a Meta,
+    text: &'a str,
+    starts: &'a [usize],
+) -> impl Iterator<Item = Match> + 'a {
+    let mut next = 0;
+    starts.iter().filter_map(move |&s| {
+        if s < next {
+            return None;
+        }
+        let m = r.find(Input::new(text).span(s..text.len()).anchored(Anchored::Yes))?;
+        next = m.end();
+        Some(m)
+    })
 }
 
 /// The character before byte `at`, if any.
@@ -203,24 +309,55 @@ fn isolated(text: &str, s: usize, e: usize, also: &[char]) -> bool {
     !left && !right
 }
 
-/// Whether one of `words` occurs in the 48 bytes before `at` (case-insensitive).
+/// Whether one of `words` (lower case) occurs in the 48 bytes before `at`, compared
+/// without regard to case.
 fn context(text: &str, at: usize, words: &[&str]) -> bool {
-    let mut from = at.saturating_sub(48);
-    while !text.is_char_boundary(from) {
-        from += 1;
-    }
-    let w = text[from..at].to_lowercase();
-    words.iter().any(|x| w.contains(x))
+    context_any(text, at, words)
 }
 
-/// Like [`context`], with owned, lower-case words (custom recognizers).
-pub(crate) fn context_any(text: &str, at: usize, words: &[String]) -> bool {
+/// Like [`context`], for any list of lower-case words (custom recognizers own theirs).
+pub(crate) fn context_any(text: &str, at: usize, words: &[impl AsRef<str>]) -> bool {
     let mut from = at.saturating_sub(48);
-    while !text.is_char_boundary(from) {
-        from += 1;
+    let window = &text.as_bytes()[from..at];
+    if !window.is_ascii() {
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        let w = text[from..at].to_lowercase();
+        return words.iter().any(|x| w.contains(x.as_ref()));
     }
-    let w = text[from..at].to_lowercase();
-    words.iter().any(|x| w.contains(x.as_str()))
+    let mut buf = [0u8; 48];
+    let w = &mut buf[..window.len()];
+    w.copy_from_slice(window);
+    w.make_ascii_lowercase();
+    words.iter().any(|x| {
+        let x = x.as_ref().as_bytes();
+        !x.is_empty() && w.windows(x.len()).any(|s| s == x)
+    })
+}
+
+/// Base58 (Bitcoin's alphabet: no `0`, `O`, `I`, `l`).
+fn is_base58(c: u8) -> bool {
+    matches!(c, b'1'..=b'9' | b'A'..=b'H' | b'J'..=b'N' | b'P'..=b'Z' | b'a'..=b'k' | b'm'..=b'z')
+}
+
+/// A whole word shaped like a bech32 address: `bc1`, `tb1` or `ltc1` (any case), then 8
+/// to 87 characters of the bech32 alphabet.
+fn is_bech32(w: &[u8]) -> bool {
+    let lower = |i: usize| w[i].to_ascii_lowercase();
+    let hrp = if w.len() > 4 && lower(0) == b'l' && lower(1) == b't' && lower(2) == b'c' {
+        3
+    } else if w.len() > 3 && matches!((lower(0), lower(1)), (b'b', b'c') | (b't', b'b')) {
+        2
+    } else {
+        return false;
+    };
+    let data = &w[hrp + 1..];
+    w[hrp] == b'1'
+        && (8..=87).contains(&data.len())
+        && data.iter().all(|&c| {
+            matches!(c.to_ascii_lowercase(), b'0' | b'2'..=b'9' | b'a' | b'c'..=b'h' | b'j'..=b'n' | b'p'..=b'z')
+        })
 }
 
 fn digits(s: &str) -> Vec<u8> {
@@ -287,33 +424,35 @@ impl Recognizers {
             ),
         ];
         Self {
-            email: re(
+            email: meta(
                 r"(?i)(?-u:\b)[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
             ),
-            card: re(r"\d(?:[ \-]?\d){12,18}"),
-            ssn: re(r"(?-u:\b)\d{3}[\- ]\d{2}[\- ]\d{4}(?-u:\b)"),
-            ssn_bare: re(r"(?-u:\b)\d{9}(?-u:\b)"),
-            ipv4: re(
-                r"(?-u:\b)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?-u:\b)",
+            // Digits are ASCII digits: other scripts' digits are not validated as numbers.
+            card: meta(r"[0-9](?:[ \-]?[0-9]){12,18}"),
+            ssn: meta(r"(?-u:\b)[0-9]{3}[\- ][0-9]{2}[\- ][0-9]{4}(?-u:\b)"),
+            ssn_bare: meta(r"(?-u:\b)[0-9]{9}(?-u:\b)"),
+            ipv4: meta(
+                r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
             ),
-            ipv6: re(r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:\d{1,3}\.){3}\d{1,3})?"),
-            iban: re(r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"),
-            phone_nanp: re(r"(?:\+?1[ .\-]?)?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"),
-            phone_intl: re(r"\+\d{1,3}(?:[ .\-]\(?\d{1,10}\)?){1,5}"),
+            ipv6: meta(
+                r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:[0-9]{1,3}\.){3}[0-9]{1,3})?",
+            ),
+            iban: meta(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
+            phone_nanp: meta(
+                r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
+            ),
+            phone_intl: meta(r"\+[0-9]{1,3}(?:[ .\-]\(?[0-9]{1,10}\)?){1,5}"),
             url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
             mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
-            btc: re(r"(?-u:\b)[13][1-9A-HJ-NP-Za-km-z]{25,34}(?-u:\b)"),
-            bech32: re(r"(?i)(?-u:\b)(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}(?-u:\b)"),
-            eth: re(r"(?-u:\b)0x[0-9a-fA-F]{40}(?-u:\b)"),
             secrets,
-            assignment: re(
+            assignment: meta(
                 r#"(?i)([a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?([^\s"'`,;]{8,256})"#,
             ),
             bearer: re(r"(?i)(?-u:\b)bearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
             // A house number, one to three capitalised words and a street suffix, then
             // optionally a unit, a city, a state and a ZIP code (US style).
-            address: re(
-                r"(?-u:\b)\d{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)(?-u:\b)\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
+            address: meta(
+                r"(?-u:\b)[0-9]{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)(?-u:\b)\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+[0-9]{5}(?:-[0-9]{4})?)?",
             ),
             dob: re(
                 r"(?i)(?-u:\b)(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,?\s+\d{4})(?-u:\b)",
@@ -322,93 +461,60 @@ impl Recognizers {
             driver_license: re(
                 r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
             ),
-            nhs: re(r"(?-u:\b)\d{3}[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)"),
-            keywords: re(
-                r"(?i)password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key|bearer|born|dob|d\.o\.b|birth|passport|licen[cs]e|dl#|dl no|dl number|lic#|nhs|health service|patient number|ssn|social sec",
-            ),
-            secret_prefixes: re(
-                r"AKIA|ASIA|AGPA|AIDA|AROA|gh[pousr]_|github_pat_|xox[abposr]-|[srp]k_(?:live|test)_|AIza|sk-|SG\.|SK[0-9a-fA-F]{32}|eyJ|-----BEGIN|AccountKey=",
-            ),
+            nhs: meta(r"(?-u:\b)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?-u:\b)"),
+            words: AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(WORDS.iter().map(|w| w.0))
+                .expect("valid literals"),
         }
     }
 
-    fn guards(&self, text: &str) -> Guards {
-        let mut g = Guards {
-            digits: 0,
-            colons: 0,
-            dashes: 0,
-            at: false,
-            plus: false,
-            dot: false,
-            upper: false,
-            non_ascii: false,
-            bech32_hrp: false,
+    fn keywords(&self, text: &str) -> Keywords {
+        let mut g = Keywords {
             keywords: 0,
             secrets: 0,
+            assign: vec![],
         };
-        let mut prev = 0u8;
-        for &b in text.as_bytes() {
-            match b {
-                b'0'..=b'9' => {
-                    g.digits += 1;
-                    if b == b'1' && matches!(prev, b'c' | b'C' | b'b' | b'B') {
-                        g.bech32_hrp = true;
+        let b = text.as_bytes();
+        for m in self.words.find_iter(text) {
+            let (word, kind) = WORDS[m.pattern().as_usize()];
+            match kind {
+                Word::Keyword(bit) => {
+                    g.keywords |= bit;
+                    if bit == KW_ASSIGN {
+                        g.assign.push(m.start());
                     }
                 }
-                b':' => g.colons += 1,
-                b'-' => g.dashes += 1,
-                b'@' => g.at = true,
-                b'+' => g.plus = true,
-                b'.' => g.dot = true,
-                b'A'..=b'Z' => g.upper = true,
-                0x80.. => g.non_ascii = true,
-                _ => {}
+                // Secret prefixes are case-sensitive; `SK` takes 32 hex digits.
+                Word::Secret(i) => {
+                    let exact = &b[m.range()] == word.as_bytes();
+                    let twilio = i != 7
+                        || b.get(m.end()..m.end() + 32)
+                            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                    if exact && twilio {
+                        g.secrets |= 1 << i;
+                    }
+                }
             }
-            prev = b;
         }
-        for m in self.keywords.find_iter(text) {
-            let w = m.as_str().to_ascii_lowercase();
-            g.keywords |= match w.as_str() {
-                "bearer" => KW_BEARER,
-                "born" | "dob" | "d.o.b" | "birth" => KW_BIRTH,
-                "passport" => KW_PASSPORT,
-                "nhs" | "health service" | "patient number" => KW_NHS,
-                "ssn" | "social sec" => KW_SSN,
-                _ if w.starts_with("licen") || w.starts_with("dl") || w == "lic#" => KW_LICENSE,
-                _ => KW_ASSIGN,
-            };
-        }
-        for m in self.secret_prefixes.find_iter(text) {
-            let w = m.as_str();
-            let i = if w.starts_with("AccountKey=") {
-                10
-            } else if w.starts_with("-----") {
-                9
-            } else if w.starts_with("eyJ") {
-                8
-            } else if w.starts_with("SK") {
-                7
-            } else if w.starts_with("SG.") {
-                6
-            } else if w.starts_with("sk-") {
-                5
-            } else if w.starts_with("AIza") {
-                4
-            } else if w.ends_with('_') && w.len() >= 8 && w.as_bytes()[2] == b'_' {
-                3
-            } else if w.starts_with("xox") {
-                2
-            } else if w.starts_with("gh") || w.starts_with("github") {
-                1
-            } else {
-                0
-            };
-            g.secrets |= 1 << i;
-        }
+        g.assign.sort_unstable();
+        g.assign.dedup();
         g
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        thread_local! {
+            static PASS: std::cell::RefCell<Pass> = std::cell::RefCell::default();
+        }
+        PASS.with_borrow_mut(|p| {
+            p.fill(text);
+            self.find_with(text, p, out);
+        });
+    }
+
+    fn find_with(&self, text: &str, p: &Pass, out: &mut Vec<Candidate>) {
         let mut push = |kind, start, end, score, recognizer| {
             out.push(Candidate {
                 kind,
@@ -419,17 +525,47 @@ impl Recognizers {
             })
         };
         use EntityType as T;
-        // Cheap guards: one pass over the bytes and two literal searches say which
-        // recognizers can match at all; the others do not run.
-        let g = self.guards(text);
+        // One pass over the bytes and two literal searches say which recognizers can
+        // match at all, and where; the others do not run.
+        let g = self.keywords(text);
         let when = |c: bool| if c { text } else { "" };
+        let numbers = |min: u32, f: fn(&Number) -> bool| {
+            p.numbers
+                .iter()
+                .filter(move |n| n.digits >= min && f(n))
+                .map(|n| n.start..n.end)
+        };
+        let any = |_: &Number| true;
 
-        for m in self.email.find_iter(when(g.at)) {
+        // An address is a run of its characters around an `@` (any non-ASCII byte is let
+        // in, for the pattern to decide).
+        let b = text.as_bytes();
+        let email_byte = |c: u8| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
+                || c >= 0x80
+        };
+        let mut ats = vec![];
+        let mut i = 0;
+        while p.at
+            && let Some(k) = b[i..].iter().position(|&c| c == b'@')
+        {
+            let (mut s, mut e) = (i + k, i + k + 1);
+            while s > 0 && email_byte(b[s - 1]) {
+                s -= 1;
+            }
+            while e < b.len() && email_byte(b[e]) {
+                e += 1;
+            }
+            ats.push(s..e);
+            i = e;
+        }
+        for m in within(&self.email, text, ats.into_iter()) {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
-        for m in self.card.find_iter(when(g.digits >= 13)) {
-            let d = digits(m.as_str());
+        for m in within(&self.card, text, numbers(13, any)) {
+            let d = digits(&text[m.range()]);
             if (13..=19).contains(&d.len())
                 && isolated(text, m.start(), m.end(), &['-', '.'])
                 && checks::luhn(&d)
@@ -458,9 +594,12 @@ impl Recognizers {
             };
             d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
         };
-        for m in self.ssn.find_iter(when(g.digits >= 9)) {
-            let b = m.as_str().as_bytes();
-            if b[3] == b[6] && isolated(text, m.start(), m.end(), &['-']) && ssn_ok(m.as_str()) {
+        for m in within(&self.ssn, text, numbers(9, any)) {
+            let b = &text.as_bytes()[m.range()];
+            if b[3] == b[6]
+                && isolated(text, m.start(), m.end(), &['-'])
+                && ssn_ok(&text[m.range()])
+            {
                 let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
                 push(
                     T::US_SSN,
@@ -471,16 +610,18 @@ impl Recognizers {
                 );
             }
         }
-        for m in self
-            .ssn_bare
-            .find_iter(when(g.digits >= 9 && g.keywords & KW_SSN != 0))
-        {
-            if ssn_ok(m.as_str()) && context(text, m.start(), &["ssn", "social security"]) {
+        let bare = if g.keywords & KW_SSN != 0 {
+            9
+        } else {
+            u32::MAX
+        };
+        for m in within(&self.ssn_bare, text, numbers(bare, any)) {
+            if ssn_ok(&text[m.range()]) && context(text, m.start(), &["ssn", "social security"]) {
                 push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
             }
         }
 
-        for m in self.ipv4.find_iter(when(g.digits >= 4 && g.dot)) {
+        for m in within(&self.ipv4, text, numbers(4, |n| n.dot)) {
             let dotted_more = text[m.end()..].starts_with('.')
                 && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
             let version = context(text, m.start(), &["version", " v", "release"])
@@ -489,8 +630,9 @@ impl Recognizers {
                 push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
             }
         }
-        for m in self.ipv6.find_iter(when(g.colons >= 2)) {
-            let s = m.as_str();
+        let hex = p.hex_colons.iter().map(|&(s, e)| s..e);
+        for m in within(&self.ipv6, text, hex) {
+            let s = &text[m.range()];
             if s.len() >= 6
                 && s.parse::<std::net::Ipv6Addr>().is_ok()
                 && isolated(text, m.start(), m.end(), &[':'])
@@ -499,11 +641,11 @@ impl Recognizers {
             }
         }
 
-        for m in self.iban.find_iter(when(g.digits >= 2 && g.upper)) {
+        for m in anchored_at(&self.iban, text, &p.iban) {
             // Take exactly the country's length of characters (spaces aside).
             let mut compact = Vec::with_capacity(34);
             let mut ends = Vec::with_capacity(34);
-            for (i, c) in m.as_str().bytes().enumerate() {
+            for (i, c) in text[m.range()].bytes().enumerate() {
                 if c != b' ' {
                     compact.push(c);
                     ends.push(m.start() + i + 1);
@@ -520,8 +662,8 @@ impl Recognizers {
             }
         }
 
-        for m in self.phone_nanp.find_iter(when(g.digits >= 10)) {
-            let d = digits(m.as_str());
+        for m in within(&self.phone_nanp, text, numbers(10, any)) {
+            let d = digits(&text[m.range()]);
             let local = &d[d.len() - 10..];
             if (local[0] >= b'2')
                 && (local[3] >= b'2')
@@ -543,10 +685,11 @@ impl Recognizers {
                 );
             }
         }
-        for m in self.phone_intl.find_iter(when(g.plus && g.digits >= 8)) {
+        for m in within(&self.phone_intl, text, numbers(8, |n| n.plus)) {
             let mut end = m.end();
+            let s = &text[m.range()];
             // A trailing ")" without its "(" is not part of the number.
-            if m.as_str().ends_with(')') && !m.as_str().contains('(') {
+            if s.ends_with(')') && !s.contains('(') {
                 end -= 1;
             }
             let d = digits(&text[m.start()..end]);
@@ -557,45 +700,41 @@ impl Recognizers {
 
         for m in self
             .url
-            .find_iter(when(g.colons > 0 && text.contains("://")))
+            .find_iter(when(p.colons > 0 && text.contains("://")))
         {
             let t = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
             push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
         }
 
-        for m in self.mac.find_iter(when(g.colons >= 5 || g.dashes >= 5)) {
+        for m in self.mac.find_iter(when(p.colons >= 5 || p.dashes >= 5)) {
             let b = m.as_str().as_bytes();
             if (2..17).step_by(3).all(|i| b[i] == b[2]) {
                 push(T::MAC_ADDRESS, m.start(), m.end(), 0.85, "mac");
             }
         }
 
-        for m in self.btc.find_iter(when(g.digits > 0)) {
-            if checks::base58check(m.as_str()) {
-                push(T::CRYPTO, m.start(), m.end(), 0.95, "bitcoin");
+        // A crypto address is a whole word: its shape says which check to run.
+        for &(s, e) in &p.long_words {
+            let w = &text[s..e];
+            let b = w.as_bytes();
+            if (26..=35).contains(&b.len())
+                && matches!(b[0], b'1' | b'3')
+                && b[1..].iter().all(|&c| is_base58(c))
+            {
+                if checks::base58check(w) {
+                    push(T::CRYPTO, s, e, 0.95, "bitcoin");
+                }
+            } else if is_bech32(b) {
+                if checks::bech32(w) {
+                    push(T::CRYPTO, s, e, 0.95, "bech32");
+                }
+            } else if b.len() == 42
+                && w.starts_with("0x")
+                && b[2..].iter().all(u8::is_ascii_hexdigit)
+            {
+                let ctx = context(text, s, &["eth", "wallet", "address", "send", "crypto"]);
+                push(T::CRYPTO, s, e, if ctx { 0.95 } else { 0.7 }, "ethereum");
             }
-        }
-        for m in self.bech32.find_iter(when(g.bech32_hrp)) {
-            if checks::bech32(m.as_str()) {
-                push(T::CRYPTO, m.start(), m.end(), 0.95, "bech32");
-            }
-        }
-        for m in self
-            .eth
-            .find_iter(when(g.digits > 0 && text.contains("0x")))
-        {
-            let ctx = context(
-                text,
-                m.start(),
-                &["eth", "wallet", "address", "send", "crypto"],
-            );
-            push(
-                T::CRYPTO,
-                m.start(),
-                m.end(),
-                if ctx { 0.95 } else { 0.7 },
-                "ethereum",
-            );
         }
 
         for (i, (name, r, score)) in self.secrets.iter().enumerate() {
@@ -603,12 +742,26 @@ impl Recognizers {
                 push(T::SECRET, m.start(), m.end(), *score, name);
             }
         }
-        for c in self
-            .assignment
-            .captures_iter(when(g.keywords & KW_ASSIGN != 0))
-        {
-            let v = c.get(2).expect("group");
-            let value = v.as_str();
+        // `key = value` with a secret-sounding key: the match starts where the key's
+        // characters before a keyword start, so search only there.
+        let mut caps = self.assignment.create_captures();
+        let mut next = 0;
+        let key_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
+        for &k in &g.assign {
+            if k < next {
+                continue;
+            }
+            let mut s = k;
+            while s > next && key_byte(text.as_bytes()[s - 1]) {
+                s -= 1;
+            }
+            let at = Input::new(text).span(s..text.len()).anchored(Anchored::Yes);
+            self.assignment.search_captures(&at, &mut caps);
+            let (Some(m), Some(v)) = (caps.get_match(), caps.get_group(2)) else {
+                continue;
+            };
+            next = m.end();
+            let value = &text[v.range()];
             let mixed = value.chars().any(|c| c.is_ascii_digit())
                 && value.chars().any(|c| c.is_ascii_alphabetic());
             if checks::entropy(value) >= 3.0
@@ -616,14 +769,16 @@ impl Recognizers {
                 && !value.contains("***")
                 && !crate::anonymize::is_surrogate(value)
             {
-                push(T::SECRET, v.start(), v.end(), 0.8, "secret_assignment");
+                push(T::SECRET, v.start, v.end, 0.8, "secret_assignment");
             }
         }
-        for m in self
-            .address
-            .find_iter(when(g.digits > 0 && (g.upper || g.non_ascii)))
-        {
-            let full = m.as_str().contains(',');
+        let houses: &[usize] = if p.upper || p.non_ascii {
+            &p.house
+        } else {
+            &[]
+        };
+        for m in anchored_at(&self.address, text, houses) {
+            let full = text[m.range()].contains(',');
             let ctx = context(
                 text,
                 m.start(),
@@ -704,15 +859,17 @@ impl Recognizers {
                 );
             }
         }
-        for m in self
-            .nhs
-            .find_iter(when(g.digits >= 10 && g.keywords & KW_NHS != 0))
-        {
-            let b = m.as_str().as_bytes();
+        let nhs = if g.keywords & KW_NHS != 0 {
+            10
+        } else {
+            u32::MAX
+        };
+        for m in within(&self.nhs, text, numbers(nhs, any)) {
+            let b = &text.as_bytes()[m.range()];
             let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
             if same_separators
                 && isolated(text, m.start(), m.end(), &['-'])
-                && checks::nhs(&digits(m.as_str()))
+                && checks::nhs(&digits(&text[m.range()]))
                 && context(
                     text,
                     m.start(),

@@ -1,0 +1,221 @@
+//! One pass over a record's bytes that says which recognizers can match at all, and where.
+//!
+//! Most patterns can only match inside short stretches of a record: a card, a phone number
+//! or an SSN inside a run of digits and number separators, an IPv6 address inside a run of
+//! hex digits and colons, a crypto address as one whole long word. The pass finds those
+//! stretches; the recognizers then search only them (with the whole record around them for
+//! `\b` and context), so a record costs one pass plus work proportional to its candidates,
+//! not one automaton walk over the whole record per pattern.
+
+/// A run of digits and number separators (` +-.()`), trimmed to start at a digit, `+` or
+/// `(` and end at a digit or `)`, holding at least one digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Number {
+    pub start: usize,
+    pub end: usize,
+    pub digits: u32,
+    pub plus: bool,
+    pub dot: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Pass {
+    pub colons: usize,
+    pub dashes: usize,
+    pub at: bool,
+    pub upper: bool,
+    pub non_ascii: bool,
+    pub underscore: bool,
+    pub numbers: Vec<Number>,
+    /// Runs of hex digits, `:` and `.` with at least two colons: where IPv6 can be.
+    pub hex_colons: Vec<(usize, usize)>,
+    /// Whole words (ASCII letters, digits, `_`) of 11 bytes or more holding a digit:
+    /// where Bitcoin, bech32 and Ethereum addresses can be.
+    pub long_words: Vec<(usize, usize)>,
+    /// Starts of words shaped `AA00…`: where an IBAN can start.
+    pub iban: Vec<usize>,
+    /// Starts of house numbers (`12`, `12B`) followed by white space: where a street
+    /// address can start.
+    pub house: Vec<usize>,
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+fn is_number(c: u8) -> bool {
+    matches!(c, b'0'..=b'9' | b' ' | b'+' | b'-' | b'.' | b'(' | b')')
+}
+
+fn is_hex_colon(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+impl Pass {
+    #[cfg(test)]
+    pub fn new(text: &str) -> Self {
+        let mut p = Pass::default();
+        p.fill(text);
+        p
+    }
+
+    /// Fills the pass with `text`'s (its vectors are reused from record to record).
+    ///
+    /// Every stretch it looks for holds a digit (numbers, IBANs, house numbers, and the
+    /// crypto addresses, which start with `1`, `3` or `0x` or hold bech32's `1`), so it
+    /// jumps from digit to digit and looks around each one only once.
+    pub fn fill(&mut self, text: &str) {
+        let b = text.as_bytes();
+        let n = b.len();
+        self.numbers.clear();
+        self.hex_colons.clear();
+        self.long_words.clear();
+        self.iban.clear();
+        self.house.clear();
+        self.colons = b.iter().filter(|&&c| c == b':').count();
+        self.dashes = b.iter().filter(|&&c| c == b'-').count();
+        self.at = b.contains(&b'@');
+        self.underscore = b.contains(&b'_');
+        self.upper = b.iter().any(u8::is_ascii_uppercase);
+        self.non_ascii = !b.is_ascii();
+        let (mut word_end, mut number_end) = (0, 0);
+        let mut i = 0;
+        while let Some(k) = b[i..].iter().position(u8::is_ascii_digit) {
+            let d = i + k;
+            if d >= word_end {
+                let mut s = d;
+                while s > 0 && is_word(b[s - 1]) {
+                    s -= 1;
+                }
+                let mut e = d + 1;
+                while e < n && is_word(b[e]) {
+                    e += 1;
+                }
+                self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
+                word_end = e;
+            }
+            if d >= number_end {
+                let mut s = d;
+                while s > 0 && is_number(b[s - 1]) {
+                    s -= 1;
+                }
+                let mut e = d + 1;
+                while e < n && is_number(b[e]) {
+                    e += 1;
+                }
+                self.close_number(b, s, e);
+                number_end = e;
+            }
+            i = word_end.min(number_end);
+        }
+        if self.colons >= 2 {
+            let mut i = 0;
+            while i < n {
+                if b[i] != b':' {
+                    i += 1;
+                    continue;
+                }
+                let mut s = i;
+                while s > 0 && is_hex_colon(b[s - 1]) {
+                    s -= 1;
+                }
+                let mut e = i;
+                while e < n && is_hex_colon(b[e]) {
+                    e += 1;
+                }
+                if b[s..e].iter().filter(|&&c| c == b':').count() >= 2 {
+                    self.hex_colons.push((s, e));
+                }
+                i = e;
+            }
+        }
+    }
+
+    fn close_number(&mut self, b: &[u8], mut s: usize, mut e: usize) {
+        while s < e && !matches!(b[s], b'0'..=b'9' | b'+' | b'(') {
+            s += 1;
+        }
+        while e > s && !matches!(b[e - 1], b'0'..=b'9' | b')') {
+            e -= 1;
+        }
+        let mut num = Number {
+            start: s,
+            end: e,
+            digits: 0,
+            plus: false,
+            dot: false,
+        };
+        for &c in &b[s..e] {
+            match c {
+                b'0'..=b'9' => num.digits += 1,
+                b'+' => num.plus = true,
+                b'.' => num.dot = true,
+                _ => {}
+            }
+        }
+        if num.digits > 0 {
+            self.numbers.push(num);
+        }
+    }
+
+    /// A word `b[s..e]`, followed by the byte `next` (0 at the end).
+    fn close_word(&mut self, b: &[u8], s: usize, e: usize, next: u8) {
+        let w = &b[s..e];
+        if w.len() >= 11 {
+            self.long_words.push((s, e));
+        }
+        if w.len() >= 4
+            && w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+        {
+            self.iban.push(s);
+        }
+        // `\d{1,6}[A-Z]?` then white space (ASCII, or a non-ASCII space the pattern
+        // decides on).
+        let digits = w.iter().take_while(|c| c.is_ascii_digit()).count();
+        let house = (1..=6).contains(&digits)
+            && (digits == w.len() || (digits + 1 == w.len() && w[digits].is_ascii_uppercase()));
+        if house && (next.is_ascii_whitespace() || next >= 0x80) {
+            self.house.push(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_trimmed_runs_with_digits() {
+        let t = "call +1 (415) 555-0100. or 4111 1111 1111 1111, v2.3 - ok";
+        let p = Pass::new(t);
+        let got: Vec<&str> = p.numbers.iter().map(|n| &t[n.start..n.end]).collect();
+        assert_eq!(got, ["+1 (415) 555-0100", "4111 1111 1111 1111", "2.3"]);
+        assert!(p.numbers[0].plus && !p.numbers[1].plus && p.numbers[2].dot);
+        assert_eq!(p.numbers[1].digits, 16);
+    }
+
+    #[test]
+    fn words_hex_runs_and_starts() {
+        let t = "GB82WEST12345698765432 at 12 Main St, 7B\u{a0}Rue; fe80::1, and 0x52908400098527886E0F7030069857D2E4169EE7";
+        let p = Pass::new(t);
+        let at = |s: usize| &t[s..];
+        assert_eq!(p.iban.len(), 1);
+        assert!(at(p.iban[0]).starts_with("GB82"));
+        let houses: Vec<&str> = p.house.iter().map(|&s| &at(s)[..2]).collect();
+        assert_eq!(houses, ["12", "7B"]);
+        let hex: Vec<&str> = p.hex_colons.iter().map(|&(s, e)| &t[s..e]).collect();
+        assert_eq!(hex, ["fe80::1"]);
+        let long: Vec<&str> = p.long_words.iter().map(|&(s, e)| &t[s..e]).collect();
+        assert_eq!(
+            long,
+            [
+                "GB82WEST12345698765432",
+                "0x52908400098527886E0F7030069857D2E4169EE7"
+            ]
+        );
+        assert!(p.non_ascii && p.upper && !p.at);
+    }
+}
