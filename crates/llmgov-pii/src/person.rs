@@ -548,16 +548,16 @@ impl Names {
 
     /// Whether `s` ends with a cue phrase that starts a word.
     fn ends_with_cue(&self, s: &str) -> bool {
-        let from = s.len().saturating_sub(self.longest_cue);
-        s.char_indices()
-            .skip_while(|&(j, _)| j < from)
-            .any(|(j, _)| {
-                s[..j]
+        let b = s.as_bytes();
+        // Cues start with an ASCII letter that starts a word.
+        (s.len().saturating_sub(self.longest_cue)..s.len()).any(|j| {
+            b[j].is_ascii_alphabetic()
+                && s[..j]
                     .chars()
                     .next_back()
                     .is_none_or(|x| !x.is_alphanumeric())
-                    && self.cues.contains(&s[j..])
-            })
+                && self.cues.contains(&s[j..])
+        })
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {

@@ -15,6 +15,7 @@ use crate::Candidate;
 use crate::checks;
 
 mod pass;
+use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE};
 use pass::{Number, Pass};
 
 /// Entity types, with Presidio's names where Presidio has them, plus the types of a
@@ -332,7 +333,7 @@ pub(crate) fn context_any(text: &str, at: usize, words: &[impl AsRef<str>]) -> b
     w.make_ascii_lowercase();
     words.iter().any(|x| {
         let x = x.as_ref().as_bytes();
-        !x.is_empty() && w.windows(x.len()).any(|s| s == x)
+        !x.is_empty() && w.windows(x.len()).any(|s| s[0] == x[0] && s == x)
     })
 }
 
@@ -446,7 +447,7 @@ impl Recognizers {
             mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
             secrets,
             assignment: meta(
-                r#"(?i)([a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?([^\s"'`,;]{8,256})"#,
+                r#"(?i)(?:[a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?(?:[^\s"'`,;]{8,256})"#,
             ),
             bearer: re(r"(?i)(?-u:\b)bearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
             // A house number, one to three capitalised words and a street suffix, then
@@ -535,7 +536,6 @@ impl Recognizers {
                 .filter(move |n| n.digits >= min && f(n))
                 .map(|n| n.start..n.end)
         };
-        let any = |_: &Number| true;
 
         // An address is a run of its characters around an `@` (any non-ASCII byte is let
         // in, for the pattern to decide).
@@ -564,7 +564,7 @@ impl Recognizers {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
-        for m in within(&self.card, text, numbers(13, any)) {
+        for m in within(&self.card, text, numbers(13, |n| n.may & CARD != 0)) {
             let d = digits(&text[m.range()]);
             if (13..=19).contains(&d.len())
                 && isolated(text, m.start(), m.end(), &['-', '.'])
@@ -594,7 +594,7 @@ impl Recognizers {
             };
             d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
         };
-        for m in within(&self.ssn, text, numbers(9, any)) {
+        for m in within(&self.ssn, text, numbers(9, |n| n.may & SSN != 0)) {
             let b = &text.as_bytes()[m.range()];
             if b[3] == b[6]
                 && isolated(text, m.start(), m.end(), &['-'])
@@ -615,13 +615,17 @@ impl Recognizers {
         } else {
             u32::MAX
         };
-        for m in within(&self.ssn_bare, text, numbers(bare, any)) {
+        for m in within(
+            &self.ssn_bare,
+            text,
+            numbers(bare, |n| n.may & SSN_BARE != 0),
+        ) {
             if ssn_ok(&text[m.range()]) && context(text, m.start(), &["ssn", "social security"]) {
                 push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
             }
         }
 
-        for m in within(&self.ipv4, text, numbers(4, |n| n.dot)) {
+        for m in within(&self.ipv4, text, numbers(4, |n| n.may & IPV4 != 0)) {
             let dotted_more = text[m.end()..].starts_with('.')
                 && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
             let version = context(text, m.start(), &["version", " v", "release"])
@@ -662,7 +666,7 @@ impl Recognizers {
             }
         }
 
-        for m in within(&self.phone_nanp, text, numbers(10, any)) {
+        for m in within(&self.phone_nanp, text, numbers(10, |n| n.may & NANP != 0)) {
             let d = digits(&text[m.range()]);
             let local = &d[d.len() - 10..];
             if (local[0] >= b'2')
@@ -685,7 +689,7 @@ impl Recognizers {
                 );
             }
         }
-        for m in within(&self.phone_intl, text, numbers(8, |n| n.plus)) {
+        for m in within(&self.phone_intl, text, numbers(8, |n| n.may & INTL != 0)) {
             let mut end = m.end();
             let s = &text[m.range()];
             // A trailing ")" without its "(" is not part of the number.
@@ -744,7 +748,6 @@ impl Recognizers {
         }
         // `key = value` with a secret-sounding key: the match starts where the key's
         // characters before a keyword start, so search only there.
-        let mut caps = self.assignment.create_captures();
         let mut next = 0;
         let key_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
         for &k in &g.assign {
@@ -756,12 +759,20 @@ impl Recognizers {
                 s -= 1;
             }
             let at = Input::new(text).span(s..text.len()).anchored(Anchored::Yes);
-            self.assignment.search_captures(&at, &mut caps);
-            let (Some(m), Some(v)) = (caps.get_match(), caps.get_group(2)) else {
+            let Some(m) = self.assignment.find(at) else {
                 continue;
             };
             next = m.end();
-            let value = &text[v.range()];
+            // The value ends the match: after the first `:` or `=` (keys hold neither),
+            // white space and one quote.
+            let sep = s + text[s..m.end()]
+                .find([':', '='])
+                .expect("the pattern has one");
+            let value = text[sep + 1..m.end()]
+                .trim_start()
+                .strip_prefix(['"', '\''])
+                .unwrap_or_else(|| text[sep + 1..m.end()].trim_start());
+            let v = m.end() - value.len()..m.end();
             let mixed = value.chars().any(|c| c.is_ascii_digit())
                 && value.chars().any(|c| c.is_ascii_alphabetic());
             if checks::entropy(value) >= 3.0
@@ -864,7 +875,7 @@ impl Recognizers {
         } else {
             u32::MAX
         };
-        for m in within(&self.nhs, text, numbers(nhs, any)) {
+        for m in within(&self.nhs, text, numbers(nhs, |n| n.may & NHS != 0)) {
             let b = &text.as_bytes()[m.range()];
             let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
             if same_separators

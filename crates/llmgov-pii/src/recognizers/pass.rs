@@ -14,8 +14,84 @@ pub(crate) struct Number {
     pub start: usize,
     pub end: usize,
     pub digits: u32,
-    pub plus: bool,
-    pub dot: bool,
+    /// The number patterns that may match in the run (`CARD`, `SSN`, ...).
+    pub may: u8,
+}
+
+pub(crate) const CARD: u8 = 1;
+pub(crate) const SSN: u8 = 2;
+pub(crate) const SSN_BARE: u8 = 4;
+pub(crate) const NHS: u8 = 8;
+pub(crate) const NANP: u8 = 16;
+pub(crate) const IPV4: u8 = 32;
+pub(crate) const INTL: u8 = 64;
+
+/// Which number patterns may match in a run, from its groups of digits and the single
+/// separators between them. These are necessary conditions only (a pattern that may
+/// match still runs), so they never lose a match.
+fn shapes(r: &[u8]) -> u8 {
+    // (length, the one byte between the group and the next, or 0)
+    let mut groups = [(0usize, 0u8); 24];
+    let mut n = 0;
+    let mut i = 0;
+    while i < r.len() {
+        if !r[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < r.len() && r[i].is_ascii_digit() {
+            i += 1;
+        }
+        if n == groups.len() {
+            return u8::MAX;
+        }
+        let single = i + 1 < r.len() && r[i + 1].is_ascii_digit();
+        groups[n] = (i - s, if single { r[i] } else { 0 });
+        n += 1;
+    }
+    let g = &groups[..n];
+    let sep = |k: usize, set: &[u8]| set.contains(&g[k].1);
+    let len = |k: usize| g.get(k).map_or(0, |x| x.0);
+    let mut may = 0;
+    let mut chain = 0;
+    for k in 0..n {
+        chain = if k > 0 && sep(k - 1, b" -") {
+            chain + len(k)
+        } else {
+            len(k)
+        };
+        if chain >= 13 {
+            may |= CARD;
+        }
+        match len(k) {
+            9 => may |= SSN_BARE,
+            10 => may |= NHS,
+            _ => {}
+        }
+        if len(k) == 3 && sep(k, b" -") && len(k + 1) == 2 && sep(k + 1, b" -") && len(k + 2) == 4 {
+            may |= SSN;
+        }
+        let nhs_two = matches!((len(k), len(k + 1)), (3, 7) | (6, 4));
+        let nhs_three =
+            len(k) == 3 && len(k + 1) == 3 && k + 1 < n && sep(k + 1, b" -") && len(k + 2) == 4;
+        if sep(k, b" -") && (nhs_two || nhs_three) {
+            may |= NHS;
+        }
+        if len(k) >= 3 && sep(k, b" .-") && len(k + 1) >= 4 {
+            may |= NANP;
+        }
+        if k + 3 < n
+            && (k..k + 4).all(|j| (1..=3).contains(&len(j)))
+            && (k..k + 3).all(|j| g[j].1 == b'.')
+        {
+            may |= IPV4;
+        }
+    }
+    if r.windows(2).any(|w| w[0] == b'+' && w[1].is_ascii_digit()) {
+        may |= INTL;
+    }
+    may
 }
 
 #[derive(Debug, Default)]
@@ -142,18 +218,11 @@ impl Pass {
             start: s,
             end: e,
             digits: 0,
-            plus: false,
-            dot: false,
+            may: 0,
         };
-        for &c in &b[s..e] {
-            match c {
-                b'0'..=b'9' => num.digits += 1,
-                b'+' => num.plus = true,
-                b'.' => num.dot = true,
-                _ => {}
-            }
-        }
+        num.digits = b[s..e].iter().filter(|c| c.is_ascii_digit()).count() as u32;
         if num.digits > 0 {
+            num.may = shapes(&b[s..e]);
             self.numbers.push(num);
         }
     }
@@ -193,8 +262,27 @@ mod tests {
         let p = Pass::new(t);
         let got: Vec<&str> = p.numbers.iter().map(|n| &t[n.start..n.end]).collect();
         assert_eq!(got, ["+1 (415) 555-0100", "4111 1111 1111 1111", "2.3"]);
-        assert!(p.numbers[0].plus && !p.numbers[1].plus && p.numbers[2].dot);
         assert_eq!(p.numbers[1].digits, 16);
+        assert_eq!(p.numbers[0].may, NANP | INTL);
+        assert_eq!(p.numbers[1].may & (CARD | SSN | IPV4), CARD);
+        assert_eq!(p.numbers[2].may, 0);
+    }
+
+    #[test]
+    fn shapes_admit_every_form_of_each_number() {
+        let may = |s: &str| shapes(s.as_bytes());
+        assert_eq!(may("078-05-1120") & SSN, SSN);
+        assert_eq!(may("078 05 1120") & SSN, SSN);
+        assert_eq!(may("078051120"), SSN_BARE);
+        for nhs in ["9434765919", "943 476 5919", "943-4765919", "943476 5919"] {
+            assert_eq!(may(nhs) & NHS, NHS, "{nhs}");
+        }
+        assert_eq!(may("192.168.0.1"), IPV4);
+        assert_eq!(may("1.2.3"), 0);
+        assert_eq!(may("4111-1111-1111-1111") & (CARD | IPV4 | NHS), CARD);
+        assert_eq!(may("415.555.0100") & NANP, NANP);
+        assert_eq!(may("+44 20 7946 0958") & INTL, INTL);
+        assert_eq!(may("1234"), 0);
     }
 
     #[test]
