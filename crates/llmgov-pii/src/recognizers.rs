@@ -15,7 +15,7 @@ use crate::Candidate;
 use crate::checks;
 
 mod pass;
-use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE};
+use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE, TRUNK};
 use pass::{Number, Pass};
 
 /// Entity types, with Presidio's names where Presidio has them, plus the types of a
@@ -142,6 +142,7 @@ pub(crate) struct Recognizers {
     iban: Meta,
     phone_nanp: Meta,
     phone_intl: Meta,
+    phone_trunk: Meta,
     url: Regex,
     mac: Regex,
     secrets: Vec<(&'static str, Regex, f32)>,
@@ -310,6 +311,13 @@ fn isolated(text: &str, s: usize, e: usize, also: &[char]) -> bool {
     !left && !right
 }
 
+/// Words that say a number is a phone number (the first eight raise a North American
+/// number's score; any of them lets a national number with a trunk `0` be reported).
+const PHONE_WORDS: &[&str] = &[
+    "phone", "call", "tel", "mobile", "cell", "contact", "fax", "text me", "reach", "ring",
+    "whatsapp", "hotline", "number", "t\u{e9}l", "telefon",
+];
+
 /// Whether one of `words` (lower case) occurs in the 48 bytes before `at`, compared
 /// without regard to case.
 fn context(text: &str, at: usize, words: &[&str]) -> bool {
@@ -442,7 +450,12 @@ impl Recognizers {
             phone_nanp: meta(
                 r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
             ),
-            phone_intl: meta(r"\+[0-9]{1,3}(?:[ .\-]\(?[0-9]{1,10}\)?){1,5}"),
+            // A country code, then maybe the trunk `(0)` some countries write after it.
+            phone_intl: meta(
+                r"\+[0-9]{1,3}(?:[ .\-]?\(0\)[0-9]{1,10})?(?:[ .\-]\(?[0-9]{1,10}\)?){1,5}",
+            ),
+            // A national number with its trunk prefix (`020 7946 0123`, `030-1234-5678`).
+            phone_trunk: meta(r"(?-u:\b)0[1-9][0-9]{0,3}(?:[ .\-][0-9]{2,8}){1,4}(?-u:\b)"),
             url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
             mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
             secrets,
@@ -673,13 +686,7 @@ impl Recognizers {
                 && (local[3] >= b'2')
                 && isolated(text, m.start(), m.end(), &['-', '.', '/'])
             {
-                let ctx = context(
-                    text,
-                    m.start(),
-                    &[
-                        "phone", "call", "tel", "mobile", "cell", "contact", "fax", "text me",
-                    ],
-                );
+                let ctx = context(text, m.start(), &PHONE_WORDS[..8]);
                 push(
                     T::PHONE_NUMBER,
                     m.start(),
@@ -699,6 +706,17 @@ impl Recognizers {
             let d = digits(&text[m.start()..end]);
             if (8..=15).contains(&d.len()) && isolated(text, m.start(), end, &['-', '.']) {
                 push(T::PHONE_NUMBER, m.start(), end, 0.85, "phone_intl");
+            }
+        }
+        // National numbers look like many other numbers: reported only with a phone word
+        // before them.
+        for m in within(&self.phone_trunk, text, numbers(10, |n| n.may & TRUNK != 0)) {
+            let d = digits(&text[m.range()]);
+            if (10..=11).contains(&d.len())
+                && isolated(text, m.start(), m.end(), &['-', '.'])
+                && context(text, m.start(), PHONE_WORDS)
+            {
+                push(T::PHONE_NUMBER, m.start(), m.end(), 0.8, "phone_national");
             }
         }
 

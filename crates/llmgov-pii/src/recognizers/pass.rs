@@ -25,13 +25,15 @@ pub(crate) const NHS: u8 = 8;
 pub(crate) const NANP: u8 = 16;
 pub(crate) const IPV4: u8 = 32;
 pub(crate) const INTL: u8 = 64;
+pub(crate) const TRUNK: u8 = 128;
 
 /// Which number patterns may match in a run, from its groups of digits and the single
 /// separators between them. These are necessary conditions only (a pattern that may
 /// match still runs), so they never lose a match.
 fn shapes(r: &[u8]) -> u8 {
-    // (length, the one byte between the group and the next, or 0)
-    let mut groups = [(0usize, 0u8); 24];
+    // (length, the one byte between the group and the next or 0, whether the group starts
+    // with a trunk prefix `0` and another digit)
+    let mut groups = [(0usize, 0u8, false); 24];
     let mut n = 0;
     let mut i = 0;
     while i < r.len() {
@@ -47,7 +49,8 @@ fn shapes(r: &[u8]) -> u8 {
             return u8::MAX;
         }
         let single = i + 1 < r.len() && r[i + 1].is_ascii_digit();
-        groups[n] = (i - s, if single { r[i] } else { 0 });
+        let trunk = r[s] == b'0' && i - s >= 2 && r[s + 1] != b'0';
+        groups[n] = (i - s, if single { r[i] } else { 0 }, trunk);
         n += 1;
     }
     let g = &groups[..n];
@@ -55,6 +58,7 @@ fn shapes(r: &[u8]) -> u8 {
     let len = |k: usize| g.get(k).map_or(0, |x| x.0);
     let mut may = 0;
     let mut chain = 0;
+    let total: usize = g.iter().map(|x| x.0).sum();
     for k in 0..n {
         chain = if k > 0 && sep(k - 1, b" -") {
             chain + len(k)
@@ -80,6 +84,9 @@ fn shapes(r: &[u8]) -> u8 {
         }
         if len(k) >= 3 && sep(k, b" .-") && len(k + 1) >= 4 {
             may |= NANP;
+        }
+        if g[k].2 && len(k) <= 5 && sep(k, b" .-") && len(k + 1) >= 2 && total >= 10 {
+            may |= TRUNK;
         }
         if k + 3 < n
             && (k..k + 4).all(|j| (1..=3).contains(&len(j)))
@@ -283,6 +290,10 @@ mod tests {
         assert_eq!(may("415.555.0100") & NANP, NANP);
         assert_eq!(may("+44 20 7946 0958") & INTL, INTL);
         assert_eq!(may("1234"), 0);
+        assert_eq!(may("020 7946 0123") & TRUNK, TRUNK);
+        assert_eq!(may("030-1234-5678") & TRUNK, TRUNK);
+        assert_eq!(may("2020 7946 0123") & TRUNK, 0);
+        assert_eq!(may("002 7946 0123") & TRUNK, 0);
     }
 
     #[test]
