@@ -2,6 +2,10 @@
 //! records (default: `gen_dev.py --bytes 100000000` from `../shared/data/pii/`, generated
 //! into the system temp directory when missing). Prints figures; asserts nothing.
 //!
+//! With Presidio installed (`pip install presidio-analyzer`; `PRESIDIO_PYTHON` names the
+//! Python that has it), its rate on the first megabyte of the same corpus is printed too,
+//! and the ratio.
+//!
 //! `cargo bench -p llmgov-pii --bench scan [-- FILE]`
 
 use std::time::Instant;
@@ -71,6 +75,7 @@ fn main() {
     });
     let all = t.elapsed().as_secs_f64();
     assert_eq!(total, found);
+    let presidio = presidio(&path);
     println!("\n| measure | figure | target |\n|---|---:|---|");
     println!(
         "| scan, one thread | {:.1} MB/s ({found} entities) | ≥ 50 MB/s per core |",
@@ -81,6 +86,22 @@ fn main() {
         bytes as f64 / all / 1e6,
         one / all
     );
+
+    match presidio {
+        Some((rate, presidio_bytes)) => {
+            println!(
+                "| Presidio (pattern and phone recognizers), one thread | {rate:.3} MB/s (first {:.1} MB) | — |",
+                presidio_bytes as f64 / 1e6
+            );
+            println!(
+                "| llmgov / Presidio, one thread | {:.0}× | ≥ 500× |",
+                bytes as f64 / one / 1e6 / rate
+            );
+        }
+        None => println!(
+            "| Presidio | not installed (`pip install presidio-analyzer`, or PRESIDIO_PYTHON=path/to/python) | — |"
+        ),
+    }
 
     // Anonymization: scan, replace, and rescan the result (`scan_text`), one thread.
     let keys = Keys::derive(&[1; 32]);
@@ -104,4 +125,25 @@ fn main() {
             out as f64 / 1e6
         );
     }
+}
+
+/// Presidio's rate on the first `PRESIDIO_BYTES` (default 1 MB) of text of the corpus, in
+/// MB/s, when the Python given by `PRESIDIO_PYTHON` (default `python3`) has it installed.
+fn presidio(corpus: &std::path::Path) -> Option<(f64, usize)> {
+    let python = std::env::var("PRESIDIO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let bytes = std::env::var("PRESIDIO_BYTES").unwrap_or_else(|_| "1000000".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/presidio.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(corpus)
+        .arg(bytes)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut f = line.split_whitespace();
+    (f.next()? == "presidio").then_some(())?;
+    let rate: f64 = f.next()?.parse().ok()?;
+    let bytes: usize = f.next()?.parse().ok()?;
+    Some((rate, bytes))
 }
