@@ -398,14 +398,18 @@ fn resolve(mut c: Vec<Candidate>) -> Vec<Candidate> {
             .then((b.end - b.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&b.start))
     });
-    let mut kept: Vec<Candidate> = Vec::with_capacity(c.len());
-    for x in c {
-        if kept.iter().all(|k| x.end <= k.start || k.end <= x.start) {
-            kept.push(x);
+    // The kept ones gather at the front, in the same vector.
+    let mut kept = 0;
+    for i in 0..c.len() {
+        let (s, e) = (c[i].start, c[i].end);
+        if c[..kept].iter().all(|k| e <= k.start || k.end <= s) {
+            c.swap(kept, i);
+            kept += 1;
         }
     }
-    kept.sort_by_key(|k| k.start);
-    kept
+    c.truncate(kept);
+    c.sort_by_key(|k| k.start);
+    c
 }
 
 /// Byte offsets to code-point offsets, in one pass over the text.

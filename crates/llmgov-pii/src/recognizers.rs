@@ -369,8 +369,34 @@ fn is_bech32(w: &[u8]) -> bool {
         })
 }
 
-fn digits(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).collect()
+/// The ASCII digits of a match, on the stack (a match with more than 64 is too long for
+/// any number pattern, and its first 64 fail their length checks).
+struct Digits {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+fn digits(s: &str) -> Digits {
+    let mut d = Digits {
+        buf: [0; 64],
+        len: 0,
+    };
+    for c in s.bytes().filter(u8::is_ascii_digit) {
+        if d.len == d.buf.len() {
+            break;
+        }
+        d.buf[d.len] = c;
+        d.len += 1;
+    }
+    d
 }
 
 impl Recognizers {
