@@ -398,11 +398,19 @@ fn resolve(mut c: Vec<Candidate>) -> Vec<Candidate> {
             .then((b.end - b.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&b.start))
     });
-    // The kept ones gather at the front, in the same vector.
+    // The kept ones gather at the front, in the same vector; `taken` maps the start of
+    // each kept span to its end. Kept spans never overlap, so a candidate overlaps one
+    // exactly when the last kept span starting before its end reaches past its start.
+    let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
     let mut kept = 0;
     for i in 0..c.len() {
         let (s, e) = (c[i].start, c[i].end);
-        if c[..kept].iter().all(|k| e <= k.start || k.end <= s) {
+        let free = taken
+            .range(..e)
+            .next_back()
+            .is_none_or(|(_, &end)| end <= s);
+        if free {
+            taken.insert(s, e);
             c.swap(kept, i);
             kept += 1;
         }

@@ -700,22 +700,34 @@ impl Names {
             }
         }
         // Other mentions of a found name's words (a surname alone later in the text).
+        // (At most 64 distinct words: each is one search of the text.)
         let mut words: Vec<&str> = vec![];
-        for &(s, e) in &found {
+        for &(s, e) in found.iter().take(256) {
             for w in text[s..e].split_whitespace() {
                 if w.len() >= 3
                     && !w.ends_with('.')
                     && !self.not_names.contains(Lower::new(w).as_str())
                     && !words.contains(&w)
+                    && words.len() < 64
                 {
                     words.push(w);
                 }
             }
         }
+        // Whether a span lies inside a found one: by start, with the furthest end so far.
+        found.sort_unstable();
+        let reach: Vec<usize> = found
+            .iter()
+            .scan(0, |r, &(_, e)| {
+                *r = e.max(*r);
+                Some(*r)
+            })
+            .collect();
         for w in words {
             for (at, _) in text.match_indices(w) {
                 let end = at + w.len();
-                let inside = found.iter().any(|&(s, e)| at >= s && end <= e);
+                let before = found.partition_point(|&(s, _)| s <= at);
+                let inside = before > 0 && reach[before - 1] >= end;
                 let bounded = text[..at]
                     .chars()
                     .next_back()

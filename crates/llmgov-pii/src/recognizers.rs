@@ -794,14 +794,31 @@ impl Recognizers {
         // characters before a keyword start, so search only there.
         let mut next = 0;
         let key_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
+        // Keywords in one run of key characters share its start, searched once (a long run
+        // of keywords costs one search, not one per keyword).
+        let (mut prev_k, mut prev_s) = (0, usize::MAX);
         for &k in &g.assign {
             if k < next {
                 continue;
             }
-            let mut s = k;
-            while s > next && key_byte(text.as_bytes()[s - 1]) {
-                s -= 1;
+            let b = text.as_bytes();
+            let s = if prev_s != usize::MAX
+                && prev_s >= next
+                && b[prev_k..k].iter().all(|&c| key_byte(c))
+            {
+                prev_s
+            } else {
+                let mut s = k;
+                while s > next && key_byte(b[s - 1]) {
+                    s -= 1;
+                }
+                s
+            };
+            prev_k = k;
+            if s == prev_s {
+                continue;
             }
+            prev_s = s;
             let at = Input::new(text).span(s..text.len()).anchored(Anchored::Yes);
             let Some(m) = self.assignment.find(at) else {
                 continue;

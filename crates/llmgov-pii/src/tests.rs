@@ -154,6 +154,25 @@ fn overlaps_resolve_and_offsets_count_code_points() {
 fn hostile_input_is_linear_and_safe() {
     let long = "1".repeat(1 << 20) + "@" + &"a.".repeat(1 << 18);
     let _ = Scanner::default().scan(&long);
+    // Inputs that make many candidates of one kind: each must cost linear time (a
+    // quadratic scan of a megabyte does not finish).
+    for unit in [
+        "password",
+        "password=",
+        "Dr. Aaron ",
+        "GB82 ",
+        "12 Main ",
+        "+44 (0)",
+        "020 ",
+        "bc1",
+        "a@b.",
+        "::",
+    ] {
+        let text = unit.repeat((1 << 20) / unit.len());
+        let _ = Scanner::default().scan(&text);
+    }
+    let names: String = (0..20_000).map(|i| format!("Dr. Name{i:x} ")).collect();
+    let _ = Scanner::default().scan(&names);
     let _ = Scanner::default().scan("");
     let _ = Scanner::default().scan("\u{0}\u{ffff}\u{10ffff}");
 }
