@@ -130,6 +130,19 @@ fn is_number(c: u8) -> bool {
     matches!(c, b'0'..=b'9' | b' ' | b'+' | b'-' | b'.' | b'(' | b')')
 }
 
+/// The run of bytes of a class around byte `at` (which is one of them).
+fn around(b: &[u8], at: usize, class: fn(u8) -> bool) -> (usize, usize) {
+    let mut s = at;
+    while s > 0 && class(b[s - 1]) {
+        s -= 1;
+    }
+    let mut e = at + 1;
+    while e < b.len() && class(b[e]) {
+        e += 1;
+    }
+    (s, e)
+}
+
 fn is_hex_colon(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
@@ -166,26 +179,12 @@ impl Pass {
         while let Some(k) = b[i..].iter().position(u8::is_ascii_digit) {
             let d = i + k;
             if d >= word_end {
-                let mut s = d;
-                while s > 0 && is_word(b[s - 1]) {
-                    s -= 1;
-                }
-                let mut e = d + 1;
-                while e < n && is_word(b[e]) {
-                    e += 1;
-                }
+                let (s, e) = around(b, d, is_word);
                 self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
                 word_end = e;
             }
             if d >= number_end {
-                let mut s = d;
-                while s > 0 && is_number(b[s - 1]) {
-                    s -= 1;
-                }
-                let mut e = d + 1;
-                while e < n && is_number(b[e]) {
-                    e += 1;
-                }
+                let (s, e) = around(b, d, is_number);
                 self.close_number(b, s, e);
                 number_end = e;
             }
@@ -198,14 +197,7 @@ impl Pass {
                     i += 1;
                     continue;
                 }
-                let mut s = i;
-                while s > 0 && is_hex_colon(b[s - 1]) {
-                    s -= 1;
-                }
-                let mut e = i;
-                while e < n && is_hex_colon(b[e]) {
-                    e += 1;
-                }
+                let (s, e) = around(b, i, is_hex_colon);
                 if b[s..e].iter().filter(|&&c| c == b':').count() >= 2 {
                     self.hex_colons.push((s, e));
                 }
