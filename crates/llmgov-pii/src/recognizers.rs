@@ -2,132 +2,24 @@
 //! words adjust the score.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 use regex_automata::meta::Regex as Meta;
 use regex_automata::{Anchored, Input, Match};
 
-use serde::{Deserialize, Serialize};
-
 use crate::Candidate;
 use crate::checks;
 
+mod entity;
+mod keywords;
 mod pass;
+pub use entity::EntityType;
+use keywords::{
+    KW_ASSIGN, KW_BEARER, KW_BIRTH, KW_LICENSE, KW_NHS, KW_PASSPORT, KW_SSN, Keywords, WORDS, Word,
+};
 use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE, TRUNK};
 use pass::{Number, Pass};
-
-/// Entity types, with Presidio's names where Presidio has them, plus the types of a
-/// workspace's custom recognizers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum EntityType {
-    PERSON,
-    EMAIL_ADDRESS,
-    PHONE_NUMBER,
-    CREDIT_CARD,
-    US_SSN,
-    IP_ADDRESS,
-    IBAN_CODE,
-    CRYPTO,
-    STREET_ADDRESS,
-    SECRET,
-    URL,
-    MAC_ADDRESS,
-    DATE_OF_BIRTH,
-    US_PASSPORT,
-    US_DRIVER_LICENSE,
-    UK_NHS,
-    /// A custom recognizer's type: upper-case letters, digits and `_`.
-    Custom(Arc<str>),
-}
-
-impl EntityType {
-    /// The built-in types.
-    pub const ALL: [EntityType; 16] = [
-        Self::PERSON,
-        Self::EMAIL_ADDRESS,
-        Self::PHONE_NUMBER,
-        Self::CREDIT_CARD,
-        Self::US_SSN,
-        Self::IP_ADDRESS,
-        Self::IBAN_CODE,
-        Self::CRYPTO,
-        Self::STREET_ADDRESS,
-        Self::SECRET,
-        Self::URL,
-        Self::MAC_ADDRESS,
-        Self::DATE_OF_BIRTH,
-        Self::US_PASSPORT,
-        Self::US_DRIVER_LICENSE,
-        Self::UK_NHS,
-    ];
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::PERSON => "PERSON",
-            Self::EMAIL_ADDRESS => "EMAIL_ADDRESS",
-            Self::PHONE_NUMBER => "PHONE_NUMBER",
-            Self::CREDIT_CARD => "CREDIT_CARD",
-            Self::US_SSN => "US_SSN",
-            Self::IP_ADDRESS => "IP_ADDRESS",
-            Self::IBAN_CODE => "IBAN_CODE",
-            Self::CRYPTO => "CRYPTO",
-            Self::STREET_ADDRESS => "STREET_ADDRESS",
-            Self::SECRET => "SECRET",
-            Self::URL => "URL",
-            Self::MAC_ADDRESS => "MAC_ADDRESS",
-            Self::DATE_OF_BIRTH => "DATE_OF_BIRTH",
-            Self::US_PASSPORT => "US_PASSPORT",
-            Self::US_DRIVER_LICENSE => "US_DRIVER_LICENSE",
-            Self::UK_NHS => "UK_NHS",
-            Self::Custom(s) => s,
-        }
-    }
-
-    /// A built-in type by name, or a custom type when `s` is a valid type name
-    /// (`[A-Z][A-Z0-9_]{0,63}`); `None` otherwise.
-    pub fn parse(s: &str) -> Option<Self> {
-        if let Some(t) = Self::ALL.into_iter().find(|t| t.as_str() == s) {
-            return Some(t);
-        }
-        let valid = (1..=64).contains(&s.len())
-            && s.starts_with(|c: char| c.is_ascii_uppercase())
-            && s.bytes()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
-        valid.then(|| Self::Custom(s.into()))
-    }
-
-    /// A built-in type by name only.
-    pub fn builtin(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for EntityType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for EntityType {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EntityType {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "'{}' is not an entity type (upper-case letters, digits and _)",
-                s.chars().take(64).collect::<String>()
-            ))
-        })
-    }
-}
 
 /// The built-in recognizers. Patterns marked `Meta` run only where the byte [`Pass`]
 /// says they can match (inside a run of number characters, from a word start); the others
@@ -156,99 +48,6 @@ pub(crate) struct Recognizers {
     /// [`WORDS`], found in one pass to decide which recognizers can match.
     words: AhoCorasick,
 }
-
-/// Which context keywords and secret prefixes a record holds.
-struct Keywords {
-    /// `KW_*` bits.
-    keywords: u8,
-    /// Bit `i`: secret pattern `i` may match.
-    secrets: u32,
-    /// Where the keywords of `key = value` secrets start, ascending.
-    assign: Vec<usize>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Word {
-    Keyword(u8),
-    /// The index of the secret pattern the prefix belongs to.
-    Secret(u8),
-}
-
-/// Context keywords (any case) and the literal prefixes of the secret patterns (exact
-/// case), found together in one pass.
-const WORDS: &[(&str, Word)] = &[
-    ("password", Word::Keyword(KW_ASSIGN)),
-    ("passwd", Word::Keyword(KW_ASSIGN)),
-    ("pwd", Word::Keyword(KW_ASSIGN)),
-    ("secret", Word::Keyword(KW_ASSIGN)),
-    ("token", Word::Keyword(KW_ASSIGN)),
-    ("api_key", Word::Keyword(KW_ASSIGN)),
-    ("api-key", Word::Keyword(KW_ASSIGN)),
-    ("apikey", Word::Keyword(KW_ASSIGN)),
-    ("access_key", Word::Keyword(KW_ASSIGN)),
-    ("access-key", Word::Keyword(KW_ASSIGN)),
-    ("accesskey", Word::Keyword(KW_ASSIGN)),
-    ("auth", Word::Keyword(KW_ASSIGN)),
-    ("credential", Word::Keyword(KW_ASSIGN)),
-    ("private_key", Word::Keyword(KW_ASSIGN)),
-    ("private-key", Word::Keyword(KW_ASSIGN)),
-    ("privatekey", Word::Keyword(KW_ASSIGN)),
-    ("bearer", Word::Keyword(KW_BEARER)),
-    ("born", Word::Keyword(KW_BIRTH)),
-    ("dob", Word::Keyword(KW_BIRTH)),
-    ("d.o.b", Word::Keyword(KW_BIRTH)),
-    ("birth", Word::Keyword(KW_BIRTH)),
-    ("passport", Word::Keyword(KW_PASSPORT)),
-    ("license", Word::Keyword(KW_LICENSE)),
-    ("licence", Word::Keyword(KW_LICENSE)),
-    ("dl#", Word::Keyword(KW_LICENSE)),
-    ("dl no", Word::Keyword(KW_LICENSE)),
-    ("dl number", Word::Keyword(KW_LICENSE)),
-    ("lic#", Word::Keyword(KW_LICENSE)),
-    ("nhs", Word::Keyword(KW_NHS)),
-    ("health service", Word::Keyword(KW_NHS)),
-    ("patient number", Word::Keyword(KW_NHS)),
-    ("ssn", Word::Keyword(KW_SSN)),
-    ("social sec", Word::Keyword(KW_SSN)),
-    ("AKIA", Word::Secret(0)),
-    ("ASIA", Word::Secret(0)),
-    ("AGPA", Word::Secret(0)),
-    ("AIDA", Word::Secret(0)),
-    ("AROA", Word::Secret(0)),
-    ("ghp_", Word::Secret(1)),
-    ("gho_", Word::Secret(1)),
-    ("ghu_", Word::Secret(1)),
-    ("ghs_", Word::Secret(1)),
-    ("ghr_", Word::Secret(1)),
-    ("github_pat_", Word::Secret(1)),
-    ("xoxa-", Word::Secret(2)),
-    ("xoxb-", Word::Secret(2)),
-    ("xoxp-", Word::Secret(2)),
-    ("xoxo-", Word::Secret(2)),
-    ("xoxs-", Word::Secret(2)),
-    ("xoxr-", Word::Secret(2)),
-    ("sk_live_", Word::Secret(3)),
-    ("sk_test_", Word::Secret(3)),
-    ("rk_live_", Word::Secret(3)),
-    ("rk_test_", Word::Secret(3)),
-    ("pk_live_", Word::Secret(3)),
-    ("pk_test_", Word::Secret(3)),
-    ("AIza", Word::Secret(4)),
-    ("sk-", Word::Secret(5)),
-    ("SG.", Word::Secret(6)),
-    ("SK", Word::Secret(7)),
-    ("eyJ", Word::Secret(8)),
-    ("-----BEGIN", Word::Secret(9)),
-    ("AccountKey=", Word::Secret(10)),
-];
-
-const KW_ASSIGN: u8 = 1;
-const KW_BEARER: u8 = 2;
-const KW_BIRTH: u8 = 4;
-const KW_PASSPORT: u8 = 8;
-const KW_LICENSE: u8 = 16;
-const KW_NHS: u8 = 32;
-const KW_SSN: u8 = 64;
 
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("a valid built-in pattern")
