@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod otlp;
 pub mod routes;
 pub mod streams;
+pub mod ui;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// The built web UI (`web/build`); `None`: every UI path says how to build it.
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            ui_dir: None,
         }
     }
 }
@@ -157,8 +161,19 @@ impl AppState {
     }
 }
 
-/// The whole application router, with its OpenAPI document served at `/api/v1/openapi.json`
-/// and interactive docs at `/api/docs`.
+/// The OpenAPI document of the whole API (the one served at `/api/v1/openapi.json`), pretty
+/// JSON.
+pub fn openapi_json() -> String {
+    let (_, mut doc) = openapi::api_router().split_for_parts();
+    let (_, upload_doc) = openapi::upload_router().split_for_parts();
+    doc.merge(upload_doc);
+    openapi::finish(doc)
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
+/// The whole application router, with its OpenAPI document served at `/api/v1/openapi.json`,
+/// interactive docs at `/api/docs` and the web UI at `/`.
 pub fn app(state: AppState) -> Router {
     let (api, mut doc) = openapi::api_router().split_for_parts();
     let (uploads, upload_doc) = openapi::upload_router().split_for_parts();
@@ -168,7 +183,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     api.merge(openapi::docs_router(doc))
         .merge(streams::router())
-        .fallback(context::not_found)
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(|| async {
             error::ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
         })

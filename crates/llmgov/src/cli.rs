@@ -40,12 +40,20 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
+        /// Fill a workspace named "Demo" with sample data (a week of LLM metrics, policies
+        /// with violations, alerts, audit entries and a dataset with PII), through the
+        /// platform's own services. Skipped when the demo workspace already exists.
+        #[arg(long)]
+        demo: bool,
     },
     /// Prepare a deployment without starting it: apply migrations and create the vault's
     /// key file (sealed with the passphrase) or reach the HSM token, and the object store.
     Init,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document of the HTTP API (JSON) and exit; the web UI's types are
+    /// generated from it.
+    Openapi,
     /// Operator commands that work directly on the database.
     Admin {
         #[command(subcommand)]

@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         return crate::pii_cli::run(command);
     }
     let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
+        Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
     let flags = FlagOverrides {
@@ -48,7 +48,11 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
     let cfg = Config::load(cli.global.config.as_deref(), &flags)?;
     init_logging(&cfg);
     match cli.command {
-        Command::Serve { .. } => serve(cfg).await,
+        Command::Serve { demo, .. } => serve(cfg, demo).await,
+        Command::Openapi => {
+            println!("{}", llmgov_server::openapi_json());
+            Ok(())
+        }
         Command::Migrate => {
             let url = prepare_database(&cfg)?;
             llmgov_store::migrate(&url).await?;
@@ -143,7 +147,7 @@ fn identity_config(cfg: &Config) -> IdentityConfig {
     }
 }
 
-async fn serve(cfg: Config) -> Result<(), AnyError> {
+async fn serve(cfg: Config, demo: bool) -> Result<(), AnyError> {
     let store = open_store(&cfg).await?;
     // Keys first: a wrong passphrase or a missing HSM token stops the start before any
     // background work begins.
@@ -162,7 +166,14 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
         body_limit: cfg.server.body_limit_bytes,
         request_timeout: Duration::from_secs(cfg.server.request_timeout_secs),
         trust_forwarded_for: cfg.server.trust_forwarded_for,
+        ui_dir: llmgov_server::ui::locate(cfg.server.ui_dir.as_deref()),
     };
+    match &server_cfg.ui_dir {
+        Some(d) => tracing::info!(dir = %d.display(), "serving the web UI"),
+        None => tracing::warn!(
+            "no built web UI found (web/build); / will say how to build it (npm --prefix web ci && npm --prefix web run build)"
+        ),
+    }
     let signer = Arc::new(load_checkpoint_key(&cfg)?);
     tracing::info!(key_id = signer.key_id(), "audit checkpoint key loaded");
     let days = |d: u64| Duration::from_secs(d.max(1) * 86_400);
@@ -256,6 +267,7 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
     );
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let store = state.store.clone();
     let server = tokio::spawn(llmgov_server::serve(
         listener,
         llmgov_server::app(state),
@@ -263,6 +275,20 @@ async fn serve(cfg: Config) -> Result<(), AnyError> {
             let _ = rx.await;
         },
     ));
+    if demo {
+        // Through the API of the server that has just started listening.
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base = format!("http://{local}");
+        tokio::spawn(async move {
+            if let Err(e) = crate::demo::run(store, base).await {
+                tracing::error!(error = %e, "demo data could not be made");
+                eprintln!("demo data could not be made: {e}");
+            }
+        });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = tx.send(());

@@ -181,6 +181,9 @@ pub struct ServerSection {
     pub trust_forwarded_for: bool,
     /// Seconds to let in-flight requests finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// The built web UI; unset: `web/build` under the working directory, then `web`
+    /// beside the executable.
+    pub ui_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +231,7 @@ impl Default for Config {
                 request_timeout_secs: 30,
                 trust_forwarded_for: false,
                 shutdown_grace_secs: 20,
+                ui_dir: None,
             },
             database: DatabaseSection {
                 url: None,

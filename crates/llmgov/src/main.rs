@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod dataset_cli;
+mod demo;
 mod pii_cli;
 
 use clap::Parser;
