@@ -151,3 +151,36 @@ ensure_s3() {
         wait_for 30 s3s-fs bash -c '(exec 3<>/dev/tcp/127.0.0.1/9900)'
     fi
 }
+
+# Node.js 20+ and npm for the web UI (this machine kind ships them; Debian's are too old
+# for Vite, so a missing Node is an error with a hint, not an install).
+node_ok() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+        [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]
+}
+
+# Installs the UI's npm packages (from package-lock.json) when they are missing or stale.
+ensure_web_deps() {
+    if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+        log "installing the web UI's npm packages"
+        (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# Builds the web UI into web/build (type-checked against the OpenAPI document first).
+build_web() {
+    if ! node_ok; then
+        log "Node.js 20+ and npm are needed to build the web UI; the server will say so at /"
+        return 1
+    fi
+    ensure_web_deps
+    log "building the web UI"
+    (cd web && npm run build --silent >/dev/null)
+}
+
+# Chromium from Debian for the end-to-end tests (never a browser downloaded by Playwright).
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        apt_install chromium
+    fi
+}

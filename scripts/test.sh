@@ -15,6 +15,7 @@ ensure_nats
 ensure_otel_python
 ensure_softhsm
 ensure_s3
+ensure_chromium
 drop_test_databases
 trap drop_test_databases EXIT
 
@@ -31,6 +32,30 @@ set -e
 # cargo's last line is often a doc-test run of 0 tests; close with the whole count.
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '; [0-9]+ failed;' "$log" | awk '{s += $2} END {print s + 0}')
+
+# The web UI: unit and component tests (Vitest), the build (type-checked against the OpenAPI
+# document), then the end-to-end suite in headless Chromium against the binary just built.
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+    echo "== web UI: vitest, build, end-to-end (Chromium)"
+    set +e
+    (
+        set -e
+        node_ok || { echo "Node.js 20+ and npm are required for the web UI tests"; exit 1; }
+        ensure_web_deps
+        cd web
+        npx vitest run --reporter=dot
+        npm run build --silent
+        LLMGOV_BIN="$CARGO_TARGET_DIR/debug/llmgov" npx playwright test --reporter=list
+    ) 2>&1 | tee "$log"
+    web_status=${PIPESTATUS[0]}
+    set -e
+    wp=$(grep -Eo 'Tests +[0-9]+ passed' "$log" | awk '{s += $2} END {print s + 0}')
+    ep=$(grep -Eo '^ +[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+    wf=$(grep -Eo '^ +[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+    passed=$((passed + wp + ep))
+    failed=$((failed + wf))
+    [ "$web_status" = 0 ] || { status=$web_status; [ "$wf" -gt 0 ] || failed=$((failed + 1)); }
+fi
 rm -f "$log"
 echo "summary: $passed passed, $failed failed"
 exit "$status"

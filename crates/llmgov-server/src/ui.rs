@@ -135,6 +135,16 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
         Some(b) => b,
         None => tokio::fs::read(&full).await.ok()?,
     };
+    // The app shell boots with an inline script whose hash the build put in a CSP meta tag;
+    // the header says the same (plus what a meta tag cannot say).
+    let csp = if rel.extension().is_some_and(|e| e == "html") {
+        tokio::fs::read(&full)
+            .await
+            .ok()
+            .and_then(|html| page_csp(&String::from_utf8_lossy(&html)))
+    } else {
+        None
+    };
     let immutable = rel.starts_with("_app/immutable");
     let mut r = Response::new(Body::from(bytes));
     let h = r.headers_mut();
@@ -151,8 +161,24 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Some(v) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     security_headers(h);
     Some(r)
+}
+
+/// The policy of a page's `<meta http-equiv="content-security-policy">`, with
+/// `frame-ancestors 'none'` added; `None` without one (the server's default applies).
+fn page_csp(html: &str) -> Option<String> {
+    let at = html.find("http-equiv=\"content-security-policy\"")?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[at..tag_end];
+    let start = tag.find("content=\"")? + "content=\"".len();
+    let len = tag[start..].find('"')?;
+    let policy = tag[start..start + len].trim().trim_end_matches(';');
+    (!policy.is_empty() && policy.is_ascii())
+        .then(|| format!("{policy}; frame-ancestors 'none'"))
 }
 
 fn security_headers(h: &mut HeaderMap) {
@@ -231,6 +257,30 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The UI's API types are generated from `web/src/lib/api/openapi.json`: it must be the
+    /// document this server serves, so that a changed endpoint breaks the UI build.
+    #[test]
+    fn the_ui_is_typed_against_the_current_openapi_document() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/lib/api/openapi.json");
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("openapi.json")).unwrap();
+        let current: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        assert!(
+            committed == current,
+            "the API changed: run `llmgov openapi > web/src/lib/api/openapi.json && npm --prefix web run gen:api`, then fix the UI where its build fails"
+        );
+    }
+
+    #[test]
+    fn the_page_csp_comes_from_its_meta_tag() {
+        let html = r#"<head><meta http-equiv="content-security-policy" content="default-src 'self'; script-src 'self' 'sha256-abc='"></head>"#;
+        assert_eq!(
+            page_csp(html).unwrap(),
+            "default-src 'self'; script-src 'self' 'sha256-abc='; frame-ancestors 'none'"
+        );
+        assert_eq!(page_csp("<html></html>"), None);
+    }
 
     #[test]
     fn relative_paths_stay_inside() {

@@ -3,7 +3,7 @@ export const NAV: { href: string; label: string; permission?: string }[] = [
 	{ href: '/', label: 'Overview' },
 	{ href: '/policies', label: 'Policies', permission: 'policies:read' },
 	{ href: '/violations', label: 'Violations', permission: 'policies:read' },
-	{ href: '/metrics', label: 'Metrics', permission: 'metrics:read' },
+	{ href: '/explore', label: 'Metrics', permission: 'metrics:read' },
 	{ href: '/alerts', label: 'Alerts', permission: 'metrics:read' },
 	{ href: '/audit', label: 'Audit', permission: 'audit:read' },
 	{ href: '/vault', label: 'Data Vault', permission: 'datasets:read' },

@@ -13,7 +13,7 @@ test('ingested metrics update the chart without a reload', async ({ page, reques
 	});
 	await apiCall(request, tok, 'POST', '/api/v1/metrics/ingest', { points: [point(1)] });
 	await login(page);
-	await page.goto(`/metrics?metric=${metric}&live=1&interval=30s&agg=max`);
+	await page.goto(`/explore?metric=${metric}&live=1&interval=30s&agg=max`);
 	const chart = page.locator('figure.chart').first();
 	await expect(page.getByTestId('latest-value').first()).toHaveText('1');
 	await expect(page.getByTestId('connection')).toHaveText(/Live/);

@@ -7,7 +7,7 @@ const SCREENS: [string, string, string][] = [
 	['overview', '/', 'Overview'],
 	['policies', '/policies', 'Policies'],
 	['violations', '/violations', 'Violations'],
-	['metrics', '/metrics?metric=llm.requests&range=7d&group_by=tag:model&stacked=1', 'Metrics'],
+	['metrics', '/explore?metric=llm.requests&range=7d&group_by=tag:model&stacked=1', 'Metrics'],
 	['alerts', '/alerts', 'Alerts'],
 	['audit', '/audit', 'Audit trail'],
 	['vault', '/vault', 'Data Vault'],

@@ -153,7 +153,29 @@ async fn idempotency_key_replays_the_first_response(app: TestApp) {
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
 
+/// Without a built web UI, its paths say how to build it; API paths keep the API's errors.
+async fn ui_paths_without_a_build_say_how_to_build_it(app: TestApp) {
+    for path in ["/", "/policies/123"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let body = r.text().await.unwrap();
+        assert!(body.contains("npm --prefix web run build"), "{body}");
+    }
+    let r = app.call(Method::GET, "/api/v2/anything", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "ROUTE_NOT_FOUND");
+    let r = app.call(Method::POST, "/policies", None, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 crate::both_backends!(
+    ui_paths_without_a_build_say_how_to_build_it,
     unknown_routes_and_methods_use_the_error_format,
     request_ids_and_security_headers,
     health_metrics_and_docs,
