@@ -236,7 +236,7 @@ fn not_built(dir: Option<&Path>) -> Response {
          from elsewhere.</p></body></html>"
     );
     let mut r = (
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
