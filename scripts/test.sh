@@ -49,9 +49,9 @@ if [ "$status" = 0 ] && [ $# = 0 ]; then
     ) 2>&1 | tee "$log"
     web_status=${PIPESTATUS[0]}
     set -e
-    wp=$(grep -Eo 'Tests +[0-9]+ passed' "$log" | awk '{s += $2} END {print s + 0}')
-    ep=$(grep -Eo '^ +[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
-    wf=$(grep -Eo '^ +[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+    wp=$( (grep -Eo 'Tests +[0-9]+ passed' "$log" || true) | awk '{s += $2} END {print s + 0}')
+    ep=$( (grep -Eo '^ +[0-9]+ passed' "$log" || true) | awk '{s += $1} END {print s + 0}')
+    wf=$( (grep -Eo '^ +[0-9]+ failed' "$log" || true) | awk '{s += $1} END {print s + 0}')
     passed=$((passed + wp + ep))
     failed=$((failed + wf))
     [ "$web_status" = 0 ] || { status=$web_status; [ "$wf" -gt 0 ] || failed=$((failed + 1)); }
