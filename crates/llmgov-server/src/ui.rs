@@ -61,8 +61,7 @@ pub async fn fallback(
         return crate::context::not_found().await.into_response();
     }
     if method != Method::GET && method != Method::HEAD {
-        return crate::error::ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
-            .into_response();
+        return crate::error::ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).into_response();
     }
     let Some(dir) = state.config.ui_dir.as_deref() else {
         return not_built(None);
@@ -120,7 +119,10 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
     let mut encoding = None;
     let mut bytes = None;
     for (enc, ext) in [("br", "br"), ("gzip", "gz")] {
-        if accepts.split(',').any(|a| a.trim().split(';').next() == Some(enc)) {
+        if accepts
+            .split(',')
+            .any(|a| a.trim().split(';').next() == Some(enc))
+        {
             let mut name = full.clone().into_os_string();
             name.push(".");
             name.push(ext);
@@ -148,7 +150,10 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
     let immutable = rel.starts_with("_app/immutable");
     let mut r = Response::new(Body::from(bytes));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(rel)));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(rel)),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if immutable {
@@ -177,8 +182,7 @@ fn page_csp(html: &str) -> Option<String> {
     let start = tag.find("content=\"")? + "content=\"".len();
     let len = tag[start..].find('"')?;
     let policy = tag[start..start + len].trim().trim_end_matches(';');
-    (!policy.is_empty() && policy.is_ascii())
-        .then(|| format!("{policy}; frame-ancestors 'none'"))
+    (!policy.is_empty() && policy.is_ascii()).then(|| format!("{policy}; frame-ancestors 'none'"))
 }
 
 fn security_headers(h: &mut HeaderMap) {
@@ -221,7 +225,10 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 /// The page served when the UI has not been built: it says how to build it.
 fn not_built(dir: Option<&Path>) -> Response {
     let looked = match dir {
-        Some(d) => format!("<p>Looked in <code>{}</code>.</p>", escape(&d.display().to_string())),
+        Some(d) => format!(
+            "<p>Looked in <code>{}</code>.</p>",
+            escape(&d.display().to_string())
+        ),
         None => "<p>Looked in <code>web/build</code> and beside the executable.</p>".into(),
     };
     let body = format!(
@@ -262,7 +269,10 @@ mod tests {
     /// document this server serves, so that a changed endpoint breaks the UI build.
     #[test]
     fn the_ui_is_typed_against_the_current_openapi_document() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/lib/api/openapi.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/src/lib/api/openapi.json"
+        );
         let committed: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("openapi.json")).unwrap();
         let current: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();

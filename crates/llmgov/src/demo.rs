@@ -52,7 +52,12 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, AnyError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, AnyError> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -105,7 +110,9 @@ pub async fn run(store: std::sync::Arc<dyn Store>, base: String) -> Result<(), A
             .await?;
         }
     }
-    let http = Client::builder().timeout(Duration::from_secs(120)).build()?;
+    let http = Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
     let login: Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": DEMO_EMAIL, "password": password}))
@@ -114,7 +121,9 @@ pub async fn run(store: std::sync::Arc<dyn Store>, base: String) -> Result<(), A
         .error_for_status()?
         .json()
         .await?;
-    let token = login["access_token"].as_str().ok_or("demo: no access token")?;
+    let token = login["access_token"]
+        .as_str()
+        .ok_or("demo: no access token")?;
     let api = Api {
         http,
         base,
@@ -125,7 +134,9 @@ pub async fn run(store: std::sync::Arc<dyn Store>, base: String) -> Result<(), A
         .get(&format!("/api/v1/datasets?name={DEMO_DATASET}"))
         .await?;
     if existing["total"].as_i64().unwrap_or(0) == 0 {
-        println!("demo: filling the workspace with sample data (a week of metrics, policies, alerts, a dataset)...");
+        println!(
+            "demo: filling the workspace with sample data (a week of metrics, policies, alerts, a dataset)..."
+        );
         seed(&api).await?;
     }
     println!("------------------------------------------------------------");
@@ -165,20 +176,35 @@ fn points_at(rng: &mut Rng, t: i64, scale: f64, out: &mut Vec<Value>) {
                        "unit": unit, "resource_type": "model", "resource_id": model, "tags": tags})
             };
             out.push(point("llm.requests", "counter", requests, None));
-            let error_rate = if model == "llama-3.1-70b" { 0.04 } else { 0.008 };
+            let error_rate = if model == "llama-3.1-70b" {
+                0.04
+            } else {
+                0.008
+            };
             let errors = (requests * error_rate * 2.0 * rng.next()).round();
             if errors > 0.0 {
                 out.push(point("llm.errors", "counter", errors, None));
             }
             for _ in 0..3 {
                 // Log-normal-ish spread around the model's median.
-                let l = latency * (0.6 + rng.next() * 0.8) * if rng.next() > 0.93 { 2.4 } else { 1.0 };
+                let l =
+                    latency * (0.6 + rng.next() * 0.8) * if rng.next() > 0.93 { 2.4 } else { 1.0 };
                 out.push(point("llm.latency_ms", "histogram", l.round(), Some("ms")));
             }
             let input = requests * (350.0 + 500.0 * rng.next());
             let output = requests * (120.0 + 300.0 * rng.next());
-            out.push(point("llm.tokens.input", "counter", input.round(), Some("tokens")));
-            out.push(point("llm.tokens.output", "counter", output.round(), Some("tokens")));
+            out.push(point(
+                "llm.tokens.input",
+                "counter",
+                input.round(),
+                Some("tokens"),
+            ));
+            out.push(point(
+                "llm.tokens.output",
+                "counter",
+                output.round(),
+                Some("tokens"),
+            ));
             out.push(point(
                 "llm.cost_usd",
                 "counter",
@@ -232,11 +258,10 @@ async fn policies(api: &Api) -> Result<(), AnyError> {
         "cost_budget",
     ];
     let mut made = Vec::new();
-    for t in list.iter().filter(|t| {
-        t["id"]
-            .as_str()
-            .is_some_and(|id| wanted.contains(&id))
-    }) {
+    for t in list
+        .iter()
+        .filter(|t| t["id"].as_str().is_some_and(|id| wanted.contains(&id)))
+    {
         let id = t["id"].as_str().unwrap_or_default();
         let title = t["name"].as_str().unwrap_or(id);
         let name = format!("{title} (demo)");
@@ -325,14 +350,23 @@ async fn alerts(api: &Api) -> Result<(), AnyError> {
                    "severity": "info"}),
         )
         .await?;
-    api.post("/api/v1/metrics/alerts/evaluate", json!({})).await?;
+    api.post("/api/v1/metrics/alerts/evaluate", json!({}))
+        .await?;
     let id = flaky["id"].as_str().unwrap_or_default();
     let mut spec = flaky.clone();
     if let Some(o) = spec.as_object_mut() {
         o.retain(|k, _| {
             [
-                "name", "description", "metric_name", "aggregation", "window", "comparator",
-                "for", "group_by", "severity", "enabled",
+                "name",
+                "description",
+                "metric_name",
+                "aggregation",
+                "window",
+                "comparator",
+                "for",
+                "group_by",
+                "severity",
+                "enabled",
             ]
             .contains(&k.as_str())
         });
@@ -344,22 +378,36 @@ async fn alerts(api: &Api) -> Result<(), AnyError> {
         Some(spec),
     )
     .await?;
-    api.post("/api/v1/metrics/alerts/evaluate", json!({})).await?;
+    api.post("/api/v1/metrics/alerts/evaluate", json!({}))
+        .await?;
     println!("demo: 4 alert rules evaluated");
     Ok(())
 }
 
-const FIRST: &[&str] = &["Maria", "James", "Aiko", "Lukas", "Fatima", "Noah", "Chen", "Sofia", "Omar", "Emma"];
-const LAST: &[&str] = &["Garcia", "Smith", "Tanaka", "Müller", "Khan", "Johnson", "Wei", "Rossi", "Haddad", "Brown"];
+const FIRST: &[&str] = &[
+    "Maria", "James", "Aiko", "Lukas", "Fatima", "Noah", "Chen", "Sofia", "Omar", "Emma",
+];
+const LAST: &[&str] = &[
+    "Garcia", "Smith", "Tanaka", "Müller", "Khan", "Johnson", "Wei", "Rossi", "Haddad", "Brown",
+];
 
 fn conversation(rng: &mut Rng, i: usize) -> Value {
-    let pick = |rng: &mut Rng, xs: &[&'static str]| xs[(rng.next() * xs.len() as f64) as usize % xs.len()];
+    let pick =
+        |rng: &mut Rng, xs: &[&'static str]| xs[(rng.next() * xs.len() as f64) as usize % xs.len()];
     let (first, last) = (pick(rng, FIRST), pick(rng, LAST));
-    let email = format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase().replace('ü', "u"));
+    let email = format!(
+        "{}.{}@example.com",
+        first.to_lowercase(),
+        last.to_lowercase().replace('ü', "u")
+    );
     let phone = format!("+1 415 555 {:04}", (rng.next() * 10_000.0) as u32);
     let question = match i % 5 {
-        0 => format!("Hi, I'm {first} {last}. My order hasn't arrived, can you email me at {email}?"),
-        1 => format!("Please call me back on {phone}, the refund for my card 4111 1111 1111 1111 is missing."),
+        0 => {
+            format!("Hi, I'm {first} {last}. My order hasn't arrived, can you email me at {email}?")
+        }
+        1 => format!(
+            "Please call me back on {phone}, the refund for my card 4111 1111 1111 1111 is missing."
+        ),
         2 => "How do I export my chat history?".to_string(),
         3 => format!("This is {first}. I moved, my new address is 12 Baker Street, London."),
         _ => "Can your assistant summarise the attached contract?".to_string(),
@@ -382,7 +430,10 @@ async fn dataset(api: &Api) -> Result<(), AnyError> {
                    "format": "jsonl", "tags": ["demo", "support"]}),
         )
         .await?;
-    let id = d["id"].as_str().ok_or("demo: dataset without id")?.to_string();
+    let id = d["id"]
+        .as_str()
+        .ok_or("demo: dataset without id")?
+        .to_string();
     let mut rng = Rng(0xDA7A_5E7D_0000_0042);
     let mut n = 0;
     for (count, message) in [
@@ -398,16 +449,21 @@ async fn dataset(api: &Api) -> Result<(), AnyError> {
         )
         .await?;
         if n == 200 {
-            api.post(&format!("/api/v1/datasets/{id}/tags"), json!({"name": "v1.0"}))
-                .await?;
+            api.post(
+                &format!("/api/v1/datasets/{id}/tags"),
+                json!({"name": "v1.0"}),
+            )
+            .await?;
         }
     }
     // An anonymized copy for sharing, which shows up in the lineage graph.
     api.call(
         Method::PUT,
         "/api/v1/pii/config",
-        Some(json!({"profiles": {"share": {"operators": {"PERSON": {"operator": "pseudonymize"}},
-                                           "default": {"operator": "replace"}}}})),
+        Some(
+            json!({"profiles": {"share": {"operators": {"PERSON": {"operator": "pseudonymize"}},
+                                           "default": {"operator": "replace"}}}}),
+        ),
     )
     .await?;
     api.post(
@@ -453,7 +509,12 @@ async fn live(api: &Api) -> Result<(), AnyError> {
         tick.tick().await;
         let mut points = Vec::new();
         // 10 seconds' worth of a 15-minute volume.
-        points_at(&mut rng, chrono::Utc::now().timestamp(), 40.0 / 90.0 * 4.0, &mut points);
+        points_at(
+            &mut rng,
+            chrono::Utc::now().timestamp(),
+            40.0 / 90.0 * 4.0,
+            &mut points,
+        );
         if let Err(e) = ingest(&api, &mut points).await {
             tracing::warn!(error = %e, "demo: live points not sent");
         }
@@ -462,7 +523,10 @@ async fn live(api: &Api) -> Result<(), AnyError> {
             let input = json!({"model": "gpt-4o", "team": "support", "environment": "production",
                                "prompt": "Send the invoice to maria.garcia@example.com please",
                                "tokens": {"input": 900, "output": 0}});
-            if let Err(e) = api.post("/api/v1/policies/evaluate", json!({"input": input})).await {
+            if let Err(e) = api
+                .post("/api/v1/policies/evaluate", json!({"input": input}))
+                .await
+            {
                 tracing::warn!(error = %e, "demo: live evaluation failed");
             }
         }

@@ -163,7 +163,12 @@ async fn ui_paths_without_a_build_say_how_to_build_it(app: TestApp) {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         let body = r.text().await.unwrap();
         assert!(body.contains("npm --prefix web run build"), "{body}");
     }
