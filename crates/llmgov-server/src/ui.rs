@@ -139,13 +139,16 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
     };
     // The app shell boots with an inline script whose hash the build put in a CSP meta tag;
     // the header says the same (plus what a meta tag cannot say).
-    let csp = if rel.extension().is_some_and(|e| e == "html") {
+    let csp = if !rel.extension().is_some_and(|e| e == "html") {
+        None
+    } else if encoding.is_none() {
+        page_csp(&String::from_utf8_lossy(&bytes))
+    } else {
+        // The body sent is compressed: read the plain page for its meta tag.
         tokio::fs::read(&full)
             .await
             .ok()
             .and_then(|html| page_csp(&String::from_utf8_lossy(&html)))
-    } else {
-        None
     };
     let immutable = rel.starts_with("_app/immutable");
     let mut r = Response::new(Body::from(bytes));
