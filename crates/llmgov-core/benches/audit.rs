@@ -1,11 +1,12 @@
 //! Audit trail benchmarks that need no database: offline verification of an export and
 //! Merkle proof verification. Prints figures; asserts nothing about speed.
 //!
-//! `cargo bench -p llmgov-core --bench audit [-- ENTRIES] [--export-only]` (default 200,000
-//! entries).
+//! `cargo bench -p llmgov-core --bench audit [-- ENTRIES] [--export-only | --archive-only]`
+//! (default 200,000 entries).
 
 use std::time::Instant;
 
+use llmgov_core::audit::archive;
 use llmgov_core::audit::checkpoint::Checkpoint;
 use llmgov_core::audit::checkpoint::CheckpointSigner;
 use llmgov_core::audit::export::{ExportLine, ExportVerdict, verify_export_with};
@@ -20,7 +21,7 @@ fn main() {
         .unwrap_or(200_000);
     let (leaves, _) = export_bench(n, Shape::Update);
     export_bench(n, Shape::Login);
-    if std::env::args().any(|a| a == "--export-only") {
+    if std::env::args().any(|a| a == "--export-only" || a == "--archive-only") {
         return;
     }
 
@@ -78,6 +79,7 @@ fn export_bench(n: usize, shape: Shape) -> (Vec<Hash>, Checkpoint) {
     let mut frontier = Frontier::default();
     let mut leaves: Vec<Hash> = Vec::with_capacity(n);
     let mut export = Vec::with_capacity(n * 900);
+    let mut records = Vec::with_capacity(n * 500);
     for i in 0..n {
         let d = match shape {
             Shape::Update => AuditDraft::new(ws, &ctx, "users.update", "access_control")
@@ -94,6 +96,7 @@ fn export_bench(n: usize, shape: Shape) -> (Vec<Hash>, Checkpoint) {
         frontier.append(i as u64, leaf);
         leaves.push(leaf);
         serde_json::to_writer(&mut export, &ExportLine::from_entry(&e, None)).unwrap();
+        archive::write_record(&mut records, &e, None);
         export.push(b'\n');
     }
     let signer =
@@ -105,7 +108,8 @@ fn export_bench(n: usize, shape: Shape) -> (Vec<Hash>, Checkpoint) {
         export.len() / n
     );
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    for threads in [1, cores] {
+    let jsonl = !std::env::args().any(|a| a == "--archive-only");
+    for threads in [1, cores].into_iter().filter(|_| jsonl) {
         let t = Instant::now();
         let verdict = verify_export_with(&export[..], &cp, signer.public_key(), threads).unwrap();
         let secs = t.elapsed().as_secs_f64();
@@ -120,6 +124,34 @@ fn export_bench(n: usize, shape: Shape) -> (Vec<Hash>, Checkpoint) {
             "  offline export verification, {threads} thread(s): {:.0} entries/s, {:.0} MB/s (target >= 1,000,000 entries/s per core)",
             n as f64 / secs,
             export.len() as f64 / secs / 1e6
+        );
+    }
+    let mut lgva = Vec::with_capacity(records.len() + 1024);
+    archive::write_header(&mut lgva, Some(&cp));
+    lgva.extend_from_slice(&records);
+    drop(records);
+    archive::write_end(&mut lgva, n as u64);
+    println!(
+        "{shape:?} archive (.lgva): {:.1} MB, {} bytes per record",
+        lgva.len() as f64 / 1e6,
+        lgva.len() / n
+    );
+    for threads in [1, cores] {
+        let t = Instant::now();
+        let verdict =
+            archive::verify_archive(&lgva[..], None, signer.public_key(), threads).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(
+            verdict,
+            ExportVerdict::Valid {
+                entries: n as u64,
+                complete: true
+            }
+        );
+        println!(
+            "  offline archive verification, {threads} thread(s): {:.0} entries/s, {:.0} MB/s (target >= 1,000,000 entries/s per core)",
+            n as f64 / secs,
+            lgva.len() as f64 / secs / 1e6
         );
     }
     (leaves, cp)

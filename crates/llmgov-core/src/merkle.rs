@@ -20,6 +20,13 @@ fn to_hash(d: aws_lc_rs::digest::Digest) -> Hash {
 
 /// `SHA-256(0x00 ‖ data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
+    // Leaves are entry hashes: one call on a stack buffer instead of a hashing context.
+    if let Ok(h) = <&Hash>::try_from(data) {
+        let mut m = [0u8; 33];
+        m[0] = LEAF_PREFIX;
+        m[1..].copy_from_slice(h);
+        return to_hash(digest(&SHA256, &m));
+    }
     let mut c = Context::new(&SHA256);
     c.update(&[LEAF_PREFIX]);
     c.update(data);
@@ -28,11 +35,11 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut c = Context::new(&SHA256);
-    c.update(&[NODE_PREFIX]);
-    c.update(left);
-    c.update(right);
-    to_hash(c.finish())
+    let mut m = [0u8; 65];
+    m[0] = NODE_PREFIX;
+    m[1..33].copy_from_slice(left);
+    m[33..].copy_from_slice(right);
+    to_hash(digest(&SHA256, &m))
 }
 
 /// The root of an empty tree: `SHA-256("")`.
@@ -212,6 +219,21 @@ pub fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> 
 pub struct Frontier(pub Vec<Hash>);
 
 impl Frontier {
+    /// Appends leaf `leaf` as leaf number `size`, keeping only the frontier (what a
+    /// verifier rebuilding a tree needs; no allocation once the frontier has grown).
+    pub fn push(&mut self, size: u64, leaf: Hash) {
+        let (mut cur, mut index) = (leaf, size);
+        while index & 1 == 1 {
+            let left = self
+                .0
+                .pop()
+                .expect("frontier holds one subtree per set bit of the size");
+            cur = node_hash(&left, &cur);
+            index >>= 1;
+        }
+        self.0.push(cur);
+    }
+
     /// Appends leaf `leaf` as leaf number `size` (the tree's size before the append) and
     /// returns the complete nodes this creates, the new leaf first.
     pub fn append(&mut self, size: u64, leaf: Hash) -> Vec<(NodeId, Hash)> {

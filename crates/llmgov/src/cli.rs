@@ -283,20 +283,35 @@ pub enum DatasetCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify audit logs. With --export: verify an exported file offline against a signed
-    /// checkpoint and the checkpoint public key, trusting no server. Otherwise: verify every
+    /// Verify audit logs. With --export: verify an exported file (JSON Lines or a binary
+    /// `.lgva` archive, told apart by its first bytes) offline against a signed checkpoint
+    /// and the checkpoint public key, trusting no server. Otherwise: verify every
     /// workspace's log in the database (read-only). Exits non-zero, with the first bad
     /// entry's sequence on the last line, when anything does not verify.
     Verify {
-        /// An export (`GET /api/v1/audit/export?format=jsonl`).
-        #[arg(long, value_name = "FILE", requires_all = ["checkpoint", "public_key"])]
+        /// An export (`GET /api/v1/audit/export?format=jsonl` or `?format=archive`).
+        #[arg(long, value_name = "FILE", requires = "public_key")]
         export: Option<PathBuf>,
         /// The checkpoint the export was taken at (`GET /api/v1/audit/checkpoints/latest`).
+        /// Needed for JSON Lines; an archive embeds its own, which this one overrides.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// The checkpoint public key (`GET /api/v1/audit/checkpoints/public-key`, or its hex).
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+    },
+    /// Convert an export between JSON Lines and the binary archive (`.lgva`): an archive
+    /// becomes JSON Lines (to read it, or to feed other tools); JSON Lines becomes an archive
+    /// (embedding --checkpoint), which verifies several times faster. Converting checks
+    /// nothing: verify the result (or the input) with `audit verify --export`.
+    Convert {
+        /// The export to read.
+        input: PathBuf,
+        /// Where to write the other format (`-` for standard output).
+        output: PathBuf,
+        /// The checkpoint to embed when writing an archive.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
     },
 }
 

@@ -95,6 +95,14 @@ pub async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Audit {
             command: AuditCommand::Verify { export: None, .. },
         } => audit_verify(cfg).await,
+        Command::Audit {
+            command:
+                AuditCommand::Convert {
+                    input,
+                    output,
+                    checkpoint,
+                },
+        } => convert_export(&input, &output, checkpoint.as_deref()),
         Command::Version | Command::Dataset(_) | Command::Pii { .. } => {
             unreachable!("handled above")
         }
@@ -527,19 +535,20 @@ fn spawn_checkpointer(
     });
 }
 
-/// Offline verification of an export: reads only the three files.
+/// Offline verification of an export: reads only the export, the checkpoint (embedded in
+/// an archive) and the public key.
 fn verify_export_offline(
     export: &std::path::Path,
     checkpoint: Option<&std::path::Path>,
     public_key: Option<&std::path::Path>,
 ) -> Result<(), AnyError> {
-    use llmgov_core::audit::checkpoint::Checkpoint;
+    use llmgov_core::audit::archive;
     use llmgov_core::audit::export::{ExportVerdict, verify_export};
-    let (Some(cp_path), Some(key_path)) = (checkpoint, public_key) else {
-        return Err("--export needs --checkpoint and --public-key".into());
+    use std::io::BufRead;
+    let Some(key_path) = public_key else {
+        return Err("--export needs --public-key".into());
     };
-    let cp: Checkpoint = serde_json::from_slice(&std::fs::read(cp_path)?)
-        .map_err(|e| format!("{}: not a checkpoint: {e}", cp_path.display()))?;
+    let cp = checkpoint.map(read_checkpoint).transpose()?;
     let key_text = std::fs::read_to_string(key_path)?;
     let key_hex = match serde_json::from_str::<serde_json::Value>(&key_text) {
         Ok(v) => v["public_key"]
@@ -548,17 +557,24 @@ fn verify_export_offline(
             .ok_or("public key file has no public_key")?,
         Err(_) => key_text.trim().to_string(),
     };
-    let key: Vec<u8> = (0..key_hex.len())
-        .step_by(2)
-        .map(|i| {
-            key_hex
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<_>>()
-        .ok_or("public key is not hex")?;
-    let file = std::io::BufReader::new(std::fs::File::open(export)?);
-    match verify_export(file, &cp, &key)? {
+    let key = llmgov_core::hex::decode(&key_hex).ok_or("public key is not hex")?;
+    let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(export)?);
+    let is_archive = archive::is_archive(file.fill_buf()?);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (verdict, cp, unit) = if is_archive {
+        let embedded = archive::read_header(&mut file)?;
+        let Some(cp) = cp.or(embedded) else {
+            return Err("the archive holds no checkpoint: pass --checkpoint".into());
+        };
+        let v = archive::verify_archive_records(file, &cp, &key, threads)?;
+        (v, cp, "record")
+    } else {
+        let Some(cp) = cp else {
+            return Err("a JSON Lines export needs --checkpoint".into());
+        };
+        (verify_export(file, &cp, &key)?, cp, "line")
+    };
+    match verdict {
         ExportVerdict::Valid { entries, complete } => {
             let what = if complete {
                 "the complete log"
@@ -580,14 +596,93 @@ fn verify_export_offline(
             sequence,
             reason,
         } => {
-            println!("export INVALID at line {line}: {reason}");
+            println!("export INVALID at {unit} {line}: {reason}");
             match sequence {
-                Some(s) => println!("first bad entry: line {line} sequence {s}"),
-                None => println!("first bad entry: line {line}"),
+                Some(s) => println!("first bad entry: {unit} {line} sequence {s}"),
+                None => println!("first bad entry: {unit} {line}"),
             }
             std::process::exit(1);
         }
     }
+}
+
+fn read_checkpoint(
+    path: &std::path::Path,
+) -> Result<llmgov_core::audit::checkpoint::Checkpoint, AnyError> {
+    Ok(serde_json::from_slice(&std::fs::read(path)?)
+        .map_err(|e| format!("{}: not a checkpoint: {e}", path.display()))?)
+}
+
+/// `audit convert`: archive → JSON Lines, or JSON Lines → archive.
+fn convert_export(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<(), AnyError> {
+    use llmgov_core::audit::archive;
+    use llmgov_core::audit::export::ExportLine;
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(input)?);
+    let sink: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(output)?)
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let mut n = 0u64;
+    let mut buf = Vec::new();
+    if archive::is_archive(reader.fill_buf()?) {
+        if checkpoint.is_some() {
+            return Err("--checkpoint is for writing an archive; this input is one".into());
+        }
+        archive::read_header(&mut reader)?;
+        for r in archive::Records::new(reader) {
+            let (entry, proof) = r?;
+            buf.clear();
+            serde_json::to_writer(&mut buf, &ExportLine::from_entry(&entry, proof))?;
+            buf.push(b'\n');
+            out.write_all(&buf)?;
+            n += 1;
+        }
+    } else {
+        let cp = checkpoint.map(read_checkpoint).transpose()?;
+        archive::write_header(&mut buf, cp.as_ref());
+        out.write_all(&buf)?;
+        let mut line = String::new();
+        let mut at = 0u64;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            at += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = || format!("line {at}: not an export line");
+            let l: ExportLine = serde_json::from_str(&line).map_err(|_| bad())?;
+            let proof = match &l.inclusion_proof {
+                None => None,
+                Some(p) => Some(
+                    p.iter()
+                        .map(|h| llmgov_core::hex::decode32(h))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(bad)?,
+                ),
+            };
+            let entry = l.to_entry().ok_or_else(bad)?;
+            buf.clear();
+            archive::write_record(&mut buf, &entry, proof.as_deref());
+            out.write_all(&buf)?;
+            n += 1;
+        }
+        buf.clear();
+        archive::write_end(&mut buf, n);
+        out.write_all(&buf)?;
+    }
+    out.flush()?;
+    eprintln!("converted {n} entries");
+    Ok(())
 }
 
 /// The vault's passphrase: configured, from a file, or (first start of an embedded setup)

@@ -16,13 +16,19 @@ test('create a policy from a template, activate it and see it evaluated', async 
 	}
 	await expect(page.getByTestId('policy-status')).toHaveText('active');
 
-	// A compile error is shown at its line.
+	// A compile error is shown at its line as the user types, before saving...
 	const editor = page.getByLabel('Rego source');
 	const source = await editor.inputValue();
+	await expect(page.getByTestId('rego-check')).toHaveText('✓ Compiles');
 	await editor.fill(source + '\nthis is not rego {');
+	await expect(page.getByTestId('rego-error')).toContainText(/Line \d+/);
+	await expect(page.getByTestId('rego-check')).toContainText('Does not compile');
+	// ...and saving it is refused at the same line.
 	await page.getByRole('button', { name: 'Save new version' }).click();
 	await expect(page.getByTestId('rego-error')).toContainText(/Line \d+/);
 	await editor.fill(source);
+	await expect(page.getByTestId('rego-check')).toHaveText('✓ Compiles');
+	await expect(page.getByTestId('rego-error')).toHaveCount(0);
 
 	// The playground runs it without recording.
 	await page.getByRole('tab', { name: 'Playground' }).click();

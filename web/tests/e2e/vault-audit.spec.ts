@@ -18,7 +18,11 @@ test('a dataset pushed with PII shows its findings', async ({ page, request }) =
 	await expect(page.getByTestId('pii-summary')).toContainText('1 of 2 records');
 	await expect(page.getByRole('tabpanel')).toContainText('EMAIL_ADDRESS');
 	await page.getByRole('tab', { name: 'Records' }).click();
+	// Masked by the server by default; someone who may read personal data can unmask.
+	await expect(page.getByTestId('record').first()).toContainText('<EMAIL_ADDRESS>');
 	await expect(page.getByTestId('record').first()).not.toContainText('jane.doe@example.com');
+	await page.getByLabel(/Mask personal data/).uncheck();
+	await expect(page.getByTestId('record').first()).toContainText('jane.doe@example.com');
 });
 
 test('verify the audit log', async ({ page }) => {

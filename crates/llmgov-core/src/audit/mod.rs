@@ -12,6 +12,7 @@
 //! event_type ‖ event_category ‖ actor_type ‖ actor_id ‖ action ‖ resource_type ‖ resource_id ‖
 //! status ‖ request_id ‖ session_id ‖ details ‖ before ‖ after ‖ pii_digest)`.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod export;
 pub mod offline;
@@ -243,18 +244,34 @@ pub fn pii_digest(personal: Option<&str>, salt: Option<&[u8]>) -> [u8; 32] {
     }
 }
 
-fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
-    h.update(&(bytes.len() as u64).to_le_bytes());
-    h.update(bytes);
+/// Where an entry's pre-image goes: a hasher, or a buffer (the binary archive stores the
+/// pre-image itself, so the verifier hashes it with one call).
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
 }
 
-fn opt(h: &mut blake3::Hasher, v: Option<&str>) {
+impl Sink for blake3::Hasher {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+fn field(h: &mut impl Sink, bytes: &[u8]) {
+    h.put(&(bytes.len() as u64).to_le_bytes());
+    h.put(bytes);
+}
+
+fn opt(h: &mut impl Sink, v: Option<&str>) {
     match v {
-        None => {
-            h.update(&[0]);
-        }
+        None => h.put(&[0]),
         Some(s) => {
-            h.update(&[1]);
+            h.put(&[1]);
             field(h, s.as_bytes());
         }
     }
@@ -290,32 +307,49 @@ impl EntryView<'_> {
     pub fn hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         h.update(ENTRY_DOMAIN);
-        field(&mut h, self.prev_hash);
-        field(&mut h, self.workspace_id.0.as_bytes());
-        h.update(&self.sequence.to_le_bytes());
-        field(&mut h, self.id.0.as_bytes());
-        h.update(&self.timestamp.timestamp_micros().to_le_bytes());
-        field(&mut h, self.event_type.as_bytes());
-        field(&mut h, self.event_category.as_bytes());
-        field(&mut h, self.actor_type.as_bytes());
+        self.write(&mut h);
+        *h.finalize().as_bytes()
+    }
+
+    /// Appends the entry's pre-image (everything hashed after the domain string) to `out`.
+    pub fn write_preimage(&self, out: &mut Vec<u8>) {
+        self.write(out);
+    }
+
+    fn write(&self, h: &mut impl Sink) {
+        field(h, self.prev_hash);
+        field(h, self.workspace_id.0.as_bytes());
+        h.put(&self.sequence.to_le_bytes());
+        field(h, self.id.0.as_bytes());
+        h.put(&self.timestamp.timestamp_micros().to_le_bytes());
+        field(h, self.event_type.as_bytes());
+        field(h, self.event_category.as_bytes());
+        field(h, self.actor_type.as_bytes());
         let mut actor = [0u8; uuid::fmt::Hyphenated::LENGTH];
         opt(
-            &mut h,
+            h,
             self.actor_id
                 .map(|a| &*a.0.hyphenated().encode_lower(&mut actor)),
         );
-        field(&mut h, self.action.as_bytes());
-        opt(&mut h, self.resource_type);
-        opt(&mut h, self.resource_id);
-        field(&mut h, self.status.as_bytes());
-        opt(&mut h, self.request_id);
-        opt(&mut h, self.session_id);
-        field(&mut h, self.details.as_bytes());
-        opt(&mut h, self.before_state);
-        opt(&mut h, self.after_state);
-        field(&mut h, self.pii_digest);
-        *h.finalize().as_bytes()
+        field(h, self.action.as_bytes());
+        opt(h, self.resource_type);
+        opt(h, self.resource_id);
+        field(h, self.status.as_bytes());
+        opt(h, self.request_id);
+        opt(h, self.session_id);
+        field(h, self.details.as_bytes());
+        opt(h, self.before_state);
+        opt(h, self.after_state);
+        field(h, self.pii_digest);
     }
+}
+
+/// The entry hash of a pre-image written by [`EntryView::write_preimage`].
+pub fn preimage_hash(preimage: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(ENTRY_DOMAIN);
+    h.update(preimage);
+    *h.finalize().as_bytes()
 }
 
 /// A sealed entry as stored.

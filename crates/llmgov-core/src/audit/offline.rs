@@ -113,11 +113,13 @@ struct LineRef<'a> {
     inclusion_proof: Option<Vec<Cow<'a, str>>>,
 }
 
+/// A batch of input and the lines examined from it; both buffers go round and are reused.
+type Work = (Vec<u8>, Vec<Line>);
 /// A worker's batch queue and result queue.
-type Worker = (SyncSender<Vec<u8>>, Receiver<Vec<Line>>);
+type Worker = (SyncSender<Work>, Receiver<Work>);
 
-/// What the sequential stage needs to know of one line.
-enum Line {
+/// What the sequential stage needs to know of one line (or archive record).
+pub(super) enum Line {
     Blank,
     /// The line cannot be read as an entry.
     Unreadable {
@@ -127,18 +129,18 @@ enum Line {
     Entry(Facts),
 }
 
-struct Facts {
-    sequence: i64,
-    in_workspace: bool,
-    prev_hash: Hash,
-    entry_hash: Hash,
-    leaf: Hash,
+pub(super) struct Facts {
+    pub sequence: i64,
+    pub in_workspace: bool,
+    pub prev_hash: Hash,
+    pub entry_hash: Hash,
+    pub leaf: Hash,
     /// Why the entry's own content or personal data does not match its hashes.
-    own: Option<&'static str>,
-    proof: Proof,
+    pub own: Option<&'static str>,
+    pub proof: Proof,
 }
 
-enum Proof {
+pub(super) enum Proof {
     Absent,
     Valid,
     Wrong,
@@ -217,14 +219,7 @@ fn examine(text: &[u8], cp: &Checkpoint, root: &Hash) -> Line {
             .collect::<Option<Vec<_>>>()
         {
             None => Proof::Malformed,
-            Some(_) if l.sequence < 0 => Proof::Wrong,
-            Some(path) => {
-                match merkle::verify_inclusion(l.sequence as u64, cp.tree_size, &leaf, &path, root)
-                {
-                    Ok(()) => Proof::Valid,
-                    Err(_) => Proof::Wrong,
-                }
-            }
+            Some(path) => check_proof(l.sequence, &leaf, &path, cp, root),
         },
     };
     Line::Entry(Facts {
@@ -236,6 +231,23 @@ fn examine(text: &[u8], cp: &Checkpoint, root: &Hash) -> Line {
         own,
         proof,
     })
+}
+
+/// An inclusion proof of the entry at `sequence` against the checkpoint.
+pub(super) fn check_proof(
+    sequence: i64,
+    leaf: &Hash,
+    path: &[Hash],
+    cp: &Checkpoint,
+    root: &Hash,
+) -> Proof {
+    if sequence < 0 {
+        return Proof::Wrong;
+    }
+    match merkle::verify_inclusion(sequence as u64, cp.tree_size, leaf, path, root) {
+        Ok(()) => Proof::Valid,
+        Err(_) => Proof::Wrong,
+    }
 }
 
 /// Personal data against its digest. The exporter writes the stored text as it is; a file
@@ -253,24 +265,23 @@ fn personal_matches(personal: Option<&RawValue>, salt: Option<&[u8]>, digest: &H
         .is_some_and(|canonical| pii_digest(Some(&canonical), salt) == *digest)
 }
 
-fn examine_batch(batch: &[u8], cp: &Checkpoint, root: &Hash) -> Vec<Line> {
+fn examine_batch(batch: &[u8], cp: &Checkpoint, root: &Hash, out: &mut Vec<Line>) {
     let batch = batch.strip_suffix(b"\n").unwrap_or(batch);
     let mut start = 0;
-    let mut out = Vec::with_capacity(batch.len() / 512 + 1);
     for end in memchr::memchr_iter(b'\n', batch).chain([batch.len()]) {
         out.push(examine(&batch[start..end], cp, root));
         start = end + 1;
     }
-    out
 }
 
-/// Reads whole lines: `target` bytes and the rest of the line they end in, or what is left.
-fn next_batch(input: &mut impl BufRead, target: usize) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::with_capacity(target + 4096);
+/// Reads whole lines into `buf` (emptied first): `target` bytes and the rest of the line
+/// they end in, or what is left. `false` at the end of the input.
+fn next_batch(input: &mut impl BufRead, target: usize, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    buf.clear();
     loop {
         let chunk = input.fill_buf()?;
         if chunk.is_empty() {
-            return Ok((!buf.is_empty()).then_some(buf));
+            return Ok(!buf.is_empty());
         }
         if buf.len() < target {
             let n = chunk.len().min(target - buf.len());
@@ -279,7 +290,7 @@ fn next_batch(input: &mut impl BufRead, target: usize) -> std::io::Result<Option
         } else if let Some(end) = memchr::memchr(b'\n', chunk) {
             buf.extend_from_slice(&chunk[..=end]);
             input.consume(end + 1);
-            return Ok(Some(buf));
+            return Ok(true);
         } else {
             let n = chunk.len();
             buf.extend_from_slice(chunk);
@@ -332,7 +343,7 @@ impl Linker<'_> {
                 return Err(bad(seq, reason));
             }
             self.prev = f.entry_hash;
-            self.frontier.append(self.count, f.leaf);
+            self.frontier.push(self.count, f.leaf);
         } else if let Some(reason) = f.own {
             return Err(bad(seq, reason));
         }
@@ -384,6 +395,28 @@ fn verify(
     threads: usize,
     batch_bytes: usize,
 ) -> std::io::Result<ExportVerdict> {
+    run(
+        |buf| next_batch(&mut input, batch_bytes, buf),
+        examine_batch,
+        cp,
+        public_key,
+        threads,
+    )
+}
+
+/// Examines one batch (whole lines or records), appending what it finds to the vector.
+pub(super) type Examine = fn(&[u8], &Checkpoint, &Hash, &mut Vec<Line>);
+
+/// Checks the checkpoint, then verifies the batches `next` reads into the buffer it is given
+/// (`false` at the end), each turned into [`Line`]s by `examine` on worker threads and
+/// linked in order here. Buffers are reused, so memory stays flat however long the input.
+pub(super) fn run(
+    mut next: impl FnMut(&mut Vec<u8>) -> std::io::Result<bool>,
+    examine: Examine,
+    cp: &Checkpoint,
+    public_key: &[u8],
+    threads: usize,
+) -> std::io::Result<ExportVerdict> {
     if let Err(e) = cp.verify(public_key) {
         return Ok(ExportVerdict::BadCheckpoint(e.to_string()));
     }
@@ -403,8 +436,10 @@ fn verify(
         last_seq: None,
     };
     if threads <= 1 {
-        while let Some(batch) = next_batch(&mut input, batch_bytes)? {
-            for l in examine_batch(&batch, cp, &root) {
+        let (mut batch, mut lines) = (Vec::new(), Vec::new());
+        while next(&mut batch)? {
+            examine(&batch, cp, &root, &mut lines);
+            for l in lines.drain(..) {
                 if let Err(v) = linker.feed(l) {
                     return Ok(v);
                 }
@@ -417,11 +452,13 @@ fn verify(
         // round-robin order, so they arrive in line order without reordering.
         let mut workers: Vec<Worker> = Vec::new();
         for _ in 0..threads {
-            let (to_worker, batches) = sync_channel::<Vec<u8>>(DEPTH);
-            let (results, from_worker) = sync_channel::<Vec<Line>>(DEPTH);
+            let (to_worker, batches) = sync_channel::<Work>(DEPTH);
+            let (results, from_worker) = sync_channel::<Work>(DEPTH);
+            let root = &root;
             s.spawn(move || {
-                for batch in batches {
-                    if results.send(examine_batch(&batch, cp, &root)).is_err() {
+                for (batch, mut lines) in batches {
+                    examine(&batch, cp, root, &mut lines);
+                    if results.send((batch, lines)).is_err() {
                         break;
                     }
                 }
@@ -429,27 +466,34 @@ fn verify(
             workers.push((to_worker, from_worker));
         }
         let (mut sent, mut taken) = (0usize, 0usize);
+        let mut free: Vec<Work> = Vec::new();
         // A worker only stops early if it panicked; its batches then never come back.
         let failed = || std::io::Error::other("verification worker failed");
-        let take = |taken: &mut usize, linker: &mut Linker| {
-            let lines = workers[*taken % threads].1.recv().map_err(|_| failed())?;
+        let take = |taken: &mut usize, linker: &mut Linker, free: &mut Vec<Work>| {
+            let (batch, mut lines) = workers[*taken % threads].1.recv().map_err(|_| failed())?;
             *taken += 1;
-            Ok::<_, std::io::Error>(lines.into_iter().find_map(|l| linker.feed(l).err()))
+            let bad = lines.drain(..).find_map(|l| linker.feed(l).err());
+            free.push((batch, lines));
+            Ok::<_, std::io::Error>(bad)
         };
-        while let Some(batch) = next_batch(&mut input, batch_bytes)? {
+        loop {
             if sent - taken == threads * DEPTH
-                && let Some(v) = take(&mut taken, &mut linker)?
+                && let Some(v) = take(&mut taken, &mut linker, &mut free)?
             {
                 return Ok(v);
             }
+            let (mut batch, lines) = free.pop().unwrap_or_default();
+            if !next(&mut batch)? {
+                break;
+            }
             workers[sent % threads]
                 .0
-                .send(batch)
+                .send((batch, lines))
                 .map_err(|_| failed())?;
             sent += 1;
         }
         while taken < sent {
-            if let Some(v) = take(&mut taken, &mut linker)? {
+            if let Some(v) = take(&mut taken, &mut linker, &mut free)? {
                 return Ok(v);
             }
         }

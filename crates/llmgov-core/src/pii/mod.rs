@@ -428,6 +428,37 @@ impl PiiService {
         Ok((records, report.replaced))
     }
 
+    /// Masks the personal data of records the caller may already read: every finding is
+    /// replaced by its type (`<EMAIL_ADDRESS>`), with the workspace's detection settings.
+    /// Needs no PII permission, because it only takes away what the caller would see, and
+    /// it mints no tokens and uses no keys. Serves previews for users without `pii:read`.
+    pub async fn mask_records(
+        &self,
+        p: &Principal,
+        records: Vec<serde_json::Value>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let profile = Profile {
+            operators: BTreeMap::new(),
+            default: llmgov_pii::anonymize::Operator::Replace { with: None },
+            fields: BTreeMap::new(),
+        };
+        let (profile, c) = self
+            .profile(p.workspace_id, &ProfileChoice::Inline(profile))
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            let a = Anonymizer::new(&profile, None, "")
+                .map_err(|e| CoreError::invalid("profile", e.to_string()))?;
+            let mut report = JsonReport::default();
+            let mut records = records;
+            for r in records.iter_mut() {
+                a.json(&c.scanner, r, &mut report);
+            }
+            Ok(records)
+        })
+        .await
+        .map_err(CoreError::internal)?
+    }
+
     pub(crate) async fn keep_tokens(
         &self,
         p: &Principal,

@@ -3,12 +3,17 @@
 //! size and root are in the `X-Audit-Checkpoint-*` headers; fetch the checkpoint itself from
 //! `/audit/checkpoints/latest` and verify offline with `llmgov audit verify --export`.
 //! A filtered export carries an inclusion proof per entry.
+//!
+//! `format=archive` sends the same entries as a binary audit archive (`.lgva`, see
+//! `llmgov_core::audit::archive`) that embeds its signed checkpoint and verifies several
+//! times faster offline.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures_util::stream;
+use llmgov_core::audit::archive;
 use llmgov_core::audit::export::ExportLine;
 use llmgov_core::audit::{AuditEntry, tree};
 use serde::Deserialize;
@@ -27,7 +32,8 @@ const PAGE: i64 = 500;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// `jsonl` (default, verifiable offline) or `csv`.
+    /// `jsonl` (default, verifiable offline), `archive` (binary `.lgva`, verifiable offline,
+    /// embeds its checkpoint) or `csv`.
     pub format: Option<String>,
     pub event_type: Option<String>,
     pub event_category: Option<String>,
@@ -98,13 +104,14 @@ pub async fn export_audit_log(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
-    let csv = match q.format.as_deref() {
-        None | Some("jsonl") => false,
-        Some("csv") => true,
+    let format = match q.format.as_deref() {
+        None | Some("jsonl") => Format::Jsonl,
+        Some("archive") => Format::Archive,
+        Some("csv") => Format::Csv,
         Some(_) => {
             return Err(ApiError::bad_request(
                 "INVALID_QUERY",
-                "format must be jsonl or csv",
+                "format must be jsonl, archive or csv",
             ));
         }
     };
@@ -126,78 +133,95 @@ pub async fn export_audit_log(
     let size = cp.as_ref().map(|c| c.tree_size as i64).unwrap_or(0);
     // After retention pruning the tree cannot be rebuilt from the export: prove every line.
     let (floor, _) = s.store.audit_floor(ws).await?;
-    let with_proofs = (!filter.is_empty() || floor > 0) && !csv;
+    let with_proofs = (!filter.is_empty() || floor > 0) && format != Format::Csv;
     let store = s.store.clone();
-    let start = if csv {
-        Some(CSV_COLUMNS.to_string())
-    } else {
-        None
+    let start = match format {
+        Format::Csv => CSV_COLUMNS.as_bytes().to_vec(),
+        Format::Archive => {
+            let mut h = Vec::new();
+            archive::write_header(&mut h, cp.as_ref());
+            h
+        }
+        Format::Jsonl => Vec::new(),
     };
-    // State: next sequence to read; the CSV header goes out first.
-    let body = stream::unfold((floor, start, filter), move |(next, header, filter)| {
+    let state = Cursor {
+        next: floor,
+        head: Some(start),
+        written: 0,
+        ended: false,
+    };
+    let body = stream::unfold(state, move |mut c| {
         let store = store.clone();
+        let filter = filter.clone();
         async move {
-            if let Some(h) = header {
-                return Some((
-                    Ok::<_, std::io::Error>(h.into_bytes()),
-                    (next, None, filter),
-                ));
+            if let Some(h) = c.head.take() {
+                return Some((Ok::<_, std::io::Error>(h), c));
             }
-            if next >= size {
-                return None;
-            }
-            let page = match store.audit_range(ws, next, PAGE.min(size - next)).await {
-                Ok(p) if !p.is_empty() => p,
-                Ok(_) => return None,
-                Err(e) => {
-                    return Some((
-                        Err(std::io::Error::other(e.to_string())),
-                        (size, None, filter),
-                    ));
+            if c.next >= size {
+                if format != Format::Archive || c.ended {
+                    return None;
                 }
+                c.ended = true;
+                let mut end = Vec::new();
+                archive::write_end(&mut end, c.written);
+                return Some((Ok(end), c));
+            }
+            let fail = |e: String, mut c: Cursor| {
+                // Nothing more is sent, not even an archive's end marker: a cut-off
+                // download must not verify.
+                c.next = size;
+                c.ended = true;
+                Some((Err(std::io::Error::other(e)), c))
             };
-            let after = page.last().map(|e| e.sequence + 1).unwrap_or(size);
+            let page = match store.audit_range(ws, c.next, PAGE.min(size - c.next)).await {
+                Ok(p) if !p.is_empty() => p,
+                Ok(_) => return fail("the log ended before its checkpoint".into(), c),
+                Err(e) => return fail(e.to_string(), c),
+            };
+            c.next = page.last().map(|e| e.sequence + 1).unwrap_or(size);
             let mut out = Vec::new();
             for e in page.iter().filter(|e| filter.matches(e)) {
-                if csv {
+                if format == Format::Csv {
                     out.extend_from_slice(csv_row(e).as_bytes());
                     continue;
                 }
                 let proof = if with_proofs {
                     match tree::inclusion_proof(&*store, ws, e.sequence as u64, size as u64).await {
                         Ok(p) => Some(p),
-                        Err(err) => {
-                            return Some((
-                                Err(std::io::Error::other(err.to_string())),
-                                (size, None, filter),
-                            ));
-                        }
+                        Err(err) => return fail(err.to_string(), c),
                     }
                 } else {
                     None
                 };
+                if format == Format::Archive {
+                    archive::write_record(&mut out, e, proof.as_deref());
+                    c.written += 1;
+                    continue;
+                }
                 serde_json::to_writer(&mut out, &ExportLine::from_entry(e, proof))
                     .expect("serializes");
                 out.push(b'\n');
             }
-            Some((Ok(out), (after, None, filter)))
+            Some((Ok(out), c))
         }
     });
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if csv {
-            "text/csv; charset=utf-8"
-        } else {
-            "application/x-ndjson"
-        }),
-    );
-    let name = if csv {
-        "attachment; filename=\"audit.csv\""
-    } else {
-        "attachment; filename=\"audit.jsonl\""
+    let (content_type, name) = match format {
+        Format::Csv => (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"audit.csv\"",
+        ),
+        Format::Jsonl => (
+            "application/x-ndjson",
+            "attachment; filename=\"audit.jsonl\"",
+        ),
+        Format::Archive => (
+            "application/vnd.llmgov.audit-archive",
+            "attachment; filename=\"audit.lgva\"",
+        ),
     };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
     if let Some(cp) = cp {
         h.insert("x-audit-checkpoint-size", HeaderValue::from(cp.tree_size));
@@ -207,6 +231,24 @@ pub async fn export_audit_log(
         );
     }
     Ok(resp)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Jsonl,
+    Archive,
+    Csv,
+}
+
+/// Where a streamed export is.
+struct Cursor {
+    /// Next sequence to read.
+    next: i64,
+    /// What goes out first (CSV columns, archive header).
+    head: Option<Vec<u8>>,
+    /// Archive records sent, for the end marker.
+    written: u64,
+    ended: bool,
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -373,6 +373,34 @@ pub struct RecordParams {
     /// Paths use dots, array indices and `*` (`messages.*.content`); operators `=`, `!=`,
     /// `~` (contains, any case), `>`, `>=`, `<`, `<=`; a bare path: the field is set.
     pub filter: Option<String>,
+    /// `true`: personal data in the records is replaced by its type (`<EMAIL_ADDRESS>`),
+    /// with the workspace's detection settings. Needs no PII permission: a preview for
+    /// people who may read the dataset but should not see who is in it.
+    pub masked: Option<bool>,
+}
+
+/// Records with their personal data replaced by its type (`PiiService::mask_records`).
+async fn masked(
+    s: &AppState,
+    p: &llmgov_core::identity::Principal,
+    items: Vec<RecordItem>,
+) -> ApiResult<Vec<RecordItem>> {
+    let values = items
+        .iter()
+        .map(|r| serde_json::from_str(r.data.get()))
+        .collect::<Result<Vec<serde_json::Value>, _>>()
+        .map_err(CoreError::internal)?;
+    let values = s.pii.mask_records(p, values).await?;
+    items
+        .into_iter()
+        .zip(values)
+        .map(|(r, v)| {
+            Ok(RecordItem {
+                data: serde_json::value::to_raw_value(&v).map_err(CoreError::internal)?,
+                ..r
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -413,9 +441,14 @@ pub async fn list_records(
         }
         None => v.records(&p, &ctx, &d, r.reference.as_deref(), &q).await?,
     };
+    let items = if r.masked == Some(true) {
+        masked(&s, &p, page.items).await?
+    } else {
+        page.items
+    };
     Ok(Json(RecordPage {
         commit: c.id.0,
-        items: page.items,
+        items,
         total: page.total,
         page: page.page,
         limit: page.limit,
@@ -426,22 +459,24 @@ pub async fn list_records(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct RefParam {
+pub struct RecordParam {
     /// Branch, tag or commit (default: the default branch).
     #[serde(rename = "ref")]
     pub reference: Option<String>,
+    /// `true`: personal data replaced by its type (as on the records list).
+    pub masked: Option<bool>,
 }
 
 /// One record of a version, by its position (0-based).
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/records/{index}", tag = "datasets",
-    params(("id" = uuid::Uuid, Path), ("index" = u64, Path), RefParam),
+    params(("id" = uuid::Uuid, Path), ("index" = u64, Path), RecordParam),
     responses((status = 200, body = RecordItem), (status = 404, body = ErrorBody)), security(("bearer" = ["datasets:execute"])))]
 pub async fn get_record(
     Authz(p, _): Authz<perm::DatasetsExecute>,
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path((id, index)): Path<(String, String)>,
-    ApiQuery(r): ApiQuery<RefParam>,
+    ApiQuery(r): ApiQuery<RecordParam>,
 ) -> ApiResult<Json<RecordItem>> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request("INVALID_ID", "the id in the path must be a UUID"))?;
@@ -449,11 +484,15 @@ pub async fn get_record(
         ApiError::bad_request("INVALID_PATH", "the record index is a non-negative integer")
     })?;
     let (v, d) = dataset(&s, &p, id).await?;
-    Ok(Json(
-        v.record(&p, &ctx, &d, r.reference.as_deref(), index)
-            .await?
-            .1,
-    ))
+    let item = v
+        .record(&p, &ctx, &d, r.reference.as_deref(), index)
+        .await?
+        .1;
+    if r.masked == Some(true) {
+        let mut one = masked(&s, &p, vec![item]).await?;
+        return Ok(Json(one.remove(0)));
+    }
+    Ok(Json(item))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -43,6 +43,64 @@ pub async fn evaluate_policies(
     Ok(Json(s.policies.evaluate_all(&p, &ctx, b.input).await?))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    /// Rego source, as in a policy's `definition.source`.
+    pub source: String,
+}
+
+/// Whether a Rego source compiles as a policy; where it does not, the first error and its
+/// position (1-based line and column, when regorus reports one).
+#[derive(Serialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+/// Compiles a policy source without saving anything (editors call it as the user types).
+/// A source that does not compile is a `200` with `valid: false`; only a request that is
+/// itself wrong (too large, not JSON) is a `4xx`.
+#[utoipa::path(post, path = "/api/v1/policies/validate", tag = "policies", request_body = ValidateBody,
+    responses((status = 200, body = Validation), (status = 422, body = ErrorBody)), security(("bearer" = ["policies:read"])))]
+pub async fn validate_policy(
+    Authz(_caller, _): Authz<perm::PoliciesRead>,
+    ApiJson(b): ApiJson<ValidateBody>,
+) -> ApiResult<Json<Validation>> {
+    use llmgov_core::policy::model::MAX_SOURCE_BYTES;
+    if b.source.len() > MAX_SOURCE_BYTES {
+        return Err(llmgov_core::CoreError::invalid(
+            "source",
+            format!("at most {MAX_SOURCE_BYTES} bytes"),
+        )
+        .into());
+    }
+    let r = tokio::task::spawn_blocking(move || {
+        llmgov_core::policy::rego::compile(&b.source).map(|_| ())
+    })
+    .await
+    .map_err(llmgov_core::CoreError::internal)?;
+    Ok(Json(match r {
+        Ok(()) => Validation {
+            valid: true,
+            message: None,
+            line: None,
+            column: None,
+        },
+        Err(e) => Validation {
+            valid: false,
+            message: Some(e.message),
+            line: e.line,
+            column: e.column,
+        },
+    }))
+}
+
 /// Evaluates one policy (any status) on an input. Violations of an active policy are
 /// recorded.
 #[utoipa::path(post, path = "/api/v1/policies/{id}/evaluate", tag = "policies", params(("id" = uuid::Uuid, Path)), request_body = EvaluateBody,
@@ -265,6 +323,7 @@ pub async fn get_framework_coverage(
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(evaluate_policies))
+        .routes(routes!(validate_policy))
         .routes(routes!(evaluate_policy))
         .routes(routes!(dry_run_policy))
         .routes(routes!(list_violations))

@@ -291,6 +291,58 @@ async fn exports_stream_and_verify_offline(app: TestApp) {
         }
     ));
 
+    // The binary archive: same entries, its checkpoint embedded; filtered ones carry proofs.
+    use llmgov_core::audit::archive;
+    let archive_of = |query: &'static str| {
+        let c = app.client.clone();
+        let url = format!("{}/api/v1/audit/export?{query}", app.base);
+        let token = app.admin_token.clone();
+        async move {
+            let r = c.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/vnd.llmgov.audit-archive"
+            );
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    let whole = archive_of("format=archive").await;
+    let mut header = &whole[..];
+    let embedded = archive::read_header(&mut header).unwrap().unwrap();
+    assert!(embedded.tree_size >= size);
+    assert_eq!(
+        archive::verify_archive(&whole[..], None, &key, 2).unwrap(),
+        ExportVerdict::Valid {
+            entries: embedded.tree_size,
+            complete: true
+        }
+    );
+    let entries: Vec<_> = archive::Records::new(header)
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(entries.len() as u64, embedded.tree_size);
+    assert!(
+        entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.sequence == i as i64)
+    );
+    let picked = archive_of("format=archive&event_type=users.create").await;
+    assert!(matches!(
+        archive::verify_archive(&picked[..], None, &key, 1).unwrap(),
+        ExportVerdict::Valid {
+            entries: 1,
+            complete: false
+        }
+    ));
+    let mut cut = whole.clone();
+    cut.truncate(whole.len() - 12);
+    assert!(matches!(
+        archive::verify_archive(&cut[..], None, &key, 1).unwrap(),
+        ExportVerdict::Invalid { .. }
+    ));
+
     let csv = app
         .client
         .get(format!("{}/api/v1/audit/export?format=csv", app.base))

@@ -426,6 +426,64 @@ async fn dataset_versions_report_findings_per_type_and_field(app: TestApp) {
         b["fields"]["messages.content"],
         json!({"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1, "US_SSN": 1})
     );
+    // Records masked on request, for a reader with no PII permission at all.
+    let r = app
+        .post(
+            "/api/v1/roles",
+            &app.admin_token,
+            json!({"name": "analyst", "description": "reads datasets", "permissions": ["datasets:read", "datasets:execute"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (_, _, analyst) = app.user_with("analyst", &["analyst"]).await;
+    let m = app
+        .get(
+            &format!("/api/v1/datasets/{id}/records?masked=true"),
+            &analyst,
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    assert_eq!(m.body["total"], 3);
+    assert_eq!(m.body["items"][0]["data"]["user"], "<EMAIL_ADDRESS>");
+    assert_eq!(
+        m.body["items"][0]["data"]["messages"][0]["content"],
+        "my ssn is <US_SSN>"
+    );
+    assert_eq!(m.body["items"][1]["data"]["user"], "guest");
+    assert!(!m.body.to_string().contains("@corp.io"), "{}", m.body);
+    let one = app
+        .get(
+            &format!("/api/v1/datasets/{id}/records/2?masked=true"),
+            &analyst,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(
+        one.body["data"]["messages"][0]["content"],
+        "call <PHONE_NUMBER> or <EMAIL_ADDRESS>"
+    );
+    assert_eq!(one.body["index"], 2);
+    let raw = app
+        .get(&format!("/api/v1/datasets/{id}/records?limit=1"), &analyst)
+        .await;
+    assert_eq!(raw.body["items"][0]["data"]["user"], "maria@corp.io");
+    let bad = app
+        .get(
+            &format!("/api/v1/datasets/{id}/records?masked=perhaps"),
+            &analyst,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/datasets/{id}/records?masked=true"),
+            &viewer
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
     // Locations without values for a reader without pii:read.
     let samples = b["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 4);

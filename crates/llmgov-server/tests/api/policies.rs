@@ -162,6 +162,71 @@ async fn invalid_rego_is_a_422_with_a_position_and_changes_nothing(app: TestApp)
         let r = TestApp::read(r).await;
         assert!(r.status.is_client_error(), "{bad}: {}", r.status);
     }
+    // Validation without saving, as an editor calls it while the user types.
+    let (_, _, viewer) = app.user_with("validator", &["viewer"]).await;
+    let before = app.audit_count().await;
+    let v = app
+        .post(
+            "/api/v1/policies/validate",
+            &viewer,
+            json!({"source": "package llmgov\n\ndeny contains msg if {\n  msg := \n}\n"}),
+        )
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert_eq!(v.body["valid"], false);
+    assert!(
+        v.body["line"]
+            .as_u64()
+            .is_some_and(|l| (3..=5).contains(&l)),
+        "{}",
+        v.body
+    );
+    assert!(!v.body["message"].as_str().unwrap().is_empty());
+    let v = app
+        .post(
+            "/api/v1/policies/validate",
+            &viewer,
+            json!({"source": MODELS_REGO}),
+        )
+        .await;
+    assert_eq!(v.body, json!({"valid": true}));
+    let v = app
+        .post(
+            "/api/v1/policies/validate",
+            &viewer,
+            json!({"source": "package other\n\ndeny contains 1 if { true }\n"}),
+        )
+        .await;
+    assert_eq!(v.body["valid"], false);
+    assert!(
+        v.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("package llmgov"),
+        "{}",
+        v.body
+    );
+    for bad in [
+        json!({"source": "x".repeat(70_000)}),
+        json!({"rego": "x"}),
+        json!({}),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/policies/validate", app.base))
+            .bearer_auth(&viewer)
+            .header("connection", "close")
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    assert_eq!(
+        app.audit_count().await,
+        before,
+        "validating changes nothing"
+    );
+
     let r = app.get("/api/v1/policies", &app.admin_token).await;
     assert_eq!(r.body["total"], 0);
     assert!(app.audit_events("policies.create").await.is_empty());

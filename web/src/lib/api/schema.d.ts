@@ -1281,6 +1281,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/policies/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compiles a policy source without saving anything (editors call it as the user types).
+         *     A source that does not compile is a `200` with `valid: false`; only a request that is
+         *     itself wrong (too large, not JSON) is a `4xx`.
+         */
+        post: operations["validate_policy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/policies/{id}": {
         parameters: {
             query?: never;
@@ -3724,6 +3745,22 @@ export interface components {
             /** Format: uuid */
             workspace_id: string;
         };
+        ValidateBody: {
+            /** @description Rego source, as in a policy's `definition.source`. */
+            source: string;
+        };
+        /**
+         * @description Whether a Rego source compiles as a policy; where it does not, the first error and its
+         *     position (1-based line and column, when regorus reports one).
+         */
+        Validation: {
+            /** Format: int32 */
+            column?: number | null;
+            /** Format: int32 */
+            line?: number | null;
+            message?: string | null;
+            valid: boolean;
+        };
         VerifyDto: {
             /**
              * Format: int64
@@ -4183,7 +4220,10 @@ export interface operations {
     export_audit_log: {
         parameters: {
             query?: {
-                /** @description `jsonl` (default, verifiable offline) or `csv`. */
+                /**
+                 * @description `jsonl` (default, verifiable offline), `archive` (binary `.lgva`, verifiable offline,
+                 *     embeds its checkpoint) or `csv`.
+                 */
                 format?: string;
                 event_type?: string;
                 event_category?: string;
@@ -5490,6 +5530,12 @@ export interface operations {
                  *     `~` (contains, any case), `>`, `>=`, `<`, `<=`; a bare path: the field is set.
                  */
                 filter?: string;
+                /**
+                 * @description `true`: personal data in the records is replaced by its type (`<EMAIL_ADDRESS>`),
+                 *     with the workspace's detection settings. Needs no PII permission: a preview for
+                 *     people who may read the dataset but should not see who is in it.
+                 */
+                masked?: boolean;
             };
             header?: never;
             path: {
@@ -5579,6 +5625,8 @@ export interface operations {
             query?: {
                 /** @description Branch, tag or commit (default: the default branch). */
                 ref?: string;
+                /** @description `true`: personal data replaced by its type (as on the records list). */
+                masked?: boolean;
             };
             header?: never;
             path: {
@@ -6943,6 +6991,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PageDto_Policy"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    validate_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Validation"];
                 };
             };
             422: {
