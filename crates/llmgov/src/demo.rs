@@ -148,7 +148,17 @@ pub async fn run(store: std::sync::Arc<dyn Store>, base: String) -> Result<(), A
 }
 
 async fn seed(api: &Api) -> Result<(), AnyError> {
-    metrics_week(api).await?;
+    // An earlier run that stopped half-way may have made some of it: each part that would
+    // otherwise be made twice (metrics counted twice, rules refused as duplicates) is skipped.
+    let metrics = api.get("/api/v1/metrics?limit=100").await?;
+    let has_metrics = metrics["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["name"] == "llm.requests");
+    if !has_metrics {
+        metrics_week(api).await?;
+    }
     policies(api).await?;
     alerts(api).await?;
     dataset(api).await?;
@@ -338,8 +348,20 @@ async fn alerts(api: &Api) -> Result<(), AnyError> {
         json!({"name": "Team daily budget (demo)", "budget": {"scope": "team", "period": "day", "limit": 2},
                "severity": "warning"}),
     ];
+    let existing = api.get("/api/v1/metrics/alerts?limit=100").await?;
+    let names: Vec<&str> = existing["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
     for r in rules {
-        api.post("/api/v1/metrics/alerts", r).await?;
+        if !names.iter().any(|n| r["name"] == *n) {
+            api.post("/api/v1/metrics/alerts", r).await?;
+        }
+    }
+    if names.contains(&"Request surge (demo)") {
+        return Ok(());
     }
     // One that fires and then resolves, so the history has both.
     let flaky = api

@@ -68,6 +68,54 @@ fn terminate(mut s: Server) -> std::process::ExitStatus {
     s.child.wait().unwrap()
 }
 
+/// Starts `llmgov serve --demo` and reads stdout until the demo data is ready; returns the
+/// server and the demo user's password.
+fn start_demo(data_dir: &std::path::Path) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .current_dir(data_dir)
+        .env_remove("LLMGOV_DATABASE__URL")
+        .env("LLMGOV_ADMIN_PASSWORD", "Demo-admin-password-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn llmgov");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut lines: Vec<String> = Vec::new();
+    let mut next = |lines: &mut Vec<String>| {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "llmgov exited before the demo was ready: {lines:?}"
+        );
+        lines.push(line.trim_end().to_string());
+        line
+    };
+    while !next(&mut lines).contains("Demo data is ready") {}
+    let base = lines
+        .last()
+        .unwrap()
+        .split("Sign in at ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let creds = next(&mut lines);
+    let password = creds.trim().rsplit(' ').next().unwrap().to_string();
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (
+        Server {
+            child,
+            base,
+            stdout_lines: lines,
+        },
+        password,
+    )
+}
+
 async fn login(base: &str, email: &str, password: &str) -> reqwest::StatusCode {
     reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
@@ -1391,5 +1439,108 @@ async fn datasets_show_pii_and_anonymize_through_the_cli() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    terminate(s);
+}
+
+/// `serve --demo` fills the workspace through the API; a start after a run that stopped
+/// half-way (here: the demo dataset, which is made last, was deleted) makes what is missing
+/// without duplicating what exists.
+#[tokio::test]
+async fn the_demo_fills_a_workspace_and_a_second_run_makes_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = reqwest::Client::new();
+    let token = |base: String, password: String| {
+        let c = c.clone();
+        async move {
+            let r: serde_json::Value = c
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&serde_json::json!({"email": "demo@llmgov.local", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let get = |base: &str, token: &str, path: &str| {
+        c.get(format!("{base}{path}")).bearer_auth(token).send()
+    };
+    let rules = |v: serde_json::Value| {
+        let mut names: Vec<String> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let (s, password) = start_demo(dir.path());
+    let t = token(s.base.clone(), password).await;
+    let first: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = rules(first);
+    assert_eq!(first.len(), 4, "{first:?}");
+    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policies["total"], 5);
+    let ds: serde_json::Value = get(
+        &s.base,
+        &t,
+        "/api/v1/datasets?name=demo-support-conversations",
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = ds["items"][0]["id"].as_str().unwrap().to_string();
+    let del = c
+        .delete(format!("{}/api/v1/datasets/{id}?force=true", s.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), reqwest::StatusCode::NO_CONTENT);
+    terminate(s);
+
+    let (s, password) = start_demo(dir.path());
+    let t = token(s.base.clone(), password).await;
+    let again: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules(again), first, "no rule made twice");
+    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policies["total"], 5, "no policy made twice");
+    let ds: serde_json::Value = get(
+        &s.base,
+        &t,
+        "/api/v1/datasets?name=demo-support-conversations",
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ds["total"], 1, "the missing dataset is made again");
     terminate(s);
 }
