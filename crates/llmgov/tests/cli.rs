@@ -1465,7 +1465,15 @@ async fn the_demo_fills_a_workspace_and_a_second_run_makes_nothing_twice() {
         }
     };
     let get = |base: &str, token: &str, path: &str| {
-        c.get(format!("{base}{path}")).bearer_auth(token).send()
+        let req = c.get(format!("{base}{path}")).bearer_auth(token);
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
     };
     let rules = |v: serde_json::Value| {
         let mut names: Vec<String> = v["items"]
@@ -1480,31 +1488,17 @@ async fn the_demo_fills_a_workspace_and_a_second_run_makes_nothing_twice() {
 
     let (s, password) = start_demo(dir.path());
     let t = token(s.base.clone(), password).await;
-    let first: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100").await;
     let first = rules(first);
     assert_eq!(first.len(), 4, "{first:?}");
-    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100").await;
     assert_eq!(policies["total"], 5);
     let ds: serde_json::Value = get(
         &s.base,
         &t,
         "/api/v1/datasets?name=demo-support-conversations",
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let id = ds["items"][0]["id"].as_str().unwrap().to_string();
     let del = c
         .delete(format!("{}/api/v1/datasets/{id}?force=true", s.base))
@@ -1517,30 +1511,16 @@ async fn the_demo_fills_a_workspace_and_a_second_run_makes_nothing_twice() {
 
     let (s, password) = start_demo(dir.path());
     let t = token(s.base.clone(), password).await;
-    let again: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: serde_json::Value = get(&s.base, &t, "/api/v1/metrics/alerts?limit=100").await;
     assert_eq!(rules(again), first, "no rule made twice");
-    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let policies: serde_json::Value = get(&s.base, &t, "/api/v1/policies?limit=100").await;
     assert_eq!(policies["total"], 5, "no policy made twice");
     let ds: serde_json::Value = get(
         &s.base,
         &t,
         "/api/v1/datasets?name=demo-support-conversations",
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(ds["total"], 1, "the missing dataset is made again");
     terminate(s);
 }

@@ -597,41 +597,26 @@ impl<R: Read> Iterator for Records<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::checkpoint::CheckpointSigner;
-    use crate::audit::{AuditDraft, GENESIS_HASH, RequestContext};
+    use crate::audit::{AuditDraft, RequestContext};
 
     fn log(n: usize) -> (Vec<AuditEntry>, Checkpoint, Vec<u8>, Vec<Hash>) {
-        let ws = WorkspaceId::new();
         let ctx = RequestContext {
             actor_id: Some(UserId::new()),
             client_addr: Some("203.0.113.9".into()),
             ..Default::default()
         };
-        let mut prev = GENESIS_HASH;
-        let entries: Vec<AuditEntry> = (0..n)
-            .map(|i| {
-                let mut d = AuditDraft::new(ws, &ctx, "users.update", "access_control")
-                    .details(serde_json::json!({"i": i}))
-                    .before(serde_json::json!({"status": "active"}));
-                if i % 3 == 0 {
-                    d = d.resource("user", i);
-                }
-                if i % 4 == 1 {
-                    d.personal.clear();
-                }
-                let e = d.seal(i as i64, prev, crate::time::now());
-                prev = e.entry_hash.clone().try_into().unwrap();
-                e
-            })
-            .collect();
-        let leaves: Vec<Hash> = entries
-            .iter()
-            .map(|e| merkle::leaf_hash(&e.entry_hash))
-            .collect();
-        let signer =
-            CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();
-        let cp = signer.sign(ws, n as u64, &merkle::root(&leaves), crate::time::now());
-        (entries, cp, signer.public_key().to_vec(), leaves)
+        crate::audit::testing::signed_log(n, |ws, i| {
+            let mut d = AuditDraft::new(ws, &ctx, "users.update", "access_control")
+                .details(serde_json::json!({"i": i}))
+                .before(serde_json::json!({"status": "active"}));
+            if i % 3 == 0 {
+                d = d.resource("user", i);
+            }
+            if i % 4 == 1 {
+                d.personal.clear();
+            }
+            d
+        })
     }
 
     /// Records of `entries` (each with its proof when `proofs`), one `Vec` per record.

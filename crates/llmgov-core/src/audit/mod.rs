@@ -510,6 +510,40 @@ impl ChainVerifier {
     }
 }
 
+/// Signed logs for the tests of the verifiers.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::checkpoint::{Checkpoint, CheckpointSigner};
+    use super::{AuditDraft, AuditEntry, GENESIS_HASH};
+    use crate::ids::WorkspaceId;
+    use crate::merkle::{self, Hash};
+
+    /// A log of `n` entries, entry `i` sealed from `draft(workspace, i)`, with a checkpoint
+    /// over all of it: the entries, the checkpoint, its public key and the tree's leaves.
+    pub(crate) fn signed_log(
+        n: usize,
+        draft: impl Fn(WorkspaceId, usize) -> AuditDraft,
+    ) -> (Vec<AuditEntry>, Checkpoint, Vec<u8>, Vec<Hash>) {
+        let ws = WorkspaceId::new();
+        let mut prev = GENESIS_HASH;
+        let entries: Vec<AuditEntry> = (0..n)
+            .map(|i| {
+                let e = draft(ws, i).seal(i as i64, prev, crate::time::now());
+                prev = e.entry_hash.clone().try_into().unwrap();
+                e
+            })
+            .collect();
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| merkle::leaf_hash(&e.entry_hash))
+            .collect();
+        let signer =
+            CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();
+        let cp = signer.sign(ws, n as u64, &merkle::root(&leaves), crate::time::now());
+        (entries, cp, signer.public_key().to_vec(), leaves)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -504,38 +504,23 @@ pub(super) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::checkpoint::CheckpointSigner;
     use crate::audit::export::ExportLine;
-    use crate::audit::{AuditDraft, AuditEntry, RequestContext};
+    use crate::audit::{AuditDraft, RequestContext};
 
     fn log(n: usize) -> (Vec<String>, Checkpoint, Vec<u8>) {
-        let ws = WorkspaceId::new();
         let ctx = RequestContext {
             client_addr: Some("203.0.113.9".into()),
             ..Default::default()
         };
-        let mut prev = GENESIS_HASH;
-        let entries: Vec<AuditEntry> = (0..n)
-            .map(|i| {
-                let e = AuditDraft::new(ws, &ctx, "users.create", "access_control")
-                    .details(serde_json::json!({"i": i, "nested": {"b": 1.5, "a": [true, null]}}))
-                    .seal(i as i64, prev, crate::time::now());
-                prev = e.entry_hash.clone().try_into().unwrap();
-                e
-            })
-            .collect();
-        let leaves: Vec<Hash> = entries
-            .iter()
-            .map(|e| merkle::leaf_hash(&e.entry_hash))
-            .collect();
-        let signer =
-            CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().unwrap()).unwrap();
-        let cp = signer.sign(ws, n as u64, &merkle::root(&leaves), crate::time::now());
+        let (entries, cp, key, _) = crate::audit::testing::signed_log(n, |ws, i| {
+            AuditDraft::new(ws, &ctx, "users.create", "access_control")
+                .details(serde_json::json!({"i": i, "nested": {"b": 1.5, "a": [true, null]}}))
+        });
         let lines = entries
             .iter()
             .map(|e| serde_json::to_string(&ExportLine::from_entry(e, None)).unwrap())
             .collect();
-        (lines, cp, signer.public_key().to_vec())
+        (lines, cp, key)
     }
 
     /// Verifies on one thread and on several with tiny batches (so that lines cross batch
