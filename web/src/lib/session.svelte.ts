@@ -44,11 +44,12 @@ class Session {
 		return this.me?.permissions.includes(perm) ?? false;
 	}
 
-	async login(email: string, password: string): Promise<void> {
+	/** Signs in (to `workspaceId`, or the user's first workspace). */
+	async login(email: string, password: string, workspaceId?: string): Promise<void> {
 		const res = await fetch('/api/v1/auth/login', {
 			method: 'POST',
 			headers: { 'content-type': 'application/json' },
-			body: JSON.stringify({ email, password })
+			body: JSON.stringify(workspaceId ? { email, password, workspace_id: workspaceId } : { email, password })
 		});
 		const body = await res.json().catch(() => null);
 		if (!res.ok) {
@@ -58,6 +59,27 @@ class Session {
 		this.endedBecause = null;
 		this.#accept(body as Tokens);
 		await this.loadMe();
+	}
+
+	/** The workspace the session is in. */
+	get workspace() {
+		return this.me?.workspaces.find((w) => w.id === this.me?.user.workspace_id) ?? null;
+	}
+
+	/** Signs in again to another of the user's workspaces (the password is asked again:
+	 * a token is bound to one workspace), ending the current session's refresh token. */
+	async switchWorkspace(workspaceId: string, password: string): Promise<void> {
+		const email = this.me?.user.email;
+		if (!email) throw new Error('Not signed in.');
+		const old = this.refreshToken;
+		await this.login(email, password, workspaceId);
+		if (old) {
+			await fetch('/api/v1/auth/logout', {
+				method: 'POST',
+				headers: { 'content-type': 'application/json' },
+				body: JSON.stringify({ refresh_token: old })
+			}).catch(() => undefined);
+		}
 	}
 
 	async loadMe(): Promise<void> {

@@ -48,3 +48,44 @@ test('a viewer sees no admin actions', async ({ page, request }) => {
 	await page.goto('/admin');
 	await expect(page.getByRole('alert')).toContainText(/permission|forbidden|not allowed/i);
 });
+
+test('switching workspaces signs in again to the other workspace', async ({ page, request }) => {
+	const tok = await token(request);
+	const stamp = Date.now();
+	const email = `two-ws-${stamp}@e2e.test`;
+	const password = 'Two-Workspaces-Passw0rd!';
+	const user = await apiCall(request, tok, 'POST', '/api/v1/users', {
+		email,
+		username: `twows${stamp}`,
+		password,
+		roles: ['policy_manager']
+	});
+	const ws = await apiCall(request, tok, 'POST', '/api/v1/workspaces', { name: `E2E second ${stamp}` });
+	await apiCall(request, tok, 'POST', `/api/v1/workspaces/${ws.id}/members`, { user_id: user.id, roles: ['viewer'] });
+
+	await login(page, email, password);
+	const switcher = page.getByTestId('workspace-switcher');
+	await expect(switcher).toBeVisible();
+	const first = await switcher.inputValue();
+	expect(first).not.toBe(ws.id);
+	await expect(page.getByRole('link', { name: 'Policies', exact: true })).toBeVisible();
+
+	// A wrong password leaves the session where it was.
+	await switcher.selectOption(ws.id);
+	const dialog = page.getByRole('dialog');
+	await expect(dialog).toContainText(`Switch to E2E second ${stamp}`);
+	await dialog.getByLabel('Password').fill('not-the-password');
+	await dialog.getByRole('button', { name: 'Switch workspace' }).click();
+	await expect(dialog.getByRole('alert')).toBeVisible();
+	await dialog.getByRole('button', { name: 'Cancel' }).click();
+	await expect(switcher).toHaveValue(first);
+
+	// The right one: a fresh start in the other workspace, with the roles held there.
+	await switcher.selectOption(ws.id);
+	await dialog.getByLabel('Password').fill(password);
+	await dialog.getByRole('button', { name: 'Switch workspace' }).click();
+	await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+	await expect(page.getByTestId('workspace-switcher')).toHaveValue(ws.id);
+	await page.goto('/policies');
+	await expect(page.getByRole('button', { name: /New policy/ })).toHaveCount(0);
+});
