@@ -18,4 +18,4 @@ fi
 ensure_web_deps
 cd web
 npm run build --silent
-npx playwright test -c playwright.perf.config.ts --reporter=list
+npm run perf --silent
