@@ -4,18 +4,21 @@
 # that size, then streams the whole log through a running server, as JSON Lines and as the
 # binary archive, prints the server's peak memory (VmHWM) before and after, and times the
 # offline verification of both downloads with `llmgov audit verify --export`.
-# Embedded SQLite by default; `--postgres` uses a scratch database on the local PostgreSQL.
+# Embedded SQLite by default; `--postgres` uses a scratch database on the local PostgreSQL;
+# `--proofs-only` stops after the proof figures.
 # Needs ~1.5 KB of disk per entry, plus ~1.3 KB per entry for the two downloads.
-# Usage: scripts/bench-audit-scale.sh [ENTRIES] [--postgres]
+# Usage: scripts/bench-audit-scale.sh [ENTRIES] [--postgres] [--proofs-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 ensure_rust
 N=10000000
 PG=
+PROOFS_ONLY=
 for a in "$@"; do
     case $a in
     --postgres) PG=1 ;;
+    --proofs-only) PROOFS_ONLY=1 ;;
     *) N=$a ;;
     esac
 done
@@ -50,6 +53,7 @@ if [ -n "$PG" ]; then
 else
     echo "database: $(du -sh "$DIR" | cut -f1)"
 fi
+[ -z "$PROOFS_ONLY" ] || exit 0
 LLMGOV_LOG=warn "$BIN" serve --data-dir "$DIR" --listen 127.0.0.1:18383 >/dev/null 2>&1 &
 PID=$!
 wait_for 60 llmgov curl -sf http://127.0.0.1:18383/health/ready

@@ -57,6 +57,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     pub(crate) partitions: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
     /// Woken after commits that wrote events.
     pub(crate) events: Arc<llmgov_core::outbox::Wakeup>,
+    /// Upper audit tree nodes (immutable once stored).
+    pub(crate) tree_nodes: Arc<cache::TreeNodeCache>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

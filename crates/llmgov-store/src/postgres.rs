@@ -32,6 +32,7 @@ impl PgStore {
             users,
             partitions: Default::default(),
             events: Default::default(),
+            tree_nodes: Default::default(),
         })
     }
 

@@ -67,6 +67,7 @@ impl SqliteStore {
             users,
             partitions: Default::default(),
             events: Default::default(),
+            tree_nodes: Default::default(),
         })
     }
 

@@ -227,16 +227,38 @@ impl AuditStore for crate::SqlStore<Db> {
     }
 
     async fn audit_tree_nodes(&self, ws: WorkspaceId, ids: &[merkle::NodeId]) -> R<std::collections::HashMap<merkle::NodeId, merkle::Hash>> {
-        let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(200) {
+        let node_of = |r: &DbRow| -> R<(merkle::NodeId, merkle::Hash)> {
+            let level: i16 = r.try_get("level").map_err(db_err)?;
+            let idx: i64 = r.try_get("idx").map_err(db_err)?;
+            let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+            let hash: merkle::Hash = hash.try_into().map_err(|_| llmgov_core::CoreError::internal("tree node is not 32 bytes"))?;
+            Ok((merkle::NodeId { level: level as u32, index: idx as u64 }, hash))
+        };
+        let cached = crate::cache::TreeNodeCache::MIN_LEVEL;
+        if ids.iter().any(|id| id.level >= cached) && self.tree_nodes.needs_warming(ws) {
+            let rows = sqlx::query(
+                "SELECT level, idx, hash FROM audit_tree_nodes WHERE workspace_id = $1 AND level >= $2 \
+                 ORDER BY level DESC, idx LIMIT $3",
+            )
+            .bind(ws.0)
+            .bind(cached as i16)
+            .bind(crate::cache::TreeNodeCache::WARM_LIMIT)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+            let upper = rows.iter().map(node_of).collect::<R<std::collections::HashMap<_, _>>>()?;
+            self.tree_nodes.keep(ws, &upper);
+        }
+        let (mut out, missing) = self.tree_nodes.split(ws, ids);
+        let mut read = std::collections::HashMap::new();
+        for chunk in missing.chunks(200) {
             for r in select_nodes(&self.read, ws, chunk).await.map_err(db_err)? {
-                let level: i16 = r.try_get("level").map_err(db_err)?;
-                let idx: i64 = r.try_get("idx").map_err(db_err)?;
-                let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
-                let hash: merkle::Hash = hash.try_into().map_err(|_| llmgov_core::CoreError::internal("tree node is not 32 bytes"))?;
-                out.insert(merkle::NodeId { level: level as u32, index: idx as u64 }, hash);
+                let (id, hash) = node_of(&r)?;
+                read.insert(id, hash);
             }
         }
+        self.tree_nodes.keep(ws, &read);
+        out.extend(read);
         Ok(out)
     }
 

@@ -410,6 +410,43 @@ async fn batched_appends_chain_and_tree_like_single_ones(fx: Fx) {
         tree::root_at(&*fx.store, fx.ws, 1_000).await.unwrap(),
         merkle::root(&leaves[..1_000])
     );
+    // Upper tree levels (subtrees of 1,024 entries and more) come from the node cache once
+    // loaded: proofs read twice, at sizes before and after more appends, are still exact.
+    for _ in 0..2 {
+        for (i, size) in [
+            (0usize, n as usize),
+            (1_500, n as usize),
+            (2_047, 2_048),
+            (700, 1_025),
+        ] {
+            assert_eq!(
+                tree::inclusion_proof(&*fx.store, fx.ws, i as u64, size as u64)
+                    .await
+                    .unwrap(),
+                merkle::inclusion_proof(i, &leaves[..size]).unwrap(),
+                "entry {i} at size {size}"
+            );
+        }
+    }
+    let more: Vec<_> = (0..1_100)
+        .map(|i| audit(fx.ws, "x.more").details(serde_json::json!({"i": i})))
+        .collect();
+    fx.store.append_audit_batch(fx.ws, more).await.unwrap();
+    let entries = fx.store.audit_range(fx.ws, 0, 10_000).await.unwrap();
+    let leaves: Vec<merkle::Hash> = entries
+        .iter()
+        .map(|e| merkle::leaf_hash(&e.entry_hash))
+        .collect();
+    let size = leaves.len();
+    for i in [0usize, 2_100, size - 1] {
+        assert_eq!(
+            tree::inclusion_proof(&*fx.store, fx.ws, i as u64, size as u64)
+                .await
+                .unwrap(),
+            merkle::inclusion_proof(i, &leaves).unwrap(),
+            "entry {i} after the log grew"
+        );
+    }
 }
 
 async fn retention_prunes_up_to_a_checkpoint_and_the_rest_still_verifies(fx: Fx) {
