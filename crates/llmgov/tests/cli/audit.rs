@@ -100,41 +100,16 @@ async fn an_auditor_verifies_an_export_offline() {
         &[("LLMGOV_ADMIN_PASSWORD", "Audit-password-123")],
     );
     let c = reqwest::Client::new();
-    let login: serde_json::Value = c
-        .post(format!("{}/api/v1/auth/login", s.base))
-        .json(&serde_json::json!({"email": "admin@llmgov.local", "password": "Audit-password-123"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap();
-    let get = |path: &str| c.get(format!("{}{path}", s.base)).bearer_auth(token).send();
-    let export = get("/api/v1/audit/export?format=jsonl")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lgva = get("/api/v1/audit/export?format=archive")
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let checkpoint = get("/api/v1/audit/checkpoints/latest")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let key = get("/api/v1/audit/checkpoints/public-key")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let token = access_token(&s.base, "admin@llmgov.local", "Audit-password-123").await;
+    let get = |path: &str| {
+        let req = c.get(format!("{}{path}", s.base)).bearer_auth(&token);
+        async move { req.send().await.unwrap().bytes().await.unwrap().to_vec() }
+    };
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    let export = text(get("/api/v1/audit/export?format=jsonl").await);
+    let lgva = get("/api/v1/audit/export?format=archive").await;
+    let checkpoint = text(get("/api/v1/audit/checkpoints/latest").await);
+    let key = text(get("/api/v1/audit/checkpoints/public-key").await);
     terminate(s);
     let files = tempfile::tempdir().unwrap();
     let (e, cp, k) = (
@@ -267,18 +242,7 @@ async fn two_instances_on_one_postgres_keep_one_verifiable_log() {
     let a = start(dir.path(), &env);
     let b = start(dir.path(), &env);
     let c = reqwest::Client::new();
-    let token = {
-        let r: serde_json::Value = c
-            .post(format!("{}/api/v1/auth/login", a.base))
-            .json(&serde_json::json!({"email": "admin@llmgov.local", "password": "Twin-password-123"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_string()
-    };
+    let token = access_token(&a.base, "admin@llmgov.local", "Twin-password-123").await;
     let mut tasks = Vec::new();
     for (n, base) in [
         a.base.clone(),

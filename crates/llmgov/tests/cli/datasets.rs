@@ -461,18 +461,10 @@ async fn datasets_show_pii_and_anonymize_through_the_cli() {
     let key = token_and_key(&s.base, &scopes).await;
     // The workspace's profile, set by the root user through the API.
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{}/api/v1/auth/login", s.base))
-        .json(&serde_json::json!({"email": "root@example.com", "password": "Root-password-12345"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root = access_token(&s.base, "root@example.com", "Root-password-12345").await;
     let r = http
         .put(format!("{}/api/v1/pii/config", s.base))
-        .bearer_auth(login["access_token"].as_str().unwrap())
+        .bearer_auth(&root)
         .json(&serde_json::json!({"profiles": {"share": {"default": {"operator": "replace"}}}}))
         .send()
         .await

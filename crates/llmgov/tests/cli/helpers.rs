@@ -158,18 +158,26 @@ pub(crate) fn succeeded(out: &std::process::Output) {
     );
 }
 
-pub(crate) async fn token_and_key(base: &str, scopes: &[&str]) -> String {
-    let http = reqwest::Client::new();
-    let login: serde_json::Value = http
+/// Signs in through the API and returns the access token.
+pub(crate) async fn access_token(base: &str, email: &str, password: &str) -> String {
+    let login: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "root@example.com", "password": "Root-password-12345"}))
+        .json(&serde_json::json!({"email": email, "password": password}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let token = login["access_token"].as_str().unwrap();
+    login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {login}"))
+        .to_string()
+}
+
+pub(crate) async fn token_and_key(base: &str, scopes: &[&str]) -> String {
+    let http = reqwest::Client::new();
+    let token = &access_token(base, "root@example.com", "Root-password-12345").await;
     let key: serde_json::Value = http
         .post(format!("{base}/api/v1/api-keys"))
         .bearer_auth(token)

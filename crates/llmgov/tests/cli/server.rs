@@ -199,20 +199,8 @@ fn init_prepares_a_deployment_without_starting_it() {
 async fn the_demo_fills_a_workspace_and_a_second_run_makes_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let c = reqwest::Client::new();
-    let token = |base: String, password: String| {
-        let c = c.clone();
-        async move {
-            let r: serde_json::Value = c
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&serde_json::json!({"email": "demo@llmgov.local", "password": password}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["access_token"].as_str().unwrap().to_string()
-        }
+    let token = |base: String, password: String| async move {
+        access_token(&base, "demo@llmgov.local", &password).await
     };
     let get = |base: &str, token: &str, path: &str| {
         let req = c.get(format!("{base}{path}")).bearer_auth(token);
