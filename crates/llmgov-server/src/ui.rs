@@ -139,7 +139,7 @@ async fn serve_file(dir: &Path, rel: &Path, accepts: &str) -> Option<Response> {
     };
     // The app shell boots with an inline script whose hash the build put in a CSP meta tag;
     // the header says the same (plus what a meta tag cannot say).
-    let csp = if !rel.extension().is_some_and(|e| e == "html") {
+    let csp = if rel.extension().is_none_or(|e| e != "html") {
         None
     } else if encoding.is_none() {
         page_csp(&String::from_utf8_lossy(&bytes))

@@ -541,7 +541,7 @@ async fn live(api: &Api) -> Result<(), AnyError> {
             tracing::warn!(error = %e, "demo: live points not sent");
         }
         n += 1;
-        if n % 6 == 0 {
+        if n.is_multiple_of(6) {
             let input = json!({"model": "gpt-4o", "team": "support", "environment": "production",
                                "prompt": "Send the invoice to maria.garcia@example.com please",
                                "tokens": {"input": 900, "output": 0}});
