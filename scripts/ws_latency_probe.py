@@ -12,16 +12,18 @@ on time whether or not earlier ones have finished, as independent clients would 
 so requests neither wait for nor synchronise with each other). The line then ends with the
 load's achieved requests per second and its p50 and p99 in ms; the run fails if any load
 request fails or if the load falls behind its schedule by more than a second (the server
-could not keep up: not a steady load).
+could not keep up: not a steady load). The load runs in a process of its own, so that its
+threads never hold the interpreter lock while the probe waits for its WebSocket message
+(in one process, the probe's latency included the load's Python work).
 Usage: ws_latency_probe.py BASE TOKEN INGEST_KEY N [--load BATCH_FILE RATE]
 """
 import asyncio
 import concurrent.futures
 import datetime
 import json
+import multiprocessing
 import statistics
 import sys
-import threading
 import time
 import urllib.request
 
@@ -33,49 +35,58 @@ def p99(xs):
 
 
 class Load:
-    """Posts `body` `rate` times per second on a fixed schedule until stopped."""
+    """Posts `body` `rate` times per second on a fixed schedule, in a child process, until
+    stopped."""
 
     def __init__(self, url, key, body, rate):
         self.url, self.key, self.body, self.rate = url, key, body, rate
-        self.latencies, self.errors, self.behind = [], [], 0.0
-        self.stop = threading.Event()
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        ctx = multiprocessing.get_context("fork")
+        self.stop = ctx.Event()
+        self.results, child = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=self.main, args=(child,), daemon=True)
 
-    def post(self):
-        req = urllib.request.Request(self.url, data=self.body,
-                                     headers={"authorization": "Bearer " + self.key,
-                                              "content-type": "application/json"})
-        t0 = time.perf_counter()
-        try:
-            urllib.request.urlopen(req, timeout=30).read()
-            self.latencies.append((time.perf_counter() - t0) * 1000)
-        except Exception as e:  # noqa: BLE001 - reported below
-            self.errors.append(repr(e))
+    def start(self):
+        self.process.start()
 
-    def run(self):
-        self.started = time.perf_counter()
-        i = 0
+    def main(self, out):
+        latencies, errors = [], []
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
+
+        def post():
+            req = urllib.request.Request(self.url, data=self.body,
+                                         headers={"authorization": "Bearer " + self.key,
+                                                  "content-type": "application/json"})
+            t0 = time.perf_counter()
+            try:
+                urllib.request.urlopen(req, timeout=30).read()
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        started = time.perf_counter()
+        behind, i = 0.0, 0
         while not self.stop.is_set():
-            due = self.started + i / self.rate
+            due = started + i / self.rate
             now = time.perf_counter()
             if due > now:
                 time.sleep(due - now)
             else:
-                self.behind = max(self.behind, now - due)
-            self.pool.submit(self.post)
+                behind = max(behind, now - due)
+            pool.submit(post)
             i += 1
-        self.sent, self.elapsed = i, time.perf_counter() - self.started
+        elapsed = time.perf_counter() - started
+        pool.shutdown(wait=True)
+        out.send((i / elapsed, latencies, errors, behind))
 
     def finish(self):
         self.stop.set()
-        self.thread.join()
-        self.pool.shutdown(wait=True)
-        if self.errors:
-            sys.exit(f"{len(self.errors)} load requests failed, e.g. {self.errors[0]}")
-        if self.behind > 1.0:
-            sys.exit(f"the load fell {self.behind:.1f} s behind its schedule: not a steady load")
-        return self.sent / self.elapsed, statistics.median(self.latencies), p99(self.latencies)
+        rps, latencies, errors, behind = self.results.recv()
+        self.process.join()
+        if errors:
+            sys.exit(f"{len(errors)} load requests failed, e.g. {errors[0]}")
+        if behind > 1.0:
+            sys.exit(f"the load fell {behind:.1f} s behind its schedule: not a steady load")
+        return rps, statistics.median(latencies), p99(latencies)
 
 
 async def main():
@@ -95,7 +106,7 @@ async def main():
         while json.loads(await ws.recv())["type"] != "subscribed":
             pass
         if load:
-            load.thread.start()
+            load.start()
             await asyncio.sleep(2)  # let the load reach its steady state
         lat, commit, after = [], [], []
         for i in range(n):

@@ -262,6 +262,32 @@ async fn insert_rollups(
     Ok(())
 }
 
+/// Deletes and returns the oldest `limit` rows of the rollup journal. Rows another flush
+/// holds are skipped, not waited for.
+async fn take_rollup_journal(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    limit: i64,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM metric_rollup_journal WHERE id IN \
+         (SELECT id FROM metric_rollup_journal ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING deltas",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A read-only transaction whose statements all see one snapshot.
+async fn begin_snapshot(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Name of the partition of `day` (days since the epoch): `metric_points_pYYYYMMDD`.
 fn partition_name(day: i64) -> Option<String> {
     let d = chrono::DateTime::from_timestamp(day * 86_400, 0)?;

@@ -56,7 +56,7 @@ impl SqliteStore {
         if !url.contains(":memory:") && !url.contains("mode=memory") {
             let checkpoint = SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(opts.busy_timeout(Duration::from_millis(100)))
+                .connect_with(opts.busy_timeout(CHECKPOINT_BUSY))
                 .await
                 .map_err(db_err)?;
             spawn_checkpointer(checkpoint, Arc::downgrade(&users));
@@ -88,11 +88,20 @@ const WRITER_CACHE_KIB: i64 = -65_536;
 /// WAL pages after which the writer checkpoints by itself (64 MiB of 4 KiB pages), when the
 /// checkpointer has fallen behind.
 const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
-/// How often the checkpointer copies the WAL into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the checkpointer copies the WAL into the database file. A commit that runs
+/// while a checkpoint copies and syncs stalls for about as long, and that grows with what
+/// the checkpoint copies: at 500 ms (about 40 MB of WAL at 50,000 points/s) commits of 1,000
+/// points took up to 70 ms at p99, at 100 ms 33 ms (BENCHMARKS.md, metrics).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// WAL pages after which the checkpointer also restarts the WAL (16 MiB of 4 KiB pages).
 const RESTART_PAGES: i64 = 4_096;
+/// How long a `RESTART` checkpoint waits for readers to leave the WAL. The writer is held
+/// meanwhile, and SQLite's busy handler sleeps in steps of up to 100 ms, so a long wait here
+/// stalls every ingest queued behind the writer (it was 100 ms: commits of 1,000 points then
+/// took up to 140 ms at the moment of a restart). Past it the checkpoint ends as a passive
+/// one and the next tick tries again.
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(10);
 
 /// Copies committed WAL frames into the database file from a connection of its own, so that
 /// the single writer never stops to do it (SQLite's automatic checkpoint runs inside the
@@ -101,7 +110,8 @@ const RESTART_PAGES: i64 = 4_096;
 /// passive checkpoint seldom finds the WAL fully copied at the moment a writer starts, so the
 /// WAL would only grow; past [`RESTART_PAGES`] a `RESTART` checkpoint, right after a passive
 /// one has copied almost everything, holds the writer only to copy the rest and rewind the
-/// WAL (its connection waits at most 100 ms for readers, then gives up until the next tick).
+/// WAL (its connection waits at most [`CHECKPOINT_BUSY`] for readers, then gives up until
+/// the next tick).
 /// Ends when the store is dropped.
 fn spawn_checkpointer(pool: sqlx::SqlitePool, alive: std::sync::Weak<UserCache>) {
     tokio::spawn(async move {
@@ -113,10 +123,19 @@ fn spawn_checkpointer(pool: sqlx::SqlitePool, alive: std::sync::Weak<UserCache>)
                 pool.close().await;
                 return;
             }
+            let started = std::time::Instant::now();
             let passive: Result<(i64, i64, i64), _> =
                 sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                     .fetch_one(&pool)
                     .await;
+            if let Ok((_, log, copied)) = &passive {
+                tracing::debug!(
+                    wal_pages = log,
+                    copied,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "SQLite passive checkpoint"
+                );
+            }
             let restart = match &passive {
                 Ok((_, log, _)) => *log >= RESTART_PAGES,
                 Err(e) => {
@@ -125,10 +144,15 @@ fn spawn_checkpointer(pool: sqlx::SqlitePool, alive: std::sync::Weak<UserCache>)
                 }
             };
             if restart {
+                let started = std::time::Instant::now();
                 let r: Result<(i64, i64, i64), _> =
                     sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
                         .fetch_one(&pool)
                         .await;
+                tracing::debug!(
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "SQLite restart checkpoint"
+                );
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "SQLite checkpoint failed");
                 }
@@ -291,6 +315,27 @@ async fn insert_rollups(
         qb.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Deletes and returns the oldest `limit` rows of the rollup journal.
+async fn take_rollup_journal(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    limit: i64,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM metric_rollup_journal WHERE id IN \
+         (SELECT id FROM metric_rollup_journal ORDER BY id LIMIT $1) RETURNING deltas",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A read transaction: in WAL mode, its statements all see the snapshot of its first read.
+async fn begin_snapshot(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
 }
 
 /// SQLite keeps points in one table: nothing to create.

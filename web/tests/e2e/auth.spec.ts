@@ -83,7 +83,10 @@ test('switching workspaces signs in again to the other workspace', async ({ page
 	// The right one: a fresh start in the other workspace, with the roles held there.
 	await switcher.selectOption(ws.id);
 	await dialog.getByLabel('Password').fill(password);
+	// The switch ends in a full page load; wait for it before navigating again.
+	const reloaded = page.waitForEvent('load');
 	await dialog.getByRole('button', { name: 'Switch workspace' }).click();
+	await reloaded;
 	await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
 	await expect(page.getByTestId('workspace-switcher')).toHaveValue(ws.id);
 	await page.goto('/policies');

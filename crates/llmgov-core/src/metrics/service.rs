@@ -60,7 +60,9 @@ pub struct MetricService {
 /// buckets with a row or two each goes in large steps, while buckets that gathered many rows
 /// under continuous ingest go a few at a time.
 const COMPACT_KEYS: i64 = 1_000;
-const COMPACT_ROWS: i64 = 2_000;
+/// Rollup journal rows (ingest commits) moved into the rollups per transaction by maintenance.
+const FLUSH_ROWS: i64 = 200;
+const COMPACT_ROWS: i64 = 500;
 
 impl MetricService {
     pub fn new(store: Arc<dyn Store>, config: MetricsConfig) -> Self {
@@ -137,17 +139,26 @@ impl MetricService {
         })
     }
 
-    /// Merges rollup rows and applies retention once. Compaction commits every
-    /// [`COMPACT_ROWS`] rows or so, so that ingest, which shares the database's writer, never
-    /// waits long behind it.
+    /// Moves the rollup journal into the rollups, merges rollup rows and applies retention
+    /// once. Compaction commits every [`COMPACT_ROWS`] rows or so, so that ingest, which
+    /// shares the database's writer, never waits long behind it.
     pub async fn maintain(&self) -> Result<MetricsPruned> {
+        // What the writer has not moved out of the rollup journal yet (all of it after a
+        // restart), in bounded steps.
+        while self.store.flush_rollups(FLUSH_ROWS).await? == FLUSH_ROWS as usize {}
         // One pass over the buckets in key order, so that it ends under continuous ingest.
         let mut after = None;
+        let mut step = std::time::Instant::now();
         while let Some(last) = self
             .store
             .compact_rollups(after, COMPACT_KEYS, COMPACT_ROWS)
             .await?
         {
+            tracing::debug!(
+                ms = step.elapsed().as_secs_f64() * 1e3,
+                "rollup compaction step"
+            );
+            step = std::time::Instant::now();
             after = Some(last);
         }
         let at = now();

@@ -74,9 +74,9 @@ pub trait MetricStore: Send + Sync {
     async fn define_metrics(&self, ws: WorkspaceId, defs: &[MetricDef]) -> Result<Vec<MetricDef>>;
     /// Ids of the given series (in order), creating the missing ones.
     async fn ensure_series(&self, ws: WorkspaceId, series: &[SeriesSpec<'_>]) -> Result<Vec<i64>>;
-    /// Stores raw points, their rollup deltas and the events announcing them in one
-    /// transaction. Series ids must come from [`MetricStore::ensure_series`] of the same
-    /// workspace.
+    /// Stores raw points, their rollup deltas (as one row of the rollup journal, see
+    /// [`super::journal`]) and the events announcing them in one transaction. Series ids
+    /// must come from [`MetricStore::ensure_series`] of the same workspace.
     async fn write_points(
         &self,
         points: &[RawPoint],
@@ -99,7 +99,8 @@ pub trait MetricStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<RawPoint>>;
     /// Hands each rollup row of a metric at `resolution` with `from <= bucket < to` to `f`
-    /// as it is read (several rows per bucket until compaction merges them); rows are not
+    /// as it is read (several rows per bucket until compaction merges them), then the
+    /// matching deltas still in the rollup journal, all from one snapshot; rows are not
     /// collected, so memory does not grow with the range. Returns how many rows were read.
     async fn fold_rollups(
         &self,
@@ -110,6 +111,12 @@ pub trait MetricStore: Send + Sync {
         to: i64,
         f: &mut (dyn for<'r> FnMut(RollupRow<'r>) -> Result<()> + Send),
     ) -> Result<usize>;
+
+    /// Moves the oldest `max_rows` rows of the rollup journal into the rollups (the deltas of
+    /// each bucket merged into one row; those of series deleted meanwhile dropped) in one
+    /// transaction. Returns how many journal rows it moved; with several instances, each
+    /// row is moved by exactly one.
+    async fn flush_rollups(&self, max_rows: i64) -> Result<usize>;
 
     /// Merges the rows of buckets with rows not yet merged, in key order after `after`: up
     /// to `max_keys` buckets and about `max_rows` rows (at least one bucket), in one

@@ -1,10 +1,11 @@
 //! Group commit of ingested points (small, urgent calls ahead of bulk ones). Ingest calls hand their validated points to one writer
 //! task per process, which takes whatever has queued meanwhile, resolves metric
 //! definitions and series (cached: both are immutable once created), and hands the batch to
-//! a committer task that stores the raw points with their hourly and daily rollup deltas and
-//! their `metrics.points` events in one transaction (while the next batch is prepared). Each caller is
-//! answered after its points are committed, with the points refused for contradicting their
-//! metric's definition.
+//! a committer task that stores the raw points with their hourly and daily rollup deltas (one
+//! row of the rollup journal, [`super::journal`]) and their `metrics.points` events in one
+//! transaction (while the next batch is prepared). Each caller is answered after its points
+//! are committed, with the points refused for contradicting their metric's definition. About
+//! once a second, between commits, the committer moves the journal into the rollups.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -23,6 +24,11 @@ use crate::{CoreError, Result};
 
 /// Most points in one transaction.
 const MAX_POINTS: usize = 5_000;
+/// How often the committer moves the rollup journal into the rollups (when it has committed
+/// anything since), and the most journal rows it moves at once (a backlog goes in steps, so
+/// that commits never wait long behind it).
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const FLUSH_ROWS: i64 = 200;
 /// Ingest calls of at most this many points are urgent: an application reporting its calls
 /// as they happen, or a person watching a dashboard. They are committed on their own, ahead
 /// of the bulk batches queued before them (see [`pick`]), so that a backfill or a heavy load
@@ -191,10 +197,23 @@ async fn commit_loop(
     let mut queued: VecDeque<Ready> = Default::default();
     let mut buf = Vec::new();
     let mut last_urgent = false;
+    let mut journal = Journal::default();
     loop {
         if queued.is_empty() {
-            if rx.recv_many(&mut buf, READY).await == 0 {
-                return;
+            // Idle: the journal is moved when it is due, even if nothing else comes.
+            let next = match journal.due_in() {
+                Some(wait) => tokio::time::timeout(wait, rx.recv_many(&mut buf, READY))
+                    .await
+                    .ok(),
+                None => Some(rx.recv_many(&mut buf, READY).await),
+            };
+            match next {
+                Some(0) => return,
+                Some(_) => {}
+                None => {
+                    journal.flush(&*store).await;
+                    continue;
+                }
             }
         } else {
             while let Ok(r) = rx.try_recv() {
@@ -216,11 +235,24 @@ async fn commit_loop(
             written,
             events,
         } = next;
+        let started = std::time::Instant::now();
         let res = store.write_points(&raw, &deltas, &events).await;
+        tracing::debug!(
+            points = raw.len(),
+            rollups = deltas.len(),
+            events = events.len(),
+            callers = jobs.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "metrics commit"
+        );
         match res {
             Ok(()) => {
                 for (job, w) in jobs.into_iter().zip(written) {
                     let _ = job.done.send(Ok(w));
+                }
+                journal.committed();
+                if journal.due_in() == Some(std::time::Duration::ZERO) {
+                    journal.flush(&*store).await;
                 }
             }
             Err(e) => {
@@ -230,6 +262,52 @@ async fn commit_loop(
                 }
             }
         }
+    }
+}
+
+/// When the committer last moved the rollup journal, and whether it has committed since.
+struct Journal {
+    last: std::time::Instant,
+    pending: bool,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            pending: false,
+        }
+    }
+}
+
+impl Journal {
+    fn committed(&mut self) {
+        self.pending = true;
+    }
+
+    /// How long until the journal is due to be moved; `None` when nothing was committed.
+    fn due_in(&self) -> Option<std::time::Duration> {
+        self.pending
+            .then(|| FLUSH_EVERY.saturating_sub(self.last.elapsed()))
+    }
+
+    /// Moves up to [`FLUSH_ROWS`] journal rows; what is left (a backlog) waits for the next
+    /// time, or for maintenance. A failure is logged and retried next time: the journal
+    /// keeps the deltas, and queries read them there meanwhile.
+    async fn flush(&mut self, store: &dyn Store) {
+        let started = std::time::Instant::now();
+        match store.flush_rollups(FLUSH_ROWS).await {
+            Ok(rows) => {
+                tracing::debug!(
+                    rows,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "rollup journal moved"
+                );
+                self.pending = rows == FLUSH_ROWS as usize;
+            }
+            Err(e) => tracing::warn!(error = %e, "moving the rollup journal failed"),
+        }
+        self.last = std::time::Instant::now();
     }
 }
 

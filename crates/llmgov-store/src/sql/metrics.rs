@@ -1,5 +1,6 @@
 // Metric definitions, series, raw points and rollups. Backend-specific: `insert_points`,
-// `insert_rollups`, `ensure_point_partitions` and `prune_raw_points`.
+// `insert_rollups`, `take_rollup_journal`, `begin_snapshot`, `ensure_point_partitions` and
+// `prune_raw_points`.
 
 use llmgov_core::metrics::model::{MetricInfo, MetricType, Series, SeriesLabels};
 use llmgov_core::metrics::rollup::{Resolution, Stats};
@@ -108,11 +109,14 @@ impl MetricStore for crate::SqlStore<Db> {
             self.partitions.lock().unwrap_or_else(|e| e.into_inner()).clear();
             return Err(db_err(e));
         }
-        let rows: Vec<(i64, i16, i64, &Stats)> = deltas
-            .iter()
-            .map(|d| (d.series_id, d.resolution.code(), d.bucket, &d.stats))
-            .collect();
-        insert_rollups(&mut tx, &rows, false).await.map_err(db_err)?;
+        // The rollup deltas as one journal row (see `llmgov_core::metrics::journal`).
+        if !deltas.is_empty() {
+            sqlx::query("INSERT INTO metric_rollup_journal (deltas) VALUES ($1)")
+                .bind(llmgov_core::metrics::journal::encode(deltas))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         let wrote_events = insert_messages(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)?;
         if wrote_events {
@@ -212,6 +216,9 @@ impl MetricStore for crate::SqlStore<Db> {
         f: &mut (dyn for<'r> FnMut(RollupRow<'r>) -> R<()> + Send),
     ) -> R<usize> {
         use futures_util::TryStreamExt;
+        // One snapshot for the rollups and the journal, so that a flush moving deltas from
+        // one to the other meanwhile neither hides nor doubles them.
+        let mut tx = begin_snapshot(&self.read).await.map_err(db_err)?;
         let mut rows = sqlx::query(
             "SELECT r.series_id, r.bucket, r.value_count, r.value_sum, r.value_min, r.value_max, r.value_m2, r.sketch \
              FROM metric_rollups r JOIN metric_series s ON s.id = r.series_id \
@@ -222,7 +229,7 @@ impl MetricStore for crate::SqlStore<Db> {
         .bind(resolution.code())
         .bind(from)
         .bind(to)
-        .fetch(&self.read);
+        .fetch(&mut *tx);
         let mut n = 0;
         while let Some(r) = rows.try_next().await.map_err(db_err)? {
             f(RollupRow {
@@ -237,7 +244,78 @@ impl MetricStore for crate::SqlStore<Db> {
             })?;
             n += 1;
         }
+        drop(rows);
+        // Deltas still in the journal (at most about a second of ingest, unless the writer
+        // is behind).
+        let journal: Vec<Vec<u8>> = sqlx::query_scalar("SELECT deltas FROM metric_rollup_journal ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if !journal.is_empty() {
+            let series: std::collections::HashSet<i64> =
+                sqlx::query_scalar("SELECT id FROM metric_series WHERE workspace_id = $1 AND metric_name = $2")
+                    .bind(ws.0)
+                    .bind(metric_name)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .collect();
+            for bytes in &journal {
+                let Some(deltas) = llmgov_core::metrics::journal::decode(bytes) else {
+                    return Err(CoreError::Internal("a rollup journal row does not decode".into()));
+                };
+                for (r, row) in deltas {
+                    if r == resolution && (from..to).contains(&row.bucket) && series.contains(&row.series_id) {
+                        f(row)?;
+                        n += 1;
+                    }
+                }
+            }
+        }
         Ok(n)
+    }
+
+    async fn flush_rollups(&self, max_rows: i64) -> R<usize> {
+        use std::collections::{BTreeMap, HashSet};
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let taken = take_rollup_journal(&mut tx, max_rows).await.map_err(db_err)?;
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        let mut merged: BTreeMap<(i64, i16, i64), Stats> = BTreeMap::new();
+        for bytes in &taken {
+            let Some(deltas) = llmgov_core::metrics::journal::decode(bytes) else {
+                // Written by this code, so never expected; kept from blocking every later row.
+                tracing::error!(bytes = bytes.len(), "dropping a rollup journal row that does not decode");
+                continue;
+            };
+            for (r, row) in deltas {
+                merged.entry((row.series_id, r.code(), row.bucket)).or_default().merge_row(&row)?;
+            }
+        }
+        // Series deleted since (with their workspace) take their deltas with them.
+        let mut ids: Vec<i64> = merged.keys().map(|k| k.0).collect();
+        ids.dedup();
+        let mut live: HashSet<i64> = HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM metric_series WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            let found: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_err)?;
+            live.extend(found);
+        }
+        let rows: Vec<(i64, i16, i64, &Stats)> = merged
+            .iter()
+            .filter(|(k, _)| live.contains(&k.0))
+            .map(|(k, s)| (k.0, k.1, k.2, s))
+            .collect();
+        insert_rollups(&mut tx, &rows, false).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(taken.len())
     }
 
     async fn compact_rollups(&self, after: Option<RollupKey>, max_keys: i64, max_rows: i64) -> R<Option<RollupKey>> {
@@ -251,7 +329,9 @@ impl MetricStore for crate::SqlStore<Db> {
         .bind(r)
         .bind(b)
         .bind(max_keys)
-        .fetch_all(&self.write)
+        // Found on a reader, so that the writer is held only by the transaction below (which
+        // deletes what it merges, so a row gone meanwhile is simply not there).
+        .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
         // Up to about max_rows rows (each bucket also has its compacted row), one bucket at least.

@@ -1,10 +1,13 @@
-//! Metrics: ingest, rollups, queries against exact answers, compaction and retention.
+//! Metrics: ingest, rollups and their journal, queries against exact answers, compaction and
+//! retention.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use llmgov_core::metrics::model::Dimension;
+use llmgov_core::metrics::model::{Dimension, MetricType, SeriesLabels};
 use llmgov_core::metrics::query::{MetricQuery, SeriesFilter};
-use llmgov_core::metrics::rollup::{Aggregation, DAY, HOUR, floor_to};
+use llmgov_core::metrics::rollup::{Aggregation, DAY, HOUR, Resolution, Stats, floor_to};
+use llmgov_core::metrics::store::{MetricDef, RollupDelta, SeriesSpec};
 use llmgov_core::metrics::{MetricService, MetricsConfig};
 use llmgov_core::time::{Timestamp, from_micros, now, to_micros};
 use serde_json::{Value, json};
@@ -226,6 +229,7 @@ async fn concurrent_compaction_neither_loses_nor_doubles(fx: Fx) {
     let end = now();
     let pts = history(end);
     ingest_all(&svc, &fx, &pts).await;
+    fx.store.flush_rollups(i64::MAX).await.unwrap();
     let a = tokio::spawn({
         let s = Arc::clone(&fx.store);
         async move { s.compact_rollups(None, 50, 2_000).await }
@@ -259,8 +263,10 @@ async fn compaction_walks_the_buckets_once_in_key_order(fx: Fx) {
     let end = now();
     let pts = history(end);
     ingest_all(&svc, &fx, &pts).await;
+    fx.store.flush_rollups(i64::MAX).await.unwrap();
     // A second write of the same points gives every bucket a second, unmerged row.
     ingest_all(&svc, &fx, &pts).await;
+    fx.store.flush_rollups(i64::MAX).await.unwrap();
     // At most one bucket per transaction when one bucket already passes max_rows.
     let mut after = None;
     let mut seen = Vec::new();
@@ -287,6 +293,7 @@ async fn retention_removes_old_points_and_rollups(fx: Fx) {
     let end = now();
     let pts = history(end);
     ingest_all(&svc, &fx, &pts).await;
+    fx.store.flush_rollups(i64::MAX).await.unwrap();
     let far = to_micros(end) + 2 * DAY;
     // Keep rollups, drop every raw point.
     let pruned = fx.store.prune_metrics(far, 0, 0).await.unwrap();
@@ -332,7 +339,117 @@ async fn retention_removes_old_points_and_rollups(fx: Fx) {
     );
 }
 
+/// Per bucket of `resolution`, the merged stats of one series as `fold_rollups` reads them.
+async fn folded(
+    fx: &Fx,
+    resolution: Resolution,
+    from: i64,
+    to: i64,
+) -> (usize, BTreeMap<i64, Stats>) {
+    let mut out: BTreeMap<i64, Stats> = BTreeMap::new();
+    let rows = fx
+        .store
+        .fold_rollups(fx.ws, "journal.m", resolution, from, to, &mut |row| {
+            out.entry(row.bucket).or_default().merge_row(&row)
+        })
+        .await
+        .unwrap();
+    (rows, out)
+}
+
+async fn the_rollup_journal_is_read_until_moved_and_moved_once(fx: Fx) {
+    // Deltas written straight to the store: no metrics writer moves them meanwhile.
+    fx.store
+        .define_metrics(
+            fx.ws,
+            &[MetricDef {
+                name: "journal.m".into(),
+                metric_type: MetricType::Histogram,
+                unit: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let labels = SeriesLabels::default();
+    let ids = fx
+        .store
+        .ensure_series(
+            fx.ws,
+            &[SeriesSpec {
+                metric_name: "journal.m",
+                labels: &labels,
+                key: [7; 32],
+            }],
+        )
+        .await
+        .unwrap();
+    let day = floor_to(to_micros(now()), DAY) - 2 * DAY;
+    for commit in 0..4 {
+        let mut deltas = Vec::new();
+        let mut whole = Stats::default();
+        for h in 0..6 {
+            let mut stats = Stats::default();
+            for i in 0..5 {
+                let v = f64::from(commit * 100 + h * 10 + i);
+                stats.add(v);
+                whole.add(v);
+            }
+            deltas.push(RollupDelta {
+                series_id: ids[0],
+                resolution: Resolution::Hour,
+                bucket: day + i64::from(h) * HOUR,
+                stats,
+            });
+        }
+        deltas.push(RollupDelta {
+            series_id: ids[0],
+            resolution: Resolution::Day,
+            bucket: day,
+            stats: whole,
+        });
+        fx.store.write_points(&[], &deltas, &[]).await.unwrap();
+    }
+    let (rows, hours) = folded(&fx, Resolution::Hour, day, day + DAY).await;
+    assert_eq!(rows, 24, "four journal rows of six hourly deltas each");
+    assert_eq!(hours.len(), 6);
+    assert!(hours.values().all(|s| s.count == 20));
+    let (_, days) = folded(&fx, Resolution::Day, day, day + DAY).await;
+    assert_eq!(days[&day].count, 120);
+    // Buckets outside the range, and other resolutions, stay out.
+    assert_eq!(
+        folded(&fx, Resolution::Hour, day + 6 * HOUR, day + DAY)
+            .await
+            .0,
+        0
+    );
+
+    // Two flushes at once move different rows; the rest follows; nothing is left.
+    let (a, b) = tokio::join!(fx.store.flush_rollups(1), fx.store.flush_rollups(1));
+    assert_eq!(a.unwrap() + b.unwrap(), 2);
+    assert_eq!(fx.store.flush_rollups(10).await.unwrap(), 2);
+    assert_eq!(fx.store.flush_rollups(10).await.unwrap(), 0);
+    // Read from the rollups now, each journal row's deltas counted once.
+    let (rows, moved) = folded(&fx, Resolution::Hour, day, day + DAY).await;
+    assert!(rows < 24, "merged per bucket: {rows} rows");
+    assert_eq!(moved, hours);
+    let (_, moved_days) = folded(&fx, Resolution::Day, day, day + DAY).await;
+    assert_eq!(moved_days, days);
+    // And compaction leaves one row per bucket with the same figures.
+    while fx
+        .store
+        .compact_rollups(None, 1_000, 2_000)
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    assert_eq!(
+        folded(&fx, Resolution::Hour, day, day + DAY).await,
+        (6, hours)
+    );
+}
+
 crate::conformance!(
+    the_rollup_journal_is_read_until_moved_and_moved_once,
     aggregates_from_rollups_match_exact_answers,
     timeseries_buckets_cover_the_range,
     points_contradicting_their_metric_are_refused,
