@@ -6,7 +6,7 @@
 //! enough ("International Bank": Bank is a surname too).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::Candidate;
@@ -91,28 +91,30 @@ impl Lower {
         }
     }
 
-    fn as_str(&self) -> &str {
+    fn as_bytes(&self) -> &[u8] {
         match &self.heap {
-            Some(h) => h,
-            None => std::str::from_utf8(&self.buf[..self.len]).expect("ASCII"),
+            Some(h) => h.as_bytes(),
+            None => &self.buf[..self.len],
         }
     }
 }
 
+/// What the word lists say of a word (bits of [`Names::kind`]).
+const FIRST_NAME: u8 = 1;
+const SURNAME: u8 = 2;
+const NOT_NAME: u8 = 4;
+const PLACE_OR_ORG_WORD: u8 = 8;
+const TITLE: u8 = 16;
+
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam", "mx",
+];
+
 pub(crate) struct Names {
-    first: Words,
-    last: Words,
-    not_names: Words,
-    place_or_org: Words,
+    /// Every listed word (lower case), with the lists it is on: one lookup per word.
+    lists: HashMap<&'static [u8], u8, BuildHasherDefault<Fx>>,
     cues: Words,
     longest_cue: usize,
-}
-
-fn is_title(w: &str) -> bool {
-    matches!(
-        Lower::new(w.trim_end_matches('.')).as_str(),
-        "mr" | "mrs" | "ms" | "miss" | "dr" | "prof" | "sir" | "madam" | "mx"
-    )
 }
 
 /// The `\p{Lu}` and `\p{Ll}` of the pattern this scanner replaces.
@@ -126,17 +128,26 @@ fn is_lower(c: char) -> bool {
 
 /// The character at byte `i` and the byte after it.
 fn next(text: &str, i: usize) -> Option<(char, usize)> {
-    let c = text.get(i..)?.chars().next()?;
-    Some((c, i + c.len_utf8()))
+    match text.as_bytes().get(i) {
+        Some(&b) if b < 0x80 => Some((char::from(b), i + 1)),
+        _ => {
+            let c = text.get(i..)?.chars().next()?;
+            Some((c, i + c.len_utf8()))
+        }
+    }
 }
 
 fn skip_lower(text: &str, mut i: usize) -> usize {
-    while let Some((c, j)) = next(text, i)
-        && is_lower(c)
-    {
-        i = j;
+    let b = text.as_bytes();
+    loop {
+        while b.get(i).is_some_and(u8::is_ascii_lowercase) {
+            i += 1;
+        }
+        match next(text, i) {
+            Some((c, j)) if !c.is_ascii() && is_lower(c) => i = j,
+            _ => return i,
+        }
     }
-    i
 }
 
 /// The end of a capitalised word at byte `i`: `Lu Ll+` with an optional `-`/`'` part
@@ -231,14 +242,39 @@ fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
 
 impl Names {
     pub fn new() -> Self {
+        let mut lists: HashMap<&'static [u8], u8, _> = HashMap::default();
+        let lower = |w: &'static str| -> &'static [u8] {
+            debug_assert!(!w.bytes().any(|c| c.is_ascii_uppercase()), "{w}");
+            w.as_bytes()
+        };
+        let sets: [(&mut dyn Iterator<Item = &'static str>, u8); 5] = [
+            (&mut FIRST.lines(), FIRST_NAME),
+            (&mut LAST.lines(), SURNAME),
+            (&mut NOT_NAMES.iter().copied(), NOT_NAME),
+            (&mut PLACE_OR_ORG.iter().copied(), PLACE_OR_ORG_WORD),
+            (&mut TITLES.iter().copied(), TITLE),
+        ];
+        for (list, bit) in sets {
+            for w in list {
+                *lists.entry(lower(w)).or_default() |= bit;
+            }
+        }
         Self {
-            first: words(FIRST.lines()),
-            last: words(LAST.lines()),
-            not_names: words(NOT_NAMES.iter().copied()),
-            place_or_org: words(PLACE_OR_ORG.iter().copied()),
+            lists,
             cues: words(CUES.iter().copied()),
             longest_cue: CUES.iter().map(|c| c.len()).max().unwrap_or(0),
         }
+    }
+
+    /// The lists a word (any case; a final `.` aside) is on.
+    fn kind(&self, w: &str) -> u8 {
+        let w = w.trim_end_matches('.');
+        let lower = Lower::new(w);
+        self.lists.get(lower.as_bytes()).copied().unwrap_or(0)
+    }
+
+    fn is_title(&self, w: &str) -> bool {
+        self.kind(w) & TITLE != 0
     }
 
     /// Whether a title ends the text before `at`, and whether a cue phrase does.
@@ -256,7 +292,7 @@ impl Names {
         let title = b
             .rsplit(|c: char| c.is_whitespace())
             .next()
-            .is_some_and(is_title);
+            .is_some_and(|w| self.is_title(w));
         let raw: Cow<str> = if before.contains('"') {
             Cow::Owned(before.replace('"', ""))
         } else {
@@ -266,21 +302,26 @@ impl Names {
         let b = b
             .trim_end_matches([',', ':', '(', '"', '\'', '\u{ab}', '{', '['])
             .trim_end();
-        (title, self.ends_with_cue(b) || self.ends_with_cue(raw))
+        (
+            title,
+            self.ends_with_cue(b) || (raw != b && self.ends_with_cue(raw)),
+        )
     }
 
     /// Whether `s` ends with a cue phrase that starts a word.
     fn ends_with_cue(&self, s: &str) -> bool {
         let b = s.as_bytes();
         // Cues start with an ASCII letter that starts a word.
-        (s.len().saturating_sub(self.longest_cue)..s.len()).any(|j| {
-            b[j].is_ascii_alphabetic()
-                && s[..j]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|x| !x.is_alphanumeric())
-                && self.cues.contains(&s[j..])
-        })
+        let word_start = |j: usize| match j.checked_sub(1).map(|k| b[k]) {
+            None => true,
+            Some(c) if c < 0x80 => !c.is_ascii_alphanumeric(),
+            Some(_) => s[..j]
+                .chars()
+                .next_back()
+                .is_none_or(|x| !x.is_alphanumeric()),
+        };
+        (s.len().saturating_sub(self.longest_cue)..s.len())
+            .any(|j| b[j].is_ascii_alphabetic() && word_start(j) && self.cues.contains(&s[j..]))
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
@@ -296,23 +337,26 @@ impl Names {
             {
                 continue;
             }
-            let low = |(s, e): (usize, usize)| Lower::new(text[s..e].trim_end_matches('.'));
+            // What the lists say of each word, looked up once.
+            let mut kinds = [0u8; 4];
+            for (k, &(s, e)) in kinds.iter_mut().zip(&run.words[..run.n]) {
+                *k = self.kind(&text[s..e]);
+            }
             // Labels and sentence starters in front ("Patient", "Call", "Hi") go.
-            let mut words = &run.words[..run.n];
-            while let Some((&w, rest)) = words.split_first() {
-                if self.not_names.contains(low(w).as_str()) || is_title(&text[w.0..w.1]) {
-                    words = rest;
-                } else {
-                    break;
-                }
+            let (mut lo, mut hi) = (0, run.n);
+            while lo < hi && kinds[lo] & (NOT_NAME | TITLE) != 0 {
+                lo += 1;
             }
-            while let Some((&w, rest)) = words.split_last() {
-                if self.not_names.contains(low(w).as_str()) || text[w.0..w.1].ends_with('.') {
-                    words = rest;
-                } else {
-                    break;
-                }
+            while hi > lo
+                && (kinds[hi - 1] & NOT_NAME != 0 || {
+                    let (s, e) = run.words[hi - 1];
+                    text[s..e].ends_with('.')
+                })
+            {
+                hi -= 1;
             }
+            let words = &run.words[lo..hi];
+            let kinds = &kinds[lo..hi];
             let (Some(&first), Some(&last)) = (words.first(), words.last()) else {
                 continue;
             };
@@ -339,16 +383,11 @@ impl Names {
                 cue = true;
             }
             // "Golden Gate Bridge" is a place; "customer Wei Hall" and "Ms. Park" are people.
-            if !title
-                && !cue
-                && words
-                    .iter()
-                    .any(|&w| self.place_or_org.contains(low(w).as_str()))
-            {
+            if !title && !cue && kinds.iter().any(|k| k & PLACE_OR_ORG_WORD != 0) {
                 continue;
             }
-            let known_first = self.first.contains(low(first).as_str());
-            let known_last = words.len() > 1 && self.last.contains(low(last).as_str());
+            let known_first = kinds[0] & FIRST_NAME != 0;
+            let known_last = words.len() > 1 && kinds[kinds.len() - 1] & SURNAME != 0;
             let score = if title {
                 0.9
             } else if cue && (words.len() > 1 || known_first || known_last) {
@@ -429,7 +468,7 @@ impl Names {
             for w in text[s..e].split_whitespace() {
                 if w.len() >= 3
                     && !w.ends_with('.')
-                    && !self.not_names.contains(Lower::new(w).as_str())
+                    && self.kind(w) & NOT_NAME == 0
                     && !words.contains(&w)
                     && words.len() < 64
                 {

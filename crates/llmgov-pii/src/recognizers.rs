@@ -305,6 +305,7 @@ impl Recognizers {
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostFirst)
                 .kind(Some(AhoCorasickKind::DFA))
+                .prefilter(false)
                 .build(WORDS.iter().map(|w| w.0))
                 .expect("valid literals"),
         }

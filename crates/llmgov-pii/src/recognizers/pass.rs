@@ -147,6 +147,52 @@ fn is_hex_colon(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
+const DIGIT: u8 = 1;
+const UPPER: u8 = 2;
+const COLON: u8 = 4;
+const DASH: u8 = 8;
+const AT: u8 = 16;
+const UNDERSCORE: u8 = 32;
+const NON_ASCII: u8 = 64;
+
+/// The bytes the pass stops at, by class (0: not one of them).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b'0'..=b'9' => DIGIT,
+            b'A'..=b'Z' => UPPER,
+            b':' => COLON,
+            b'-' => DASH,
+            b'@' => AT,
+            b'_' => UNDERSCORE,
+            0x80..=0xFF => NON_ASCII,
+            _ => 0,
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Whether one of eight bytes (little-endian in `w`) has a [`CLASS`]: exact, since for
+/// ASCII bytes the additions below never carry from one byte into the next.
+fn interesting(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if w & HIGH != 0 {
+        return true;
+    }
+    // The high bit of each byte: set where the byte is at least `lo`, and where it is
+    // more than `hi`.
+    let within = |lo: u8, hi: u8| {
+        (w + ONES * u64::from(0x80 - lo)) & !(w + ONES * u64::from(0x7F - hi)) & HIGH
+    };
+    let is = |x: u8| within(x, x);
+    // Digits and `:` are 0x30..=0x3A, `@` and upper case 0x40..=0x5A.
+    (within(b'0', b':') | within(b'@', b'Z') | is(b'-') | is(b'_')) != 0
+}
+
 impl Pass {
     #[cfg(test)]
     pub fn new(text: &str) -> Self {
@@ -157,9 +203,12 @@ impl Pass {
 
     /// Fills the pass with `text`'s (its vectors are reused from record to record).
     ///
-    /// Every stretch it looks for holds a digit (numbers, IBANs, house numbers, and the
-    /// crypto addresses, which start with `1`, `3` or `0x` or hold bech32's `1`), so it
-    /// jumps from digit to digit and looks around each one only once.
+    /// One walk over the bytes: eight at a time while none of them is a digit, a letter in
+    /// upper case, `:`, `-`, `@`, `_` or non-ASCII (most of a prose record), one at a time
+    /// otherwise. Every stretch it looks for holds a digit (numbers, IBANs, house numbers,
+    /// and the crypto addresses, which start with `1`, `3` or `0x` or hold bech32's `1`), so
+    /// the word and the number run around a digit are measured once, when the walk first
+    /// reaches them.
     pub fn fill(&mut self, text: &str) {
         let b = text.as_bytes();
         let n = b.len();
@@ -168,36 +217,53 @@ impl Pass {
         self.long_words.clear();
         self.iban.clear();
         self.house.clear();
-        self.colons = b.iter().filter(|&&c| c == b':').count();
-        self.dashes = b.iter().filter(|&&c| c == b'-').count();
-        self.at = b.contains(&b'@');
-        self.underscore = b.contains(&b'_');
-        self.upper = b.iter().any(u8::is_ascii_uppercase);
-        self.non_ascii = !b.is_ascii();
+        let (mut seen, mut colons, mut dashes) = (0u8, 0usize, 0usize);
         let (mut word_end, mut number_end) = (0, 0);
         let mut i = 0;
-        while let Some(k) = b[i..].iter().position(u8::is_ascii_digit) {
-            let d = i + k;
-            if d >= word_end {
-                let (s, e) = around(b, d, is_word);
-                self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
-                word_end = e;
-            }
-            if d >= number_end {
-                let (s, e) = around(b, d, is_number);
-                self.close_number(b, s, e);
-                number_end = e;
-            }
-            i = word_end.min(number_end);
-        }
-        if self.colons >= 2 {
-            let mut i = 0;
-            while i < n {
-                if b[i] != b':' {
-                    i += 1;
+        while i < n {
+            if i + 8 <= n {
+                let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+                if !interesting(w) {
+                    i += 8;
                     continue;
                 }
-                let (s, e) = around(b, i, is_hex_colon);
+            }
+            let end = (i + 8).min(n);
+            while i < end {
+                let c = CLASS[b[i] as usize];
+                if c != 0 {
+                    seen |= c;
+                    match c {
+                        COLON => colons += 1,
+                        DASH => dashes += 1,
+                        DIGIT => {
+                            if i >= word_end {
+                                let (s, e) = around(b, i, is_word);
+                                self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
+                                word_end = e;
+                            }
+                            if i >= number_end {
+                                let (s, e) = around(b, i, is_number);
+                                self.close_number(b, s, e);
+                                number_end = e;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+        }
+        self.colons = colons;
+        self.dashes = dashes;
+        self.at = seen & AT != 0;
+        self.underscore = seen & UNDERSCORE != 0;
+        self.upper = seen & UPPER != 0;
+        self.non_ascii = seen & NON_ASCII != 0;
+        if colons >= 2 {
+            let mut i = 0;
+            while let Some(k) = b[i..].iter().position(|&c| c == b':') {
+                let (s, e) = around(b, i + k, is_hex_colon);
                 if b[s..e].iter().filter(|&&c| c == b':').count() >= 2 {
                     self.hex_colons.push((s, e));
                 }
@@ -286,6 +352,46 @@ mod tests {
         assert_eq!(may("030-1234-5678") & TRUNK, TRUNK);
         assert_eq!(may("2020 7946 0123") & TRUNK, 0);
         assert_eq!(may("002 7946 0123") & TRUNK, 0);
+    }
+
+    #[test]
+    fn eight_bytes_are_interesting_exactly_when_one_of_them_has_a_class() {
+        let mut bytes = [b'a'; 8];
+        for c in 0..=255u8 {
+            for at in [0, 3, 7] {
+                bytes[at] = c;
+                let w = u64::from_le_bytes(bytes);
+                assert_eq!(
+                    interesting(w),
+                    CLASS[c as usize] != 0,
+                    "byte {c:#x} at {at}"
+                );
+                bytes[at] = b'a';
+            }
+        }
+        // Neighbours of the ranges' ends, together.
+        for s in [b"/;?[]^`{", b"~ ,.!'=+"] {
+            assert!(!interesting(u64::from_le_bytes(s[..8].try_into().unwrap())));
+        }
+    }
+
+    #[test]
+    fn the_walk_sees_what_every_byte_says() {
+        // Each class once, at every alignment against the eight-byte steps.
+        for pad in 0..9 {
+            let t = format!(
+                "{}x:y:z a-b c@d e_f Word caf\u{e9} 12 and 4111 1111",
+                " ".repeat(pad)
+            );
+            let p = Pass::new(&t);
+            assert_eq!((p.colons, p.dashes), (2, 1), "{pad}");
+            assert!(p.at && p.underscore && p.upper && p.non_ascii, "{pad}");
+            let got: Vec<&str> = p.numbers.iter().map(|n| &t[n.start..n.end]).collect();
+            assert_eq!(got, ["12", "4111 1111"], "{pad}");
+        }
+        let p = Pass::new("plain lower case prose, nothing else here at all");
+        assert!(!p.at && !p.underscore && !p.upper && !p.non_ascii);
+        assert!(p.numbers.is_empty() && p.colons == 0 && p.dashes == 0);
     }
 
     #[test]
