@@ -286,7 +286,7 @@ impl Scanner {
 
     /// The entities of `text`, in order of position.
     pub fn scan(&self, text: &str) -> Vec<Entity> {
-        let mut c = Vec::new();
+        let mut c = Vec::with_capacity(16);
         self.set.find(text, &mut c);
         if self.wanted(&EntityType::PERSON) {
             self.names.find(text, &mut c);
@@ -398,19 +398,30 @@ fn resolve(mut c: Vec<Candidate>) -> Vec<Candidate> {
             .then((b.end - b.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&b.start))
     });
-    // The kept ones gather at the front, in the same vector; `taken` maps the start of
-    // each kept span to its end. Kept spans never overlap, so a candidate overlaps one
-    // exactly when the last kept span starting before its end reaches past its start.
+    // The kept ones gather at the front, in the same vector. Kept spans never overlap, so
+    // while they are few a look at each is quickest; past that, `taken` maps the start of
+    // each kept span to its end, and a candidate overlaps one exactly when the last kept
+    // span starting before its end reaches past its start.
+    const FEW: usize = 16;
     let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
     let mut kept = 0;
     for i in 0..c.len() {
         let (s, e) = (c[i].start, c[i].end);
-        let free = taken
-            .range(..e)
-            .next_back()
-            .is_none_or(|(_, &end)| end <= s);
+        let free = if kept < FEW {
+            c[..kept].iter().all(|k| k.end <= s || e <= k.start)
+        } else {
+            if taken.is_empty() {
+                taken.extend(c[..kept].iter().map(|k| (k.start, k.end)));
+            }
+            taken
+                .range(..e)
+                .next_back()
+                .is_none_or(|(_, &end)| end <= s)
+        };
         if free {
-            taken.insert(s, e);
+            if kept >= FEW {
+                taken.insert(s, e);
+            }
             c.swap(kept, i);
             kept += 1;
         }

@@ -26,15 +26,15 @@ use pass::{Number, Pass};
 /// run over the whole record when a cheap guard (a byte, a keyword) says they may.
 pub(crate) struct Recognizers {
     email: Meta,
-    card: Meta,
-    ssn: Meta,
-    ssn_bare: Meta,
-    ipv4: Meta,
+    card: Dfa,
+    ssn: Dfa,
+    ssn_bare: Dfa,
+    ipv4: Dfa,
     ipv6: Meta,
-    iban: Meta,
-    phone_nanp: Meta,
-    phone_intl: Meta,
-    phone_trunk: Meta,
+    iban: Dfa,
+    phone_nanp: Dfa,
+    phone_intl: Dfa,
+    phone_trunk: Dfa,
     url: Regex,
     mac: Regex,
     secrets: Vec<(&'static str, Regex, f32)>,
@@ -44,7 +44,7 @@ pub(crate) struct Recognizers {
     dob: Regex,
     passport: Regex,
     driver_license: Regex,
-    nhs: Meta,
+    nhs: Dfa,
     /// [`WORDS`], found in one pass to decide which recognizers can match.
     words: AhoCorasick,
 }
@@ -57,20 +57,55 @@ fn meta(p: &str) -> Meta {
     Meta::new(p).expect("a valid built-in pattern")
 }
 
+/// A fully compiled DFA (forward and reverse): for the short ASCII number patterns that
+/// run many times per record, it has no cache to fetch and nothing to build while it
+/// searches.
+type Dfa = regex_automata::dfa::regex::Regex;
+
+fn dfa(p: &str) -> Dfa {
+    Dfa::new(p).expect("a valid built-in pattern")
+}
+
+/// A pattern searched inside the spans the byte pass gives.
+trait Search {
+    fn find_in(&self, input: Input<'_>) -> Option<Match>;
+}
+
+impl Search for Meta {
+    fn find_in(&self, input: Input<'_>) -> Option<Match> {
+        self.find(input)
+    }
+}
+
+impl Search for Dfa {
+    fn find_in(&self, input: Input<'_>) -> Option<Match> {
+        self.find(input)
+    }
+}
+
 /// The matches of `r` inside `spans` of `text` (the text around a span still decides
 /// `\b`), in order.
 fn within<'a>(
-    r: &'a Meta,
+    r: &'a impl Search,
     text: &'a str,
     spans: impl Iterator<Item = Range<usize>> + 'a,
 ) -> impl Iterator<Item = Match> + 'a {
-    spans.flat_map(move |s| r.find_iter(Input::new(text).span(s)))
+    spans.flat_map(move |span| {
+        let mut at = span.start;
+        std::iter::from_fn(move || {
+            let m = r.find_in(Input::new(text).span(at..span.end))?;
+            // (No pattern searched this way matches the empty string.)
+            debug_assert!(!m.is_empty());
+            at = m.end().max(at + 1);
+            Some(m)
+        })
+    })
 }
 
 /// The matches of `r` that start at one of `starts` (ascending), without overlaps, as
 /// `find_iter` over the whole text would give them when every match starts at one of them.
 fn anchored_at<'a>(
-    r: &'a Meta,
+    r: &'a impl Search,
     text: &'a str,
     starts: &'a [usize],
 ) -> impl Iterator<Item = Match> + 'a {
@@ -79,7 +114,7 @@ fn anchored_at<'a>(
         if s < next {
             return None;
         }
-        let m = r.find(Input::new(text).span(s..text.len()).anchored(Anchored::Yes))?;
+        let m = r.find_in(Input::new(text).span(s..text.len()).anchored(Anchored::Yes))?;
         next = m.end();
         Some(m)
     })
@@ -262,25 +297,25 @@ impl Recognizers {
                 r"(?i)(?-u:\b)[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
             ),
             // Digits are ASCII digits: other scripts' digits are not validated as numbers.
-            card: meta(r"[0-9](?:[ \-]?[0-9]){12,18}"),
-            ssn: meta(r"(?-u:\b)[0-9]{3}[\- ][0-9]{2}[\- ][0-9]{4}(?-u:\b)"),
-            ssn_bare: meta(r"(?-u:\b)[0-9]{9}(?-u:\b)"),
-            ipv4: meta(
+            card: dfa(r"[0-9](?:[ \-]?[0-9]){12,18}"),
+            ssn: dfa(r"(?-u:\b)[0-9]{3}[\- ][0-9]{2}[\- ][0-9]{4}(?-u:\b)"),
+            ssn_bare: dfa(r"(?-u:\b)[0-9]{9}(?-u:\b)"),
+            ipv4: dfa(
                 r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
             ),
             ipv6: meta(
                 r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:[0-9]{1,3}\.){3}[0-9]{1,3})?",
             ),
-            iban: meta(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
-            phone_nanp: meta(
+            iban: dfa(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
+            phone_nanp: dfa(
                 r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
             ),
             // A country code, then maybe the trunk `(0)` some countries write after it.
-            phone_intl: meta(
+            phone_intl: dfa(
                 r"\+[0-9]{1,3}(?:[ .\-]?\(0\)[0-9]{1,10})?(?:[ .\-]\(?[0-9]{1,10}\)?){1,5}",
             ),
             // A national number with its trunk prefix (`020 7946 0123`, `030-1234-5678`).
-            phone_trunk: meta(r"(?-u:\b)0[1-9][0-9]{0,3}(?:[ .\-][0-9]{2,8}){1,4}(?-u:\b)"),
+            phone_trunk: dfa(r"(?-u:\b)0[1-9][0-9]{0,3}(?:[ .\-][0-9]{2,8}){1,4}(?-u:\b)"),
             url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
             mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
             secrets,
@@ -300,7 +335,7 @@ impl Recognizers {
             driver_license: re(
                 r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
             ),
-            nhs: meta(r"(?-u:\b)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?-u:\b)"),
+            nhs: dfa(r"(?-u:\b)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?-u:\b)"),
             words: AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostFirst)
