@@ -1,27 +1,31 @@
 //! The recognizers: a pattern finds candidates, a validator keeps the real ones, context
 //! words adjust the score.
 
-use std::ops::Range;
-
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use regex_automata::meta::Regex as Meta;
-use regex_automata::{Anchored, Input, Match};
+use regex_automata::{Anchored, Input};
 
 use crate::Candidate;
 use crate::checks;
 
+mod build;
 mod entity;
 mod keywords;
 mod pass;
+mod text;
 pub use entity::EntityType;
 use keywords::{
     KW_ASSIGN, KW_BEARER, KW_BIRTH, KW_LICENSE, KW_NHS, KW_PASSPORT, KW_SSN, Keywords, WORDS, Word,
 };
 use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE, TRUNK};
 use pass::{Number, Pass};
+pub(crate) use text::context_any;
+use text::{
+    Dfa, after, anchored_at, before, context, digits, is_base58, is_bech32, isolated, within,
+};
 
-/// The built-in recognizers. Patterns marked `Meta` run only where the byte [`Pass`]
+/// The built-in recognizers. Patterns of type `Dfa` or `Meta` run only where the byte [`Pass`]
 /// says they can match (inside a run of number characters, from a word start); the others
 /// run over the whole record when a cheap guard (a byte, a keyword) says they may.
 pub(crate) struct Recognizers {
@@ -49,102 +53,6 @@ pub(crate) struct Recognizers {
     words: AhoCorasick,
 }
 
-fn re(p: &str) -> Regex {
-    Regex::new(p).expect("a valid built-in pattern")
-}
-
-fn meta(p: &str) -> Meta {
-    Meta::new(p).expect("a valid built-in pattern")
-}
-
-/// A fully compiled DFA (forward and reverse): for the short ASCII number patterns that
-/// run many times per record, it has no cache to fetch and nothing to build while it
-/// searches.
-type Dfa = regex_automata::dfa::regex::Regex;
-
-fn dfa(p: &str) -> Dfa {
-    Dfa::new(p).expect("a valid built-in pattern")
-}
-
-/// A pattern searched inside the spans the byte pass gives.
-trait Search {
-    fn find_in(&self, input: Input<'_>) -> Option<Match>;
-}
-
-impl Search for Meta {
-    fn find_in(&self, input: Input<'_>) -> Option<Match> {
-        self.find(input)
-    }
-}
-
-impl Search for Dfa {
-    fn find_in(&self, input: Input<'_>) -> Option<Match> {
-        self.find(input)
-    }
-}
-
-/// The matches of `r` inside `spans` of `text` (the text around a span still decides
-/// `\b`), in order.
-fn within<'a>(
-    r: &'a impl Search,
-    text: &'a str,
-    spans: impl Iterator<Item = Range<usize>> + 'a,
-) -> impl Iterator<Item = Match> + 'a {
-    spans.flat_map(move |span| {
-        let mut at = span.start;
-        std::iter::from_fn(move || {
-            let m = r.find_in(Input::new(text).span(at..span.end))?;
-            // (No pattern searched this way matches the empty string.)
-            debug_assert!(!m.is_empty());
-            at = m.end().max(at + 1);
-            Some(m)
-        })
-    })
-}
-
-/// The matches of `r` that start at one of `starts` (ascending), without overlaps, as
-/// `find_iter` over the whole text would give them when every match starts at one of them.
-fn anchored_at<'a>(
-    r: &'a impl Search,
-    text: &'a str,
-    starts: &'a [usize],
-) -> impl Iterator<Item = Match> + 'a {
-    let mut next = 0;
-    starts.iter().filter_map(move |&s| {
-        if s < next {
-            return None;
-        }
-        let m = r.find_in(Input::new(text).span(s..text.len()).anchored(Anchored::Yes))?;
-        next = m.end();
-        Some(m)
-    })
-}
-
-/// The character before byte `at`, if any.
-fn before(text: &str, at: usize) -> Option<char> {
-    text[..at].chars().next_back()
-}
-
-fn after(text: &str, at: usize) -> Option<char> {
-    text[at..].chars().next()
-}
-
-/// Neither side touches a letter or digit, nor one of `also` that continues the token (a
-/// `.` or `-` followed by more letters or digits: `1.2.3.4.5`, `555-1234-99`); a sentence's
-/// final `.` is fine.
-fn isolated(text: &str, s: usize, e: usize, also: &[char]) -> bool {
-    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-    let left = match before(text, s) {
-        Some(c) if also.contains(&c) => alnum(before(text, s - c.len_utf8())),
-        c => alnum(c),
-    };
-    let right = match after(text, e) {
-        Some(c) if also.contains(&c) => alnum(after(text, e + c.len_utf8())),
-        c => alnum(c),
-    };
-    !left && !right
-}
-
 /// Words that say a number is a phone number (the first eight raise a North American
 /// number's score; any of them lets a national number with a trunk `0` be reported).
 const PHONE_WORDS: &[&str] = &[
@@ -152,200 +60,7 @@ const PHONE_WORDS: &[&str] = &[
     "whatsapp", "hotline", "number", "t\u{e9}l", "telefon",
 ];
 
-/// Whether one of `words` (lower case) occurs in the 48 bytes before `at`, compared
-/// without regard to case.
-fn context(text: &str, at: usize, words: &[&str]) -> bool {
-    context_any(text, at, words)
-}
-
-/// Like [`context`], for any list of lower-case words (custom recognizers own theirs).
-pub(crate) fn context_any(text: &str, at: usize, words: &[impl AsRef<str>]) -> bool {
-    let mut from = at.saturating_sub(48);
-    let window = &text.as_bytes()[from..at];
-    if !window.is_ascii() {
-        while !text.is_char_boundary(from) {
-            from += 1;
-        }
-        let w = text[from..at].to_lowercase();
-        return words.iter().any(|x| w.contains(x.as_ref()));
-    }
-    let mut buf = [0u8; 48];
-    let w = &mut buf[..window.len()];
-    w.copy_from_slice(window);
-    w.make_ascii_lowercase();
-    words.iter().any(|x| {
-        let x = x.as_ref().as_bytes();
-        !x.is_empty() && w.windows(x.len()).any(|s| s[0] == x[0] && s == x)
-    })
-}
-
-/// Base58 (Bitcoin's alphabet: no `0`, `O`, `I`, `l`).
-fn is_base58(c: u8) -> bool {
-    matches!(c, b'1'..=b'9' | b'A'..=b'H' | b'J'..=b'N' | b'P'..=b'Z' | b'a'..=b'k' | b'm'..=b'z')
-}
-
-/// A whole word shaped like a bech32 address: `bc1`, `tb1` or `ltc1` (any case), then 8
-/// to 87 characters of the bech32 alphabet.
-fn is_bech32(w: &[u8]) -> bool {
-    let lower = |i: usize| w[i].to_ascii_lowercase();
-    let hrp = if w.len() > 4 && lower(0) == b'l' && lower(1) == b't' && lower(2) == b'c' {
-        3
-    } else if w.len() > 3 && matches!((lower(0), lower(1)), (b'b', b'c') | (b't', b'b')) {
-        2
-    } else {
-        return false;
-    };
-    let data = &w[hrp + 1..];
-    w[hrp] == b'1'
-        && (8..=87).contains(&data.len())
-        && data.iter().all(|&c| {
-            matches!(c.to_ascii_lowercase(), b'0' | b'2'..=b'9' | b'a' | b'c'..=b'h' | b'j'..=b'n' | b'p'..=b'z')
-        })
-}
-
-/// The ASCII digits of a match, on the stack (a match with more than 64 is too long for
-/// any number pattern, and its first 64 fail their length checks).
-struct Digits {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl std::ops::Deref for Digits {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-fn digits(s: &str) -> Digits {
-    let mut d = Digits {
-        buf: [0; 64],
-        len: 0,
-    };
-    for c in s.bytes().filter(u8::is_ascii_digit) {
-        if d.len == d.buf.len() {
-            break;
-        }
-        d.buf[d.len] = c;
-        d.len += 1;
-    }
-    d
-}
-
 impl Recognizers {
-    pub fn new() -> Self {
-        let secrets = vec![
-            (
-                "aws_access_key",
-                re(r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?-u:\b)"),
-                0.95,
-            ),
-            (
-                "github_token",
-                re(
-                    r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})(?-u:\b)",
-                ),
-                0.95,
-            ),
-            (
-                "slack_token",
-                re(r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,250}"),
-                0.95,
-            ),
-            (
-                "stripe_key",
-                re(r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)"),
-                0.95,
-            ),
-            (
-                "google_api_key",
-                re(r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}"),
-                0.95,
-            ),
-            (
-                "openai_key",
-                re(r"(?-u:\b)sk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
-                0.9,
-            ),
-            (
-                "sendgrid_key",
-                re(r"(?-u:\b)SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?-u:\b)"),
-                0.95,
-            ),
-            ("twilio_key", re(r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)"), 0.8),
-            (
-                "jwt",
-                re(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-                0.95,
-            ),
-            (
-                "private_key_block",
-                re(
-                    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
-                ),
-                0.99,
-            ),
-            (
-                "azure_storage_key",
-                re(r"AccountKey=[A-Za-z0-9+/]{86}=="),
-                0.95,
-            ),
-        ];
-        Self {
-            email: meta(
-                r"(?i)(?-u:\b)[a-z0-9](?:[a-z0-9._%+\-]{0,63})@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
-            ),
-            // Digits are ASCII digits: other scripts' digits are not validated as numbers.
-            card: dfa(r"[0-9](?:[ \-]?[0-9]){12,18}"),
-            ssn: dfa(r"(?-u:\b)[0-9]{3}[\- ][0-9]{2}[\- ][0-9]{4}(?-u:\b)"),
-            ssn_bare: dfa(r"(?-u:\b)[0-9]{9}(?-u:\b)"),
-            ipv4: dfa(
-                r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
-            ),
-            ipv6: meta(
-                r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?::(?:[0-9]{1,3}\.){3}[0-9]{1,3})?",
-            ),
-            iban: dfa(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
-            phone_nanp: dfa(
-                r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
-            ),
-            // A country code, then maybe the trunk `(0)` some countries write after it.
-            phone_intl: dfa(
-                r"\+[0-9]{1,3}(?:[ .\-]?\(0\)[0-9]{1,10})?(?:[ .\-]\(?[0-9]{1,10}\)?){1,5}",
-            ),
-            // A national number with its trunk prefix (`020 7946 0123`, `030-1234-5678`).
-            phone_trunk: dfa(r"(?-u:\b)0[1-9][0-9]{0,3}(?:[ .\-][0-9]{2,8}){1,4}(?-u:\b)"),
-            url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
-            mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
-            secrets,
-            assignment: meta(
-                r#"(?i)(?:[a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?(?:[^\s"'`,;]{8,256})"#,
-            ),
-            bearer: re(r"(?i)(?-u:\b)bearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
-            // A house number, one to three capitalised words and a street suffix, then
-            // optionally a unit, a city, a state and a ZIP code (US style).
-            address: meta(
-                r"(?-u:\b)[0-9]{1,6}[A-Z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW)\.?\s+)?(?:\p{Lu}[\p{Ll}]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Boulevard|Blvd|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close)(?-u:\b)\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*[A-Za-z0-9\-]+)?(?:,\s*\p{Lu}[\p{Ll}]+(?:\s\p{Lu}[\p{Ll}]+){0,2},?\s+[A-Z]{2}\s+[0-9]{5}(?:-[0-9]{4})?)?",
-            ),
-            dob: re(
-                r"(?i)(?-u:\b)(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,?\s+\d{4})(?-u:\b)",
-            ),
-            passport: re(r"(?-u:\b)[A-Z]?\d{8,9}(?-u:\b)"),
-            driver_license: re(
-                r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
-            ),
-            nhs: dfa(r"(?-u:\b)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?-u:\b)"),
-            words: AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .kind(Some(AhoCorasickKind::DFA))
-                .prefilter(false)
-                .build(WORDS.iter().map(|w| w.0))
-                .expect("valid literals"),
-        }
-    }
-
     fn keywords(&self, text: &str) -> Keywords {
         let mut g = Keywords {
             keywords: 0,
