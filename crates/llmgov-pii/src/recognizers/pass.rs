@@ -175,22 +175,42 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// Whether one of eight bytes (little-endian in `w`) has a [`CLASS`]: exact, since for
-/// ASCII bytes the additions below never carry from one byte into the next.
-fn interesting(w: u64) -> bool {
+/// The bytes of eight (little-endian in `w`) the walk must stop at: the high bit of each
+/// such byte is set in the result. Digits, `:` and `-` always; upper case, `@`, `_` and
+/// non-ASCII bytes only while `seen` lacks their class (one of each is all the pass needs
+/// to know). Exact: the additions work on the low seven bits, so no byte carries into the
+/// next.
+fn stops(w: u64, seen: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    if w & HIGH != 0 {
-        return true;
-    }
-    // The high bit of each byte: set where the byte is at least `lo`, and where it is
-    // more than `hi`.
-    let within = |lo: u8, hi: u8| {
-        (w + ONES * u64::from(0x80 - lo)) & !(w + ONES * u64::from(0x7F - hi)) & HIGH
-    };
+    let a = w & !HIGH;
+    // Set where the byte is at least `lo` and not more than `hi`.
+    let within =
+        |lo: u8, hi: u8| (a + ONES * u64::from(0x80 - lo)) & !(a + ONES * u64::from(0x7F - hi));
     let is = |x: u8| within(x, x);
-    // Digits and `:` are 0x30..=0x3A, `@` and upper case 0x40..=0x5A.
-    (within(b'0', b':') | within(b'@', b'Z') | is(b'-') | is(b'_')) != 0
+    // Digits and `:` are 0x30..=0x3A.
+    let mut m = within(b'0', b':') | is(b'-');
+    if seen & UPPER == 0 {
+        m |= within(b'A', b'Z');
+    }
+    if seen & AT == 0 {
+        m |= is(b'@');
+    }
+    if seen & UNDERSCORE == 0 {
+        m |= is(b'_');
+    }
+    let non_ascii = if seen & NON_ASCII == 0 { w & HIGH } else { 0 };
+    (m & !w & HIGH) | non_ascii
+}
+
+/// Where the walk of [`Pass::fill`] is.
+#[derive(Default)]
+struct Walk {
+    seen: u8,
+    colons: usize,
+    dashes: usize,
+    word_end: usize,
+    number_end: usize,
 }
 
 impl Pass {
@@ -217,43 +237,26 @@ impl Pass {
         self.long_words.clear();
         self.iban.clear();
         self.house.clear();
-        let (mut seen, mut colons, mut dashes) = (0u8, 0usize, 0usize);
-        let (mut word_end, mut number_end) = (0, 0);
+        let mut walk = Walk::default();
         let mut i = 0;
-        while i < n {
-            if i + 8 <= n {
-                let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-                if !interesting(w) {
-                    i += 8;
-                    continue;
-                }
+        while i + 8 <= n {
+            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+            let mut m = stops(w, walk.seen);
+            while m != 0 {
+                self.visit(b, i + (m.trailing_zeros() / 8) as usize, &mut walk);
+                m &= m - 1;
             }
-            let end = (i + 8).min(n);
-            while i < end {
-                let c = CLASS[b[i] as usize];
-                if c != 0 {
-                    seen |= c;
-                    match c {
-                        COLON => colons += 1,
-                        DASH => dashes += 1,
-                        DIGIT => {
-                            if i >= word_end {
-                                let (s, e) = around(b, i, is_word);
-                                self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
-                                word_end = e;
-                            }
-                            if i >= number_end {
-                                let (s, e) = around(b, i, is_number);
-                                self.close_number(b, s, e);
-                                number_end = e;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                i += 1;
-            }
+            i += 8;
         }
+        for j in i..n {
+            self.visit(b, j, &mut walk);
+        }
+        let Walk {
+            seen,
+            colons,
+            dashes,
+            ..
+        } = walk;
         self.colons = colons;
         self.dashes = dashes;
         self.at = seen & AT != 0;
@@ -269,6 +272,30 @@ impl Pass {
                 }
                 i = e;
             }
+        }
+    }
+
+    /// The walk reaches byte `j`.
+    #[inline(always)]
+    fn visit(&mut self, b: &[u8], j: usize, walk: &mut Walk) {
+        let c = CLASS[b[j] as usize];
+        walk.seen |= c;
+        match c {
+            COLON => walk.colons += 1,
+            DASH => walk.dashes += 1,
+            DIGIT => {
+                if j >= walk.word_end {
+                    let (s, e) = around(b, j, is_word);
+                    self.close_word(b, s, e, b.get(e).copied().unwrap_or(0));
+                    walk.word_end = e;
+                }
+                if j >= walk.number_end {
+                    let (s, e) = around(b, j, is_number);
+                    self.close_number(b, s, e);
+                    walk.number_end = e;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -355,23 +382,25 @@ mod tests {
     }
 
     #[test]
-    fn eight_bytes_are_interesting_exactly_when_one_of_them_has_a_class() {
+    fn the_walk_stops_exactly_at_the_bytes_it_still_needs() {
         let mut bytes = [b'a'; 8];
-        for c in 0..=255u8 {
-            for at in [0, 3, 7] {
-                bytes[at] = c;
-                let w = u64::from_le_bytes(bytes);
-                assert_eq!(
-                    interesting(w),
-                    CLASS[c as usize] != 0,
-                    "byte {c:#x} at {at}"
-                );
-                bytes[at] = b'a';
+        for seen in [0, UPPER | AT | UNDERSCORE | NON_ASCII, UPPER, NON_ASCII] {
+            for c in 0..=255u8 {
+                for at in [0, 3, 7] {
+                    bytes[at] = c;
+                    // Non-ASCII neighbours must not disturb the others.
+                    bytes[(at + 1) % 8] = 0xFF;
+                    let m = stops(u64::from_le_bytes(bytes), seen);
+                    let class = CLASS[c as usize];
+                    let want = class & (DIGIT | COLON | DASH) != 0 || class & !seen != 0;
+                    assert_eq!(m >> (8 * at + 7) & 1 == 1, want, "{c:#x} at {at}, {seen}");
+                    bytes[at] = b'a';
+                    bytes[(at + 1) % 8] = b'a';
+                }
             }
         }
-        // Neighbours of the ranges' ends, together.
         for s in [b"/;?[]^`{", b"~ ,.!'=+"] {
-            assert!(!interesting(u64::from_le_bytes(s[..8].try_into().unwrap())));
+            assert_eq!(stops(u64::from_le_bytes(*s), 0), 0);
         }
     }
 
