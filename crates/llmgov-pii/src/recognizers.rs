@@ -41,9 +41,9 @@ pub(crate) struct Recognizers {
     phone_trunk: Dfa,
     url: Regex,
     mac: Regex,
-    secrets: Vec<(&'static str, Regex, f32)>,
+    secrets: Vec<(&'static str, Meta, f32)>,
     assignment: Meta,
-    bearer: Regex,
+    bearer: Meta,
     address: Meta,
     dob: Regex,
     passport: Regex,
@@ -64,7 +64,8 @@ impl Recognizers {
     fn keywords(&self, text: &str) -> Keywords {
         let mut g = Keywords {
             keywords: 0,
-            secrets: 0,
+            secrets: vec![],
+            bearer: vec![],
             assign: vec![],
         };
         let b = text.as_bytes();
@@ -75,6 +76,8 @@ impl Recognizers {
                     g.keywords |= bit;
                     if bit == KW_ASSIGN {
                         g.assign.push(m.start());
+                    } else if bit == KW_BEARER {
+                        g.bearer.push(m.start());
                     }
                 }
                 // Secret prefixes are case-sensitive; `SK` takes 32 hex digits.
@@ -84,7 +87,7 @@ impl Recognizers {
                         || b.get(m.end()..m.end() + 32)
                             .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
                     if exact && twilio {
-                        g.secrets |= 1 << i;
+                        g.secrets.push((i, m.start()));
                     }
                 }
             }
@@ -234,7 +237,7 @@ impl Recognizers {
             }
         }
 
-        for m in anchored_at(&self.iban, text, &p.iban) {
+        for m in anchored_at(&self.iban, text, p.iban.iter().copied()) {
             // Take exactly the country's length of characters (spaces aside).
             let mut compact = Vec::with_capacity(34);
             let mut ends = Vec::with_capacity(34);
@@ -335,8 +338,10 @@ impl Recognizers {
             }
         }
 
+        // A secret pattern starts with its prefix: searched only where one is.
         for (i, (name, r, score)) in self.secrets.iter().enumerate() {
-            for m in r.find_iter(when(g.secrets & (1 << i) != 0)) {
+            let starts = g.secrets.iter().filter(|s| usize::from(s.0) == i);
+            for m in anchored_at(r, text, starts.map(|s| s.1)) {
                 push(T::SECRET, m.start(), m.end(), *score, name);
             }
         }
@@ -399,7 +404,7 @@ impl Recognizers {
         } else {
             &[]
         };
-        for m in anchored_at(&self.address, text, houses) {
+        for m in anchored_at(&self.address, text, houses.iter().copied()) {
             let full = text[m.range()].contains(',');
             let ctx = context(
                 text,
@@ -421,10 +426,11 @@ impl Recognizers {
                 "street_address",
             );
         }
-        for c in self.bearer.captures_iter(when(g.keywords & KW_BEARER != 0)) {
-            let v = c.get(1).expect("group");
-            if checks::entropy(v.as_str()) >= 3.5 && !crate::anonymize::is_surrogate(v.as_str()) {
-                push(T::SECRET, v.start(), v.end(), 0.85, "bearer_token");
+        for m in anchored_at(&self.bearer, text, g.bearer.iter().copied()) {
+            // The token follows `bearer` and white space.
+            let v = text[m.start() + "bearer".len()..m.end()].trim_start();
+            if checks::entropy(v) >= 3.5 && !crate::anonymize::is_surrogate(v) {
+                push(T::SECRET, m.end() - v.len(), m.end(), 0.85, "bearer_token");
             }
         }
 

@@ -478,3 +478,35 @@ fn overlap_resolution_agrees_with_a_pairwise_check_past_a_handful_of_spans() {
         assert_eq!(got, want, "{count} candidates");
     }
 }
+
+#[test]
+fn secrets_are_found_at_every_prefix_and_only_there() {
+    let secrets = |text: &str| -> Vec<String> {
+        found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == EntityType::SECRET)
+            .map(|(_, v)| v)
+            .collect()
+    };
+    // Two keys of one kind, one of another, a token after `Bearer` and a tab, and a JWT.
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let text = format!(
+        "a AKIAIOSFODNN7EXAMPLE b AKIAZ3RI3YZG735ZOGXL sk_live_AM1VZ2alyEAY8sdmExwD \
+         Authorization: BEARER\tQm9vdHN0cmFwVG9rZW4xMjM0 then {jwt}."
+    );
+    assert_eq!(
+        secrets(&text),
+        [
+            "AKIAIOSFODNN7EXAMPLE",
+            "AKIAZ3RI3YZG735ZOGXL",
+            "sk_live_AM1VZ2alyEAY8sdmExwD",
+            "Qm9vdHN0cmFwVG9rZW4xMjM0",
+            jwt,
+        ]
+    );
+    // Prefixes inside words, in the wrong case or with too little after them are not.
+    assert!(
+        secrets("xAKIAIOSFODNN7EXAMPLE akiaIOSFODNN7EXAMPLE AKIA123 xbearer Qm9vdHN0cmFwVG9rZW4xMjM0 bearer short")
+            .is_empty()
+    );
+}

@@ -11,57 +11,61 @@ impl Recognizers {
         let secrets = vec![
             (
                 "aws_access_key",
-                re(r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?-u:\b)"),
+                meta(r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?-u:\b)"),
                 0.95,
             ),
             (
                 "github_token",
-                re(
+                meta(
                     r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})(?-u:\b)",
                 ),
                 0.95,
             ),
             (
                 "slack_token",
-                re(r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,250}"),
+                meta(r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,250}"),
                 0.95,
             ),
             (
                 "stripe_key",
-                re(r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)"),
+                meta(r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)"),
                 0.95,
             ),
             (
                 "google_api_key",
-                re(r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}"),
+                meta(r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}"),
                 0.95,
             ),
             (
                 "openai_key",
-                re(r"(?-u:\b)sk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
+                meta(r"(?-u:\b)sk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_\-]{20,200}"),
                 0.9,
             ),
             (
                 "sendgrid_key",
-                re(r"(?-u:\b)SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?-u:\b)"),
+                meta(r"(?-u:\b)SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?-u:\b)"),
                 0.95,
             ),
-            ("twilio_key", re(r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)"), 0.8),
+            (
+                "twilio_key",
+                meta(r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)"),
+                0.8,
+            ),
             (
                 "jwt",
-                re(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+                meta(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
                 0.95,
             ),
             (
                 "private_key_block",
-                re(
+                meta(
                     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
                 ),
                 0.99,
             ),
             (
                 "azure_storage_key",
-                re(r"AccountKey=[A-Za-z0-9+/]{86}=="),
+                meta(r"AccountKey=[A-Za-z0-9+/]{86}=="),
                 0.95,
             ),
         ];
@@ -95,7 +99,7 @@ impl Recognizers {
             assignment: meta(
                 r#"(?i)(?:[a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?(?:[^\s"'`,;]{8,256})"#,
             ),
-            bearer: re(r"(?i)(?-u:\b)bearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"),
+            bearer: meta(r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*"),
             // A house number, one to three capitalised words and a street suffix, then
             // optionally a unit, a city, a state and a ZIP code (US style).
             address: meta(

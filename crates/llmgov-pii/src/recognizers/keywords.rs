@@ -5,8 +5,11 @@
 pub(super) struct Keywords {
     /// `KW_*` bits.
     pub keywords: u8,
-    /// Bit `i`: secret pattern `i` may match.
-    pub secrets: u32,
+    /// Where the prefixes of secret patterns start (exact case), with the pattern's
+    /// index, ascending: every match of a secret pattern starts at one.
+    pub secrets: Vec<(u8, usize)>,
+    /// Where the word `bearer` (any case) starts, ascending.
+    pub bearer: Vec<usize>,
     /// Where the keywords of `key = value` secrets start, ascending.
     pub assign: Vec<usize>,
 }

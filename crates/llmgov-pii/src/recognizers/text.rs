@@ -65,10 +65,10 @@ pub(super) fn within<'a>(
 pub(super) fn anchored_at<'a>(
     r: &'a impl Search,
     text: &'a str,
-    starts: &'a [usize],
+    starts: impl IntoIterator<Item = usize> + 'a,
 ) -> impl Iterator<Item = Match> + 'a {
     let mut next = 0;
-    starts.iter().filter_map(move |&s| {
+    starts.into_iter().filter_map(move |s| {
         if s < next {
             return None;
         }
