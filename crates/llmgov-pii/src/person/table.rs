@@ -1,0 +1,202 @@
+//! Lookups in the fixed word lists, made for the scan's hot loop: a word is lower-cased
+//! into a buffer on the stack and hashed eight bytes at a time, and one probe of an
+//! open-addressing table (a fingerprint per slot) usually settles it; and cue phrases are
+//! matched from the end of the text before a name, one byte per step, in a trie of the
+//! reversed phrases.
+
+/// The hash multiplier (FxHash's).
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// Longest word hashed on the stack; longer or non-ASCII words are lower-cased on the heap.
+const STACK: usize = 40;
+
+/// The hash of lower-case bytes `b[..len]`, where `b` is zero-padded to whole eight-byte
+/// chunks.
+fn hash(b: &[u8], len: usize) -> u64 {
+    let mut h = len as u64;
+    for c in b[..len.div_ceil(8) * 8].chunks_exact(8) {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("eight bytes")))
+            .wrapping_mul(K);
+    }
+    h
+}
+
+/// Words (lower case) and the bits of the lists they are on. Slots hold the top 40 bits
+/// of a word's hash and its entry's index plus one (0: empty), probed linearly.
+pub(super) struct Table {
+    slots: Vec<u64>,
+    shift: u32,
+    entries: Vec<(&'static [u8], u8)>,
+}
+
+const INDEX_BITS: u32 = 24;
+const INDEX: u64 = (1 << INDEX_BITS) - 1;
+
+impl Table {
+    /// A table of `words` (lower case), each with its bits; a word listed twice gets the
+    /// union of its bits.
+    pub fn new(words: impl IntoIterator<Item = (&'static str, u8)>) -> Self {
+        let mut merged: Vec<(&'static [u8], u8)> = vec![];
+        let mut at = std::collections::HashMap::new();
+        for (w, bits) in words {
+            debug_assert!(!w.bytes().any(|c| c.is_ascii_uppercase()), "{w}");
+            let i = *at.entry(w.as_bytes()).or_insert_with(|| {
+                merged.push((w.as_bytes(), 0));
+                merged.len() - 1
+            });
+            merged[i].1 |= bits;
+        }
+        assert!((merged.len() as u64) < INDEX, "too many words");
+        let size = (merged.len() * 2).next_power_of_two().max(16);
+        let mut t = Self {
+            slots: vec![0; size],
+            shift: 64 - size.trailing_zeros(),
+            entries: merged,
+        };
+        for (i, (w, _)) in t.entries.iter().enumerate() {
+            let mut buf = w.to_vec();
+            buf.resize(w.len().div_ceil(8) * 8, 0);
+            let h = hash(&buf, w.len());
+            let mut s = (h >> t.shift) as usize;
+            while t.slots[s] != 0 {
+                s = (s + 1) & (size - 1);
+            }
+            t.slots[s] = (h & !INDEX) | (i as u64 + 1);
+        }
+        t
+    }
+
+    /// The bits of a word, in any case (0: on no list).
+    pub fn get(&self, w: &str) -> u8 {
+        let b = w.as_bytes();
+        if b.len() <= STACK {
+            let mut buf = [0u8; STACK];
+            let mut high = 0;
+            for (d, &c) in buf.iter_mut().zip(b) {
+                high |= c;
+                *d = c.to_ascii_lowercase();
+            }
+            if high < 0x80 {
+                return self.lookup(&buf, b.len());
+            }
+        }
+        let mut lower = w.to_lowercase().into_bytes();
+        let len = lower.len();
+        lower.resize(len.div_ceil(8) * 8, 0);
+        self.lookup(&lower, len)
+    }
+
+    fn lookup(&self, padded: &[u8], len: usize) -> u8 {
+        let h = hash(padded, len);
+        let mask = self.slots.len() - 1;
+        let mut s = (h >> self.shift) as usize;
+        loop {
+            let slot = self.slots[s];
+            if slot == 0 {
+                return 0;
+            }
+            if slot & !INDEX == h & !INDEX {
+                let (w, bits) = self.entries[(slot & INDEX) as usize - 1];
+                if w == &padded[..len] {
+                    return bits;
+                }
+            }
+            s = (s + 1) & mask;
+        }
+    }
+}
+
+/// Phrases (lower case) in a trie of their reversed bytes: node 0 is the root; each node
+/// has its children by byte and whether a phrase starts there.
+pub(super) struct Cues {
+    nodes: Vec<(Vec<(u8, u32)>, bool)>,
+}
+
+impl Cues {
+    pub fn new(phrases: &[&str]) -> Self {
+        let mut nodes: Vec<(Vec<(u8, u32)>, bool)> = vec![(vec![], false)];
+        for p in phrases {
+            let mut n = 0;
+            for &c in p.as_bytes().iter().rev() {
+                n = match nodes[n].0.iter().find(|x| x.0 == c) {
+                    Some(&(_, next)) => next as usize,
+                    None => {
+                        nodes.push((vec![], false));
+                        let next = nodes.len() - 1;
+                        nodes[n].0.push((c, next as u32));
+                        next
+                    }
+                };
+            }
+            nodes[n].1 = true;
+        }
+        Self { nodes }
+    }
+
+    /// Whether `s` ends with a phrase whose first byte, at `j`, passes `starts(j)`.
+    pub fn ends(&self, s: &[u8], starts: impl Fn(usize) -> bool) -> bool {
+        let mut n = 0;
+        for j in (0..s.len()).rev() {
+            match self.nodes[n].0.iter().find(|x| x.0 == s[j]) {
+                Some(&(_, next)) => n = next as usize,
+                None => return false,
+            }
+            if self.nodes[n].1 && starts(j) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_found_in_any_case_with_their_bits_merged() {
+        let long = "a-word-longer-than-the-forty-bytes-kept-on-the-stack";
+        let t = Table::new([
+            ("smith", 2),
+            ("jordan", 1),
+            ("jordan", 2),
+            ("josé", 1),
+            (long, 4),
+        ]);
+        assert_eq!(t.get("Smith"), 2);
+        assert_eq!(t.get("SMITH"), 2);
+        assert_eq!(t.get("JORDAN"), 3);
+        assert_eq!(t.get("José"), 1);
+        assert_eq!(t.get("JOSÉ"), 1);
+        assert_eq!(t.get(&long.to_uppercase()), 4);
+        for w in ["smit", "smithx", "", "jose", "josé ", &long[1..]] {
+            assert_eq!(t.get(w), 0, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_of_many_words_finds_each_and_no_other() {
+        let words: Vec<&'static str> = (0..5000)
+            .map(|i| &*Box::leak(format!("w{i}x").into_boxed_str()))
+            .collect();
+        let t = Table::new(words.iter().map(|w| (*w, 1)));
+        assert!(words.iter().all(|w| t.get(w) == 1));
+        assert!((5000..10000).all(|i| t.get(&format!("w{i}x")) == 0));
+    }
+
+    #[test]
+    fn cues_end_the_text_only_where_they_may_start() {
+        let c = Cues::new(&["my name is", "name is", "by", "dear"]);
+        let any = |_| true;
+        assert!(c.ends(b"hello, my name is", any));
+        assert!(c.ends(b"the name is", any));
+        assert!(c.ends(b"written by", any));
+        assert!(!c.ends(b"my name iss", any));
+        assert!(!c.ends(b"", any));
+        // The caller says where a phrase may start: here, not inside a word.
+        let b = b"xname is";
+        assert!(!c.ends(b, |j| j == 0 || b[j - 1] == b' '));
+        let b = b"my name is";
+        assert!(c.ends(b, |j| j == 0 || b[j - 1] == b' '));
+    }
+}
