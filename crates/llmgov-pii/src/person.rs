@@ -160,18 +160,37 @@ fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
     let b = text.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {
-        while i < b.len() {
-            let c = b[i];
-            if (c.is_ascii_uppercase() || c >= 0xC0)
-                && let Some(run) = run_at(text, i)
-            {
+        while let Some(j) = next_capital(b, i) {
+            if let Some(run) = run_at(text, j) {
                 i = run.end();
                 return Some(run);
             }
-            i += 1;
+            i = j + 1;
         }
         None
     })
+}
+
+/// The first byte at or after `i` that may start a capitalised word: an ASCII capital or
+/// the first byte of a non-ASCII character. Eight bytes at a time: the additions work on
+/// the low seven bits of each byte, so none carries into the next.
+fn next_capital(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let a = w & !HIGH;
+        let capital =
+            (a + ONES * u64::from(0x80 - b'A')) & !(a + ONES * u64::from(0x7F - b'Z')) & !w;
+        // A lead byte of UTF-8 has its two high bits set.
+        let lead = w & (w << 1);
+        let m = (capital | lead) & HIGH;
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    (i..b.len()).find(|&j| b[j].is_ascii_uppercase() || b[j] >= 0xC0)
 }
 
 impl Names {
@@ -500,6 +519,31 @@ fn fold(w: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn next_capital_finds_capitals_and_non_ascii_characters_only() {
+        let text = "the quick brown fox @[`{ jumps Over the lazy dog; caf\u{e9} \u{c9}mile Z";
+        let b = text.as_bytes();
+        let want: Vec<usize> = (0..b.len())
+            .filter(|&j| b[j].is_ascii_uppercase() || b[j] >= 0xC0)
+            .collect();
+        let mut got = vec![];
+        let mut i = 0;
+        while let Some(j) = super::next_capital(b, i) {
+            got.push(j);
+            i = j + 1;
+        }
+        assert_eq!(got, want);
+        // Every byte value, at every position of an eight-byte block.
+        for c in 0..=255u8 {
+            for at in 0..16 {
+                let mut b = [b'a'; 16];
+                b[at] = c;
+                let want = (c.is_ascii_uppercase() || c >= 0xC0).then_some(at);
+                assert_eq!(super::next_capital(&b, 0), want, "{c:#x} at {at}");
+            }
+        }
+    }
+
     #[test]
     fn occurrences_are_those_of_match_indices() {
         for (text, w) in [

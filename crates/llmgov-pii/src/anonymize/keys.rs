@@ -155,9 +155,11 @@ pub fn is_surrogate(v: &str) -> bool {
 /// Byte spans of every surrogate in `text` (tokens, encrypted values, hashes).
 pub(crate) fn surrogate_spans(text: &str) -> Vec<(usize, usize)> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    if !text.as_bytes().contains(&b'_')
-        || !(text.contains("tok_") || text.contains("enc_") || text.contains("hash_"))
-    {
+    let b = text.as_bytes();
+    if !memchr::memchr_iter(b'_', b).any(|i| {
+        let before = &b[..i];
+        before.ends_with(b"tok") || before.ends_with(b"enc") || before.ends_with(b"hash")
+    }) {
         return vec![];
     }
     let re = RE.get_or_init(|| {
