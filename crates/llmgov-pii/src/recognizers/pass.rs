@@ -8,7 +8,8 @@
 //! not one automaton walk over the whole record per pattern.
 
 /// A run of digits and number separators (` +-.()`), trimmed to start at a digit, `+` or
-/// `(` and end at a digit or `)`, holding at least one digit.
+/// `(` and end at a digit or `)`, holding at least four digits (no number pattern takes
+/// fewer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Number {
     pub start: usize,
@@ -33,7 +34,8 @@ pub(crate) const TRUNK: u8 = 128;
 fn shapes(r: &[u8]) -> u8 {
     // (length, the one byte between the group and the next or 0, whether the group starts
     // with a trunk prefix `0` and another digit)
-    let mut groups = [(0usize, 0u8, false); 24];
+    // (Lengths saturate at 255: every test below is of fewer digits.)
+    let mut groups = [(0u8, 0u8, false); 24];
     let mut n = 0;
     let mut i = 0;
     while i < r.len() {
@@ -50,15 +52,16 @@ fn shapes(r: &[u8]) -> u8 {
         }
         let single = i + 1 < r.len() && r[i + 1].is_ascii_digit();
         let trunk = r[s] == b'0' && i - s >= 2 && r[s + 1] != b'0';
-        groups[n] = (i - s, if single { r[i] } else { 0 }, trunk);
+        let len = u8::try_from(i - s).unwrap_or(u8::MAX);
+        groups[n] = (len, if single { r[i] } else { 0 }, trunk);
         n += 1;
     }
     let g = &groups[..n];
     let sep = |k: usize, set: &[u8]| set.contains(&g[k].1);
-    let len = |k: usize| g.get(k).map_or(0, |x| x.0);
+    let len = |k: usize| g.get(k).map_or(0, |x| usize::from(x.0));
     let mut may = 0;
     let mut chain = 0;
-    let total: usize = g.iter().map(|x| x.0).sum();
+    let total: usize = g.iter().map(|x| usize::from(x.0)).sum();
     for k in 0..n {
         chain = if k > 0 && sep(k - 1, b" -") {
             chain + len(k)
@@ -239,17 +242,28 @@ impl Pass {
         self.house.clear();
         let mut walk = Walk::default();
         let mut i = 0;
+        // After a digit, the bytes up to the end of both its word and its number run are
+        // digits (the only bytes of both classes) that would change nothing: skipped.
+        let skip = |walk: &Walk, j: usize| walk.word_end.min(walk.number_end).max(j + 1);
         while i + 8 <= n {
             let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
             let mut m = stops(w, walk.seen);
+            let mut next = i + 8;
             while m != 0 {
-                self.visit(b, i + (m.trailing_zeros() / 8) as usize, &mut walk);
-                m &= m - 1;
+                let j = i + (m.trailing_zeros() / 8) as usize;
+                self.visit(b, j, &mut walk);
+                let to = skip(&walk, j);
+                if to >= i + 8 {
+                    next = to;
+                    break;
+                }
+                m &= !0u64 << ((to - i) * 8);
             }
-            i += 8;
+            i = next;
         }
-        for j in i..n {
-            self.visit(b, j, &mut walk);
+        while i < n {
+            self.visit(b, i, &mut walk);
+            i = skip(&walk, i);
         }
         let Walk {
             seen,
@@ -313,7 +327,8 @@ impl Pass {
             may: 0,
         };
         num.digits = b[s..e].iter().filter(|c| c.is_ascii_digit()).count() as u32;
-        if num.digits > 0 {
+        // Every number pattern takes four digits or more.
+        if num.digits >= 4 {
             num.may = shapes(&b[s..e]);
             self.numbers.push(num);
         }
@@ -350,14 +365,15 @@ mod tests {
 
     #[test]
     fn numbers_are_trimmed_runs_with_digits() {
-        let t = "call +1 (415) 555-0100. or 4111 1111 1111 1111, v2.3 - ok";
+        let t = "call +1 (415) 555-0100. or 4111 1111 1111 1111, v2.3 - ok 1.2.3.4, (123)";
         let p = Pass::new(t);
         let got: Vec<&str> = p.numbers.iter().map(|n| &t[n.start..n.end]).collect();
-        assert_eq!(got, ["+1 (415) 555-0100", "4111 1111 1111 1111", "2.3"]);
+        // (Fewer than four digits: no number.)
+        assert_eq!(got, ["+1 (415) 555-0100", "4111 1111 1111 1111", "1.2.3.4"]);
         assert_eq!(p.numbers[1].digits, 16);
         assert_eq!(p.numbers[0].may, NANP | INTL);
         assert_eq!(p.numbers[1].may & (CARD | SSN | IPV4), CARD);
-        assert_eq!(p.numbers[2].may, 0);
+        assert_eq!(p.numbers[2].may, IPV4);
     }
 
     #[test]
@@ -409,14 +425,14 @@ mod tests {
         // Each class once, at every alignment against the eight-byte steps.
         for pad in 0..9 {
             let t = format!(
-                "{}x:y:z a-b c@d e_f Word caf\u{e9} 12 and 4111 1111",
+                "{}x:y:z a-b c@d e_f Word caf\u{e9} 12 and 4111 1111 and 1234567890123-45:6_X",
                 " ".repeat(pad)
             );
             let p = Pass::new(&t);
-            assert_eq!((p.colons, p.dashes), (2, 1), "{pad}");
+            assert_eq!((p.colons, p.dashes), (3, 2), "{pad}");
             assert!(p.at && p.underscore && p.upper && p.non_ascii, "{pad}");
             let got: Vec<&str> = p.numbers.iter().map(|n| &t[n.start..n.end]).collect();
-            assert_eq!(got, ["12", "4111 1111"], "{pad}");
+            assert_eq!(got, ["4111 1111", "1234567890123-45"], "{pad}");
         }
         let p = Pass::new("plain lower case prose, nothing else here at all");
         assert!(!p.at && !p.underscore && !p.upper && !p.non_ascii);
