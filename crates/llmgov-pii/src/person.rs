@@ -161,7 +161,14 @@ fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
         while let Some(j) = next_capital(b, i) {
-            if let Some(run) = run_at(text, j) {
+            // (A capital word needs a lower-case letter or an apostrophe after the capital:
+            // most capitals of codes and acronyms fail at a glance.)
+            let fails = b
+                .get(j + 1)
+                .is_none_or(|&c| c < 0x80 && !c.is_ascii_lowercase() && c != b'\'')
+                && j < b.len()
+                && b[j] < 0x80;
+            if !fails && let Some(run) = run_at(text, j) {
                 i = run.end();
                 return Some(run);
             }

@@ -70,13 +70,24 @@ impl Table {
     pub fn get(&self, w: &str) -> u8 {
         let b = w.as_bytes();
         if b.len() <= STACK {
+            // Lower case eight bytes at a time: a capital is 0x41..=0x5A, and its lower
+            // case has bit 5 set (the additions stay within each byte's low seven bits).
+            const ONES: u64 = 0x0101_0101_0101_0101;
+            const HIGH: u64 = 0x8080_8080_8080_8080;
             let mut buf = [0u8; STACK];
+            buf[..b.len()].copy_from_slice(b);
             let mut high = 0;
-            for (d, &c) in buf.iter_mut().zip(b) {
-                high |= c;
-                *d = c.to_ascii_lowercase();
+            for c in buf[..b.len().div_ceil(8) * 8].chunks_exact_mut(8) {
+                let x = u64::from_le_bytes((&*c).try_into().expect("eight bytes"));
+                high |= x;
+                let a = x & !HIGH;
+                let capital = (a + ONES * u64::from(0x80 - b'A'))
+                    & !(a + ONES * u64::from(0x7F - b'Z'))
+                    & !x
+                    & HIGH;
+                c.copy_from_slice(&(x | capital >> 2).to_le_bytes());
             }
-            if high < 0x80 {
+            if high & HIGH == 0 {
                 return self.lookup(&buf, b.len());
             }
         }
@@ -169,6 +180,17 @@ mod tests {
         assert_eq!(t.get("José"), 1);
         assert_eq!(t.get("JOSÉ"), 1);
         assert_eq!(t.get(&long.to_uppercase()), 4);
+        // Only A to Z change case; their neighbours `@`, `[`, `` ` `` and `{` do not.
+        let t = Table::new([("@[`{az09 .-", 1)]);
+        assert_eq!(t.get("@[`{AZ09 .-"), 1);
+        assert_eq!(t.get("`{@[az09 .-"), 0);
+        let t = Table::new([
+            ("smith", 2),
+            ("jordan", 1),
+            ("jordan", 2),
+            ("josé", 1),
+            (long, 4),
+        ]);
         for w in ["smit", "smithx", "", "jose", "josé ", &long[1..]] {
             assert_eq!(t.get(w), 0, "{w:?}");
         }
