@@ -152,11 +152,23 @@ struct Custom {
     validator: Option<Validator>,
 }
 
+/// The built-in recognizers and name lists, compiled on first use.
+fn builtins() -> (&'static recognizers::Recognizers, &'static person::Names) {
+    static SET: std::sync::OnceLock<recognizers::Recognizers> = std::sync::OnceLock::new();
+    static NAMES: std::sync::OnceLock<person::Names> = std::sync::OnceLock::new();
+    (
+        SET.get_or_init(recognizers::Recognizers::new),
+        NAMES.get_or_init(person::Names::new),
+    )
+}
+
 /// A scanner: build once (the patterns compile), use from many threads.
 pub struct Scanner {
     cfg: ScanConfig,
-    set: recognizers::Recognizers,
-    names: person::Names,
+    /// The built-in recognizers: compiled once per process, shared by every scanner (a
+    /// workspace's configuration only chooses among them and adds its own).
+    set: &'static recognizers::Recognizers,
+    names: &'static person::Names,
     custom: Vec<Custom>,
     allow: std::collections::HashSet<String>,
     thresholds: Vec<(EntityType, f32)>,
@@ -261,8 +273,8 @@ impl Scanner {
         let allow = cfg.allow_list.iter().map(|a| a.to_lowercase()).collect();
         Ok(Self {
             cfg,
-            set: recognizers::Recognizers::new(),
-            names: person::Names::new(),
+            set: builtins().0,
+            names: builtins().1,
             custom,
             allow,
             thresholds,

@@ -357,9 +357,12 @@ impl Names {
         // A table whose header names a column of people (`name`, `full_name`, `customer`):
         // that column's fields.
         let mut lines = text.split_inclusive('\n');
-        // (Only a text of two lines or more can be a table.)
-        let table = text.trim_end_matches(['\n', '\r']).contains('\n');
-        if table && let Some(header) = lines.next() {
+        // (Only a text of two lines or more can be a table, with a comma in its header.)
+        let table = memchr::memchr(b'\n', text.trim_end_matches(['\n', '\r']).as_bytes()).is_some();
+        if table
+            && let Some(header) = lines.next()
+            && memchr::memchr(b',', header.as_bytes()).is_some()
+        {
             const PERSON_COLUMNS: &[&str] = &[
                 "name",
                 "full_name",
@@ -373,13 +376,13 @@ impl Names {
                 "employee",
                 "person",
             ];
-            let cols = header.trim_end().split(',').count();
             // (No column name holds a letter whose lower case is ASCII but itself is not.)
             let person_col = header.trim_end().split(',').position(|c| {
                 let c = c.trim().trim_matches('"');
                 PERSON_COLUMNS.iter().any(|p| c.eq_ignore_ascii_case(p))
             });
-            if let (Some(k), true) = (person_col, cols > 1) {
+            // (The header has two columns or more: it holds a comma.)
+            if let Some(k) = person_col {
                 let mut at = header.len();
                 for line in lines {
                     let mut field_start = at;

@@ -1,8 +1,8 @@
 //! The recognizers: a pattern finds candidates, a validator keeps the real ones, context
 //! words adjust the score.
 
-use aho_corasick::AhoCorasick;
 use regex::Regex;
+use regex_automata::dfa::Automaton;
 use regex_automata::meta::Regex as Meta;
 use regex_automata::{Anchored, Input};
 
@@ -49,8 +49,9 @@ pub(crate) struct Recognizers {
     passport: Regex,
     driver_license: Regex,
     nhs: Dfa,
-    /// [`WORDS`], found in one pass to decide which recognizers can match.
-    words: AhoCorasick,
+    /// [`WORDS`] (ASCII letters in any case), found in one pass to decide which
+    /// recognizers can match: a DFA of the literals, leftmost first, without overlaps.
+    words: regex_automata::dfa::dense::DFA<Vec<u32>>,
 }
 
 /// Words that say a number is a phone number (the first eight raise a North American
@@ -69,25 +70,33 @@ impl Recognizers {
             assign: vec![],
         };
         let b = text.as_bytes();
-        for m in self.words.find_iter(text) {
-            let (word, kind) = WORDS[m.pattern().as_usize()];
+        let mut at = 0;
+        while let Some(end) = self
+            .words
+            .try_search_fwd(&Input::new(text).range(at..))
+            .expect("the DFA has no quit bytes")
+        {
+            let (word, kind) = WORDS[end.pattern().as_usize()];
+            // (Each word is a literal of ASCII bytes: its match is as long as it is.)
+            let m = end.offset() - word.len()..end.offset();
+            at = m.end;
             match kind {
                 Word::Keyword(bit) => {
                     g.keywords |= bit;
                     if bit == KW_ASSIGN {
-                        g.assign.push(m.start());
+                        g.assign.push(m.start);
                     } else if bit == KW_BEARER {
-                        g.bearer.push(m.start());
+                        g.bearer.push(m.start);
                     }
                 }
                 // Secret prefixes are case-sensitive; `SK` takes 32 hex digits.
                 Word::Secret(i) => {
-                    let exact = &b[m.range()] == word.as_bytes();
+                    let exact = &b[m.clone()] == word.as_bytes();
                     let twilio = i != 7
-                        || b.get(m.end()..m.end() + 32)
+                        || b.get(m.end..m.end + 32)
                             .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
                     if exact && twilio {
-                        g.secrets.push((i, m.start()));
+                        g.secrets.push((i, m.start));
                     }
                 }
             }

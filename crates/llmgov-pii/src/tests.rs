@@ -510,3 +510,22 @@ fn secrets_are_found_at_every_prefix_and_only_there() {
             .is_empty()
     );
 }
+
+#[test]
+fn scanners_share_the_built_in_recognizers() {
+    let a = Scanner::default();
+    let b = Scanner::new(ScanConfig {
+        min_score: 0.9,
+        ..ScanConfig::default()
+    })
+    .unwrap();
+    // Compiled once per process: a scanner per request costs only its own recognizers.
+    assert!(std::ptr::eq(a.set, b.set) && std::ptr::eq(a.names, b.names));
+    assert_eq!(
+        b.scan("at 415-555-2671 or mail a.b@example.com")
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect::<Vec<_>>(),
+        [EntityType::EMAIL_ADDRESS]
+    );
+}

@@ -1,6 +1,7 @@
 //! The built-in patterns, compiled once per scanner.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex_automata::MatchKind;
+use regex_automata::dfa::dense;
 
 use super::Recognizers;
 use super::keywords::WORDS;
@@ -113,12 +114,19 @@ impl Recognizers {
                 r"(?-u:\b)(?:[A-Z]{1,2}\d{5,13}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|[A-Z]\d{3}-\d{4}-\d{4}|\d{3}-\d{3}-\d{3}|\d{7,12})(?-u:\b)",
             ),
             nhs: dfa(r"(?-u:\b)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?-u:\b)"),
-            words: AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .kind(Some(AhoCorasickKind::DFA))
-                .prefilter(false)
-                .build(WORDS.iter().map(|w| w.0))
+            words: dense::Builder::new()
+                .configure(
+                    dense::Config::new()
+                        .match_kind(MatchKind::LeftmostFirst)
+                        .start_kind(regex_automata::dfa::StartKind::Unanchored),
+                )
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .unicode(false)
+                        .utf8(false)
+                        .case_insensitive(true),
+                )
+                .build_many(&WORDS.iter().map(|w| regex::escape(w.0)).collect::<Vec<_>>())
                 .expect("valid literals"),
         }
     }

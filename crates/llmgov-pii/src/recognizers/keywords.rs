@@ -1,4 +1,4 @@
-//! Context keywords and secret prefixes: one Aho-Corasick pass per record finds them, and
+//! Context keywords and secret prefixes: one DFA pass per record finds them, and
 //! says which keyword-guarded recognizers and which secret patterns can match.
 
 /// Which context keywords and secret prefixes a record holds.
