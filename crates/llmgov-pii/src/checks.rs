@@ -162,19 +162,37 @@ const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 /// A Base58Check string (Bitcoin P2PKH/P2SH): 25 bytes whose last 4 are the double
 /// SHA-256 of the first 21.
 pub fn base58check(s: &str) -> bool {
-    let mut n = [0u8; 25];
+    // The value of each base58 digit (0xFF: not one).
+    static VALUE: [u8; 256] = {
+        let mut t = [0xFF; 256];
+        let mut i = 0;
+        while i < B58.len() {
+            t[B58[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    // The number in 32-bit limbs, least significant first; 25 bytes are 200 bits.
+    let mut limbs = [0u32; 7];
     for c in s.bytes() {
-        let Some(mut carry) = B58.iter().position(|&x| x == c).map(|v| v as u32) else {
-            return false;
-        };
-        for b in n.iter_mut().rev() {
-            carry += (*b as u32) * 58;
-            *b = (carry & 0xff) as u8;
-            carry >>= 8;
-        }
-        if carry != 0 {
+        let v = VALUE[c as usize];
+        if v == 0xFF {
             return false;
         }
+        let mut carry = u64::from(v);
+        for l in &mut limbs {
+            let x = u64::from(*l) * 58 + carry;
+            *l = x as u32;
+            carry = x >> 32;
+        }
+        if carry != 0 || limbs[6] >> 8 != 0 {
+            return false;
+        }
+    }
+    let mut n = [0u8; 25];
+    for (i, b) in n.iter_mut().enumerate() {
+        let bit = (24 - i) * 8;
+        *b = (limbs[bit / 32] >> (bit % 32)) as u8;
     }
     let h1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &n[..21]);
     let h2 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, h1.as_ref());

@@ -39,8 +39,8 @@ pub(crate) struct Recognizers {
     phone_nanp: Dfa,
     phone_intl: Dfa,
     phone_trunk: Dfa,
-    url: Regex,
-    mac: Regex,
+    url: Meta,
+    mac: Meta,
     secrets: Vec<(&'static str, Meta, f32)>,
     assignment: Meta,
     bearer: Meta,
@@ -308,16 +308,30 @@ impl Recognizers {
             }
         }
 
-        for m in self
-            .url
-            .find_iter(when(p.colons > 0 && text.contains("://")))
-        {
-            let t = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        // A URL starts with its scheme right before a `://` (`ftp`, `http`, `https`, or
+        // `https` with the long s that folds to `s`): searched only there.
+        let mut schemes = vec![];
+        if p.colons > 0 {
+            for k in memchr::memchr_iter(b':', b) {
+                if b[k + 1..].starts_with(b"//") {
+                    schemes.extend([6, 5, 4, 3].iter().filter_map(|&n| k.checked_sub(n)));
+                }
+            }
+            schemes.sort_unstable();
+            schemes.dedup();
+        }
+        for m in anchored_at(&self.url, text, schemes) {
+            let t = text[m.range()].trim_end_matches(['.', ',', ';', ':', '!', '?']);
             push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
         }
 
-        for m in self.mac.find_iter(when(p.colons >= 5 || p.dashes >= 5)) {
-            let b = m.as_str().as_bytes();
+        // A MAC address has its first separator after two hex digits.
+        let mac_starts =
+            memchr::memchr2_iter(b':', b'-', when(p.colons >= 5 || p.dashes >= 5).as_bytes())
+                .filter(|&k| k >= 2 && b[k - 2].is_ascii_hexdigit() && b[k - 1].is_ascii_hexdigit())
+                .map(|k| k - 2);
+        for m in anchored_at(&self.mac, text, mac_starts) {
+            let b = &text.as_bytes()[m.range()];
             if (2..17).step_by(3).all(|i| b[i] == b[2]) {
                 push(T::MAC_ADDRESS, m.start(), m.end(), 0.85, "mac");
             }

@@ -529,3 +529,34 @@ fn scanners_share_the_built_in_recognizers() {
         [EntityType::EMAIL_ADDRESS]
     );
 }
+
+#[test]
+fn urls_and_mac_addresses_are_found_from_their_separators() {
+    let of = |text: &str, kind: EntityType| -> Vec<String> {
+        found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect()
+    };
+    assert_eq!(
+        of(
+            "https://a.example/x, then HTTP://B.EXAMPLE/y; ftp://files.example/z. \
+             Not xhttp://c.example nor mailto://d nor ://e, but http\u{17f}://f.example/",
+            EntityType::URL
+        ),
+        [
+            "https://a.example/x",
+            "HTTP://B.EXAMPLE/y",
+            "ftp://files.example/z",
+            "http\u{17f}://f.example/",
+        ]
+    );
+    assert_eq!(
+        of(
+            "00:1A:2B:3C:4D:5E and 00-1a-2b-3c-4d-5f; not 00:1A-2B:3C:4D:5E nor x00:1A:2B:3C:4D:5E",
+            EntityType::MAC_ADDRESS
+        ),
+        ["00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5f"]
+    );
+}

@@ -94,8 +94,8 @@ impl Recognizers {
             ),
             // A national number with its trunk prefix (`020 7946 0123`, `030-1234-5678`).
             phone_trunk: dfa(r"(?-u:\b)0[1-9][0-9]{0,3}(?:[ .\-][0-9]{2,8}){1,4}(?-u:\b)"),
-            url: re(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
-            mac: re(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
+            url: meta(r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>"'`()\[\]{}]+"#),
+            mac: meta(r"(?i)(?-u:\b)[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){5}(?-u:\b)"),
             secrets,
             assignment: meta(
                 r#"(?i)(?:[a-z0-9_\-\.]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth|credential|private[_\-]?key)[a-z0-9_\-]*)["']?\s*[:=]\s*["']?(?:[^\s"'`,;]{8,256})"#,
