@@ -165,26 +165,28 @@ impl Recognizers {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
-        for m in within(&self.card, text, numbers(13, |n| n.may & CARD != 0)) {
-            let d = digits(&text[m.range()]);
-            if (13..=19).contains(&d.len())
-                && isolated(text, m.start(), m.end(), &['-', '.'])
-                && checks::luhn(&d)
-                && checks::card_issuer(&d)
-                && d.iter().any(|x| *x != d[0])
-            {
-                let ctx = context(
-                    text,
-                    m.start(),
-                    &["card", "visa", "mastercard", "amex", "credit", "debit"],
-                );
-                push(
-                    T::CREDIT_CARD,
-                    m.start(),
-                    m.end(),
-                    if ctx { 0.99 } else { 0.9 },
-                    "credit_card",
-                );
+        if !p.numbers.is_empty() {
+            for m in within(&self.card, text, numbers(13, |n| n.may & CARD != 0)) {
+                let d = digits(&text[m.range()]);
+                if (13..=19).contains(&d.len())
+                    && isolated(text, m.start(), m.end(), &['-', '.'])
+                    && checks::luhn(&d)
+                    && checks::card_issuer(&d)
+                    && d.iter().any(|x| *x != d[0])
+                {
+                    let ctx = context(
+                        text,
+                        m.start(),
+                        &["card", "visa", "mastercard", "amex", "credit", "debit"],
+                    );
+                    push(
+                        T::CREDIT_CARD,
+                        m.start(),
+                        m.end(),
+                        if ctx { 0.99 } else { 0.9 },
+                        "credit_card",
+                    );
+                }
             }
         }
 
@@ -195,20 +197,22 @@ impl Recognizers {
             };
             d.len() == 9 && checks::ssn(n(0..3), n(3..5), n(5..9))
         };
-        for m in within(&self.ssn, text, numbers(9, |n| n.may & SSN != 0)) {
-            let b = &text.as_bytes()[m.range()];
-            if b[3] == b[6]
-                && isolated(text, m.start(), m.end(), &['-'])
-                && ssn_ok(&text[m.range()])
-            {
-                let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
-                push(
-                    T::US_SSN,
-                    m.start(),
-                    m.end(),
-                    if ctx { 0.95 } else { 0.8 },
-                    "us_ssn",
-                );
+        if !p.numbers.is_empty() {
+            for m in within(&self.ssn, text, numbers(9, |n| n.may & SSN != 0)) {
+                let b = &text.as_bytes()[m.range()];
+                if b[3] == b[6]
+                    && isolated(text, m.start(), m.end(), &['-'])
+                    && ssn_ok(&text[m.range()])
+                {
+                    let ctx = context(text, m.start(), &["ssn", "social security", "social sec"]);
+                    push(
+                        T::US_SSN,
+                        m.start(),
+                        m.end(),
+                        if ctx { 0.95 } else { 0.8 },
+                        "us_ssn",
+                    );
+                }
             }
         }
         let bare = if g.keywords & KW_SSN != 0 {
@@ -216,23 +220,28 @@ impl Recognizers {
         } else {
             u32::MAX
         };
-        for m in within(
-            &self.ssn_bare,
-            text,
-            numbers(bare, |n| n.may & SSN_BARE != 0),
-        ) {
-            if ssn_ok(&text[m.range()]) && context(text, m.start(), &["ssn", "social security"]) {
-                push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
+        if !p.numbers.is_empty() {
+            for m in within(
+                &self.ssn_bare,
+                text,
+                numbers(bare, |n| n.may & SSN_BARE != 0),
+            ) {
+                if ssn_ok(&text[m.range()]) && context(text, m.start(), &["ssn", "social security"])
+                {
+                    push(T::US_SSN, m.start(), m.end(), 0.8, "us_ssn");
+                }
             }
         }
 
-        for m in within(&self.ipv4, text, numbers(4, |n| n.may & IPV4 != 0)) {
-            let dotted_more = text[m.end()..].starts_with('.')
-                && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
-            let version = context(text, m.start(), &["version", " v", "release"])
-                && before(text, m.start()).is_some_and(|c| c == 'v' || c == ' ');
-            if !dotted_more && before(text, m.start()).is_none_or(|c| c != '.') && !version {
-                push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
+        if !p.numbers.is_empty() {
+            for m in within(&self.ipv4, text, numbers(4, |n| n.may & IPV4 != 0)) {
+                let dotted_more = text[m.end()..].starts_with('.')
+                    && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
+                let version = context(text, m.start(), &["version", " v", "release"])
+                    && before(text, m.start()).is_some_and(|c| c == 'v' || c == ' ');
+                if !dotted_more && before(text, m.start()).is_none_or(|c| c != '.') && !version {
+                    push(T::IP_ADDRESS, m.start(), m.end(), 0.9, "ipv4");
+                }
             }
         }
         let hex = p.hex_colons.iter().map(|&(s, e)| s..e);
@@ -267,44 +276,50 @@ impl Recognizers {
             }
         }
 
-        for m in within(&self.phone_nanp, text, numbers(10, |n| n.may & NANP != 0)) {
-            let d = digits(&text[m.range()]);
-            let local = &d[d.len() - 10..];
-            if (local[0] >= b'2')
-                && (local[3] >= b'2')
-                && isolated(text, m.start(), m.end(), &['-', '.', '/'])
-            {
-                let ctx = context(text, m.start(), &PHONE_WORDS[..8]);
-                push(
-                    T::PHONE_NUMBER,
-                    m.start(),
-                    m.end(),
-                    if ctx { 0.9 } else { 0.75 },
-                    "phone_nanp",
-                );
+        if !p.numbers.is_empty() {
+            for m in within(&self.phone_nanp, text, numbers(10, |n| n.may & NANP != 0)) {
+                let d = digits(&text[m.range()]);
+                let local = &d[d.len() - 10..];
+                if (local[0] >= b'2')
+                    && (local[3] >= b'2')
+                    && isolated(text, m.start(), m.end(), &['-', '.', '/'])
+                {
+                    let ctx = context(text, m.start(), &PHONE_WORDS[..8]);
+                    push(
+                        T::PHONE_NUMBER,
+                        m.start(),
+                        m.end(),
+                        if ctx { 0.9 } else { 0.75 },
+                        "phone_nanp",
+                    );
+                }
             }
         }
-        for m in within(&self.phone_intl, text, numbers(8, |n| n.may & INTL != 0)) {
-            let mut end = m.end();
-            let s = &text[m.range()];
-            // A trailing ")" without its "(" is not part of the number.
-            if s.ends_with(')') && !s.contains('(') {
-                end -= 1;
-            }
-            let d = digits(&text[m.start()..end]);
-            if (8..=15).contains(&d.len()) && isolated(text, m.start(), end, &['-', '.']) {
-                push(T::PHONE_NUMBER, m.start(), end, 0.85, "phone_intl");
+        if !p.numbers.is_empty() {
+            for m in within(&self.phone_intl, text, numbers(8, |n| n.may & INTL != 0)) {
+                let mut end = m.end();
+                let s = &text[m.range()];
+                // A trailing ")" without its "(" is not part of the number.
+                if s.ends_with(')') && !s.contains('(') {
+                    end -= 1;
+                }
+                let d = digits(&text[m.start()..end]);
+                if (8..=15).contains(&d.len()) && isolated(text, m.start(), end, &['-', '.']) {
+                    push(T::PHONE_NUMBER, m.start(), end, 0.85, "phone_intl");
+                }
             }
         }
         // National numbers look like many other numbers: reported only with a phone word
         // before them.
-        for m in within(&self.phone_trunk, text, numbers(10, |n| n.may & TRUNK != 0)) {
-            let d = digits(&text[m.range()]);
-            if (10..=11).contains(&d.len())
-                && isolated(text, m.start(), m.end(), &['-', '.'])
-                && context(text, m.start(), PHONE_WORDS)
-            {
-                push(T::PHONE_NUMBER, m.start(), m.end(), 0.8, "phone_national");
+        if !p.numbers.is_empty() {
+            for m in within(&self.phone_trunk, text, numbers(10, |n| n.may & TRUNK != 0)) {
+                let d = digits(&text[m.range()]);
+                if (10..=11).contains(&d.len())
+                    && isolated(text, m.start(), m.end(), &['-', '.'])
+                    && context(text, m.start(), PHONE_WORDS)
+                {
+                    push(T::PHONE_NUMBER, m.start(), m.end(), 0.8, "phone_national");
+                }
             }
         }
 
@@ -362,7 +377,12 @@ impl Recognizers {
         }
 
         // A secret pattern starts with its prefix: searched only where one is.
-        for (i, (name, r, score)) in self.secrets.iter().enumerate() {
+        let secrets = if g.secrets.is_empty() {
+            &[][..]
+        } else {
+            &self.secrets[..]
+        };
+        for (i, (name, r, score)) in secrets.iter().enumerate() {
             let starts = g.secrets.iter().filter(|s| usize::from(s.0) == i);
             for m in anchored_at(r, text, starts.map(|s| s.1)) {
                 push(T::SECRET, m.start(), m.end(), *score, name);
@@ -468,14 +488,18 @@ impl Recognizers {
             "birthday",
             "birth:",
         ];
-        for m in self.dob.find_iter(when(g.keywords & KW_BIRTH != 0)) {
-            if checks::plausible_date(m.as_str()) && context(text, m.start(), BIRTH) {
-                push(T::DATE_OF_BIRTH, m.start(), m.end(), 0.85, "date_of_birth");
+        if g.keywords & KW_BIRTH != 0 {
+            for m in self.dob.find_iter(text) {
+                if checks::plausible_date(m.as_str()) && context(text, m.start(), BIRTH) {
+                    push(T::DATE_OF_BIRTH, m.start(), m.end(), 0.85, "date_of_birth");
+                }
             }
         }
-        for m in self.passport.find_iter(when(g.keywords & KW_PASSPORT != 0)) {
-            if context(text, m.start(), &["passport"]) {
-                push(T::US_PASSPORT, m.start(), m.end(), 0.85, "us_passport");
+        if g.keywords & KW_PASSPORT != 0 {
+            for m in self.passport.find_iter(text) {
+                if context(text, m.start(), &["passport"]) {
+                    push(T::US_PASSPORT, m.start(), m.end(), 0.85, "us_passport");
+                }
             }
         }
         const LICENSE: &[&str] = &[
@@ -494,20 +518,19 @@ impl Recognizers {
             "license #",
             "lic#",
         ];
-        for m in self
-            .driver_license
-            .find_iter(when(g.keywords & KW_LICENSE != 0))
-        {
-            if m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 5
-                && context(text, m.start(), LICENSE)
-            {
-                push(
-                    T::US_DRIVER_LICENSE,
-                    m.start(),
-                    m.end(),
-                    0.8,
-                    "us_driver_license",
-                );
+        if g.keywords & KW_LICENSE != 0 {
+            for m in self.driver_license.find_iter(text) {
+                if m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 5
+                    && context(text, m.start(), LICENSE)
+                {
+                    push(
+                        T::US_DRIVER_LICENSE,
+                        m.start(),
+                        m.end(),
+                        0.8,
+                        "us_driver_license",
+                    );
+                }
             }
         }
         let nhs = if g.keywords & KW_NHS != 0 {
@@ -515,19 +538,21 @@ impl Recognizers {
         } else {
             u32::MAX
         };
-        for m in within(&self.nhs, text, numbers(nhs, |n| n.may & NHS != 0)) {
-            let b = &text.as_bytes()[m.range()];
-            let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
-            if same_separators
-                && isolated(text, m.start(), m.end(), &['-'])
-                && checks::nhs(&digits(&text[m.range()]))
-                && context(
-                    text,
-                    m.start(),
-                    &["nhs", "health service", "patient number"],
-                )
-            {
-                push(T::UK_NHS, m.start(), m.end(), 0.95, "uk_nhs");
+        if !p.numbers.is_empty() {
+            for m in within(&self.nhs, text, numbers(nhs, |n| n.may & NHS != 0)) {
+                let b = &text.as_bytes()[m.range()];
+                let same_separators = b.len() == 10 || (b.len() == 12 && b[3] == b[7]);
+                if same_separators
+                    && isolated(text, m.start(), m.end(), &['-'])
+                    && checks::nhs(&digits(&text[m.range()]))
+                    && context(
+                        text,
+                        m.start(),
+                        &["nhs", "health service", "patient number"],
+                    )
+                {
+                    push(T::UK_NHS, m.start(), m.end(), 0.95, "uk_nhs");
+                }
             }
         }
     }

@@ -43,21 +43,46 @@ impl Search for Dfa {
 
 /// The matches of `r` inside `spans` of `text` (the text around a span still decides
 /// `\b`), in order.
-pub(super) fn within<'a>(
-    r: &'a impl Search,
+pub(super) fn within<'a, R: Search, I: Iterator<Item = Range<usize>>>(
+    r: &'a R,
     text: &'a str,
-    spans: impl Iterator<Item = Range<usize>> + 'a,
-) -> impl Iterator<Item = Match> + 'a {
-    spans.flat_map(move |span| {
-        let mut at = span.start;
-        std::iter::from_fn(move || {
-            let m = r.find_in(Input::new(text).span(at..span.end))?;
-            // (No pattern searched this way matches the empty string.)
-            debug_assert!(!m.is_empty());
-            at = m.end().max(at + 1);
-            Some(m)
-        })
-    })
+    spans: I,
+) -> Within<'a, R, I> {
+    Within {
+        r,
+        text,
+        spans,
+        rest: 0..0,
+    }
+}
+
+/// The iterator of [`within`]: `rest` is what is left of the span being searched.
+pub(super) struct Within<'a, R, I> {
+    r: &'a R,
+    text: &'a str,
+    spans: I,
+    rest: Range<usize>,
+}
+
+impl<R: Search, I: Iterator<Item = Range<usize>>> Iterator for Within<'_, R, I> {
+    type Item = Match;
+
+    fn next(&mut self) -> Option<Match> {
+        loop {
+            // (No pattern searched this way matches the empty string, so an empty rest
+            // holds no match.)
+            if !self.rest.is_empty()
+                && let Some(m) = self
+                    .r
+                    .find_in(Input::new(self.text).span(self.rest.clone()))
+            {
+                debug_assert!(!m.is_empty());
+                self.rest.start = m.end();
+                return Some(m);
+            }
+            self.rest = self.spans.next()?;
+        }
+    }
 }
 
 /// The matches of `r` that start at one of `starts` (ascending), without overlaps, as
