@@ -22,7 +22,8 @@ use pass::{CARD, INTL, IPV4, NANP, NHS, SSN, SSN_BARE, TRUNK};
 use pass::{Number, Pass};
 pub(crate) use text::context_any;
 use text::{
-    Dfa, after, anchored_at, before, context, digits, is_base58, is_bech32, isolated, within,
+    Dfa, after, anchored_at, before, context, digits, is_base58, is_bech32, is_space, isolated,
+    within,
 };
 
 /// The built-in recognizers. Patterns of type `Dfa` or `Meta` run only where the byte [`Pass`]
@@ -417,6 +418,25 @@ impl Recognizers {
                 continue;
             }
             prev_s = s;
+            // The key is the whole run of key characters from `s` (the bytes that may follow
+            // it are none of them), then maybe a quote, white space and `:` or `=`: without
+            // those, no search.
+            let mut j = k;
+            while j < b.len() && key_byte(b[j]) {
+                j += 1;
+            }
+            if b.get(j).is_some_and(|&c| c == b'"' || c == b'\'') {
+                j += 1;
+            }
+            while b.get(j).is_some_and(|&c| is_space(c)) {
+                j += 1;
+            }
+            if !b
+                .get(j)
+                .is_some_and(|&c| c == b':' || c == b'=' || c >= 0x80)
+            {
+                continue;
+            }
             let at = Input::new(text).span(s..text.len()).anchored(Anchored::Yes);
             let Some(m) = self.assignment.find(at) else {
                 continue;
@@ -447,7 +467,24 @@ impl Recognizers {
         } else {
             &[]
         };
-        for m in anchored_at(&self.address, text, houses.iter().copied()) {
+        // After the house number and white space comes a capital (of a direction or of
+        // the street's name); a non-ASCII character is left to the pattern.
+        let capital_after = |s: usize| {
+            let mut j = s;
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            if b.get(j).is_some_and(u8::is_ascii_uppercase) {
+                j += 1;
+            }
+            while b.get(j).is_some_and(|&c| is_space(c)) {
+                j += 1;
+            }
+            b.get(j)
+                .is_some_and(|&c| c.is_ascii_uppercase() || c >= 0x80)
+        };
+        let houses = houses.iter().copied().filter(|&s| capital_after(s));
+        for m in anchored_at(&self.address, text, houses) {
             let full = text[m.range()].contains(',');
             let ctx = context(
                 text,

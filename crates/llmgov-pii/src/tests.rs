@@ -560,3 +560,37 @@ fn urls_and_mac_addresses_are_found_from_their_separators() {
         ["00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5f"]
     );
 }
+
+#[test]
+fn assignments_and_addresses_need_their_separators_and_capitals() {
+    let of = |text: &str, kind: EntityType| -> Vec<String> {
+        found(text)
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect()
+    };
+    // The keyword anywhere in a dotted key, a quote and white space before the separator.
+    for (text, value) in [
+        ("cfg a.token.password=Xk3$9vLq2!mZ", "Xk3$9vLq2!mZ"),
+        ("\"api_key\" \t: 'Q7w!e9R2t$Y4'", "Q7w!e9R2t$Y4"),
+        ("AUTH_TOKEN\u{a0}= Zp4@Lm8#Qr2^", "Zp4@Lm8#Qr2^"),
+    ] {
+        assert_eq!(of(text, EntityType::SECRET), [value], "{text:?}");
+    }
+    assert!(
+        of(
+            "my password is Xk3$9vLq2!mZ, the token. Zp4@Lm8#Qr2^",
+            EntityType::SECRET
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        of(
+            "ship to 12 Main St, then 3 days to 4B\tOak Avenue",
+            EntityType::STREET_ADDRESS
+        ),
+        ["12 Main St", "4B\tOak Avenue"]
+    );
+    assert!(of("about 12 main street folk", EntityType::STREET_ADDRESS).is_empty());
+}

@@ -155,6 +155,12 @@ pub(crate) fn context_any(text: &str, at: usize, words: &[impl AsRef<str>]) -> b
     })
 }
 
+/// The ASCII bytes of `\s` (Unicode white space): tab, line feed, vertical tab, form feed,
+/// carriage return and space.
+pub(super) fn is_space(c: u8) -> bool {
+    matches!(c, b'\t'..=b'\r' | b' ')
+}
+
 /// Base58 (Bitcoin's alphabet: no `0`, `O`, `I`, `l`).
 pub(super) fn is_base58(c: u8) -> bool {
     matches!(c, b'1'..=b'9' | b'A'..=b'H' | b'J'..=b'N' | b'P'..=b'Z' | b'a'..=b'k' | b'm'..=b'z')
