@@ -21,16 +21,25 @@ fn hash(b: &[u8], len: usize) -> u64 {
     h
 }
 
-/// Words (lower case) and the bits of the lists they are on. Slots hold the top 40 bits
-/// of a word's hash and its entry's index plus one (0: empty), probed linearly.
+/// Words (lower case) and the bits of the lists they are on, in one open-addressing
+/// table of 64-bit slots probed linearly (0: empty). A slot holds 24 bits of the word's
+/// hash, its bits, its length and where its bytes start in `arena` (all the words, one
+/// after another): a lookup reads one slot, and the arena only on a likely hit.
 pub(super) struct Table {
     slots: Vec<u64>,
     shift: u32,
-    entries: Vec<(&'static [u8], u8)>,
+    arena: Vec<u8>,
 }
 
-const INDEX_BITS: u32 = 24;
-const INDEX: u64 = (1 << INDEX_BITS) - 1;
+const FINGERPRINT: u32 = 40;
+const BITS: u32 = 32;
+const LEN: u32 = 24;
+const OFFSET: u64 = (1 << LEN) - 1;
+
+/// The 24 bits of a hash kept in a slot (not those that chose the slot).
+fn fingerprint(h: u64) -> u64 {
+    (h >> 16) & 0xFF_FFFF
+}
 
 impl Table {
     /// A table of `words` (lower case), each with its bits; a word listed twice gets the
@@ -40,20 +49,26 @@ impl Table {
         let mut at = std::collections::HashMap::new();
         for (w, bits) in words {
             debug_assert!(!w.bytes().any(|c| c.is_ascii_uppercase()), "{w}");
+            assert!(
+                (1..=255).contains(&w.len()),
+                "a listed word of 1 to 255 bytes: {w:?}"
+            );
             let i = *at.entry(w.as_bytes()).or_insert_with(|| {
                 merged.push((w.as_bytes(), 0));
                 merged.len() - 1
             });
             merged[i].1 |= bits;
         }
-        assert!((merged.len() as u64) < INDEX, "too many words");
         let size = (merged.len() * 2).next_power_of_two().max(16);
         let mut t = Self {
             slots: vec![0; size],
             shift: 64 - size.trailing_zeros(),
-            entries: merged,
+            arena: Vec::with_capacity(merged.iter().map(|w| w.0.len()).sum()),
         };
-        for (i, (w, _)) in t.entries.iter().enumerate() {
+        for (w, bits) in merged {
+            let off = t.arena.len() as u64;
+            assert!(off < OFFSET, "word lists too large");
+            t.arena.extend_from_slice(w);
             let mut buf = w.to_vec();
             buf.resize(w.len().div_ceil(8) * 8, 0);
             let h = hash(&buf, w.len());
@@ -61,7 +76,10 @@ impl Table {
             while t.slots[s] != 0 {
                 s = (s + 1) & (size - 1);
             }
-            t.slots[s] = (h & !INDEX) | (i as u64 + 1);
+            t.slots[s] = fingerprint(h) << FINGERPRINT
+                | u64::from(bits) << BITS
+                | (w.len() as u64) << LEN
+                | off;
         }
         t
     }
@@ -99,6 +117,8 @@ impl Table {
 
     fn lookup(&self, padded: &[u8], len: usize) -> u8 {
         let h = hash(padded, len);
+        let want = fingerprint(h) << FINGERPRINT | (len as u64) << LEN;
+        const KEY: u64 = !0 << FINGERPRINT | 0xFF << LEN;
         let mask = self.slots.len() - 1;
         let mut s = (h >> self.shift) as usize;
         loop {
@@ -106,10 +126,10 @@ impl Table {
             if slot == 0 {
                 return 0;
             }
-            if slot & !INDEX == h & !INDEX {
-                let (w, bits) = self.entries[(slot & INDEX) as usize - 1];
-                if w == &padded[..len] {
-                    return bits;
+            if slot & KEY == want {
+                let off = (slot & OFFSET) as usize;
+                if self.arena[off..off + len] == padded[..len] {
+                    return (slot >> BITS) as u8;
                 }
             }
             s = (s + 1) & mask;
@@ -117,42 +137,56 @@ impl Table {
     }
 }
 
-/// Phrases (lower case) in a trie of their reversed bytes: node 0 is the root; each node
-/// has its children by byte and whether a phrase starts there.
+/// Phrases (lower case) in a trie of their reversed bytes: node 0 is the root; a node is
+/// the range of its children in `edges` (by byte) and whether a phrase starts there.
 pub(super) struct Cues {
-    nodes: Vec<(Vec<(u8, u32)>, bool)>,
+    nodes: Vec<(u32, u32, bool)>,
+    edges: Vec<(u8, u32)>,
 }
 
 impl Cues {
     pub fn new(phrases: &[&str]) -> Self {
-        let mut nodes: Vec<(Vec<(u8, u32)>, bool)> = vec![(vec![], false)];
+        let mut trie: Vec<(Vec<(u8, u32)>, bool)> = vec![(vec![], false)];
         for p in phrases {
             let mut n = 0;
             for &c in p.as_bytes().iter().rev() {
-                n = match nodes[n].0.iter().find(|x| x.0 == c) {
+                n = match trie[n].0.iter().find(|x| x.0 == c) {
                     Some(&(_, next)) => next as usize,
                     None => {
-                        nodes.push((vec![], false));
-                        let next = nodes.len() - 1;
-                        nodes[n].0.push((c, next as u32));
+                        trie.push((vec![], false));
+                        let next = trie.len() - 1;
+                        trie[n].0.push((c, next as u32));
                         next
                     }
                 };
             }
-            nodes[n].1 = true;
+            trie[n].1 = true;
         }
-        Self { nodes }
+        let mut c = Self {
+            nodes: vec![],
+            edges: vec![],
+        };
+        for (children, end) in trie {
+            let first = c.edges.len() as u32;
+            c.edges.extend(children);
+            c.nodes.push((first, c.edges.len() as u32, end));
+        }
+        c
     }
 
     /// Whether `s` ends with a phrase whose first byte, at `j`, passes `starts(j)`.
     pub fn ends(&self, s: &[u8], starts: impl Fn(usize) -> bool) -> bool {
         let mut n = 0;
         for j in (0..s.len()).rev() {
-            match self.nodes[n].0.iter().find(|x| x.0 == s[j]) {
+            let (first, last, _) = self.nodes[n];
+            match self.edges[first as usize..last as usize]
+                .iter()
+                .find(|x| x.0 == s[j])
+            {
                 Some(&(_, next)) => n = next as usize,
                 None => return false,
             }
-            if self.nodes[n].1 && starts(j) {
+            if self.nodes[n].2 && starts(j) {
                 return true;
             }
         }
