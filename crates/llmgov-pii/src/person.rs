@@ -233,6 +233,9 @@ impl Names {
         let window = &mut buf[..at - from];
         window.copy_from_slice(&text.as_bytes()[from..at]);
         window.make_ascii_lowercase();
+        if window.is_ascii() {
+            return self.cue_before_ascii(window);
+        }
         let before = std::str::from_utf8(window).expect("a slice of a str at char boundaries");
         let b = before.trim_end();
         let title = b
@@ -254,6 +257,40 @@ impl Names {
         )
     }
 
+    /// [`Self::cue_before`] of an ASCII window (lower case): the same steps on bytes.
+    fn cue_before_ascii(&self, before: &[u8]) -> (bool, bool) {
+        let space = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
+        let trim = |s: &[u8]| s.len() - s.iter().rev().take_while(|c| space(c)).count();
+        let b = &before[..trim(before)];
+        let last = &b[b.iter().rposition(space).map_or(0, |i| i + 1)..];
+        let last = &last[..last.len() - last.iter().rev().take_while(|&&c| c == b'.').count()];
+        let title = TITLES.iter().any(|t| t.as_bytes() == last);
+        let mut unquoted = [0u8; 40];
+        let raw = if before.contains(&b'"') {
+            let mut n = 0;
+            for &c in before.iter().filter(|&&c| c != b'"') {
+                unquoted[n] = c;
+                n += 1;
+            }
+            &unquoted[..trim(&unquoted[..n])]
+        } else {
+            b
+        };
+        let punct = b
+            .iter()
+            .rev()
+            .take_while(|c| matches!(c, b',' | b':' | b'(' | b'"' | b'\'' | b'{' | b'['))
+            .count();
+        let b = &b[..b.len() - punct];
+        let b = &b[..trim(b)];
+        let ends = |s: &[u8]| {
+            self.cues.ends(s, |j| {
+                s[j].is_ascii_alphabetic() && (j == 0 || !s[j - 1].is_ascii_alphanumeric())
+            })
+        };
+        (title, ends(b) || (raw != b && ends(raw)))
+    }
+
     /// Whether `s` ends with a cue phrase that starts a word.
     fn ends_with_cue(&self, s: &str) -> bool {
         let b = s.as_bytes();
@@ -272,6 +309,8 @@ impl Names {
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
         let mut found: Vec<(usize, usize)> = vec![];
+        // What the lists say of each found name's words, by where the word starts.
+        let mut known: Vec<(usize, u8)> = vec![];
         let mut locals: Option<Vec<String>> = None;
         for run in runs(text) {
             let start = run.words[0].0;
@@ -353,6 +392,7 @@ impl Names {
                 recognizer: "person",
             });
             found.push((first.0, last.1));
+            known.extend(words.iter().zip(kinds).map(|(w, &k)| (w.0, k)));
         }
         // A table whose header names a column of people (`name`, `full_name`, `customer`):
         // that column's fields.
@@ -413,11 +453,16 @@ impl Names {
         let mut words: Vec<&str> = vec![];
         for &(s, e) in found.iter().take(256) {
             for w in text[s..e].split_whitespace() {
+                let at = w.as_ptr() as usize - text.as_ptr() as usize;
+                let kind = || match known.iter().find(|k| k.0 == at) {
+                    Some(k) => k.1,
+                    None => self.kind(w),
+                };
                 if w.len() >= 3
                     && !w.ends_with('.')
-                    && self.kind(w) & NOT_NAME == 0
-                    && !words.contains(&w)
                     && words.len() < 64
+                    && !words.contains(&w)
+                    && kind() & NOT_NAME == 0
                 {
                     words.push(w);
                 }
