@@ -74,14 +74,33 @@ fn next(text: &str, i: usize) -> Option<(char, usize)> {
 fn skip_lower(text: &str, mut i: usize) -> usize {
     let b = text.as_bytes();
     loop {
-        while b.get(i).is_some_and(u8::is_ascii_lowercase) {
-            i += 1;
-        }
+        i = skip_ascii_lower(b, i);
         match next(text, i) {
             Some((c, j)) if !c.is_ascii() && is_lower(c) => i = j,
             _ => return i,
         }
     }
+}
+
+/// The first byte at or after `i` that is not an ASCII lower-case letter, eight bytes at a
+/// time (the additions work on each byte's low seven bits, so none carries into the next).
+fn skip_ascii_lower(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let a = w & !HIGH;
+        let lower = (a + ONES * u64::from(0x80 - b'a')) & !(a + ONES * u64::from(0x7F - b'z')) & !w;
+        let other = !lower & HIGH;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_lowercase) {
+        i += 1;
+    }
+    i
 }
 
 /// The end of a capitalised word at byte `i`: `Lu Ll+` with an optional `-`/`'` part
@@ -597,6 +616,20 @@ mod tests {
                 assert_eq!(super::next_capital(&b, 0), want, "{c:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn lower_case_runs_end_at_the_first_other_byte() {
+        for c in 0..=255u8 {
+            for at in 0..12 {
+                let mut b = [b'q'; 12];
+                b[at] = c;
+                let want = if c.is_ascii_lowercase() { 12 } else { at };
+                assert_eq!(super::skip_ascii_lower(&b, 0), want, "{c:#x} at {at}");
+            }
+        }
+        assert_eq!(super::skip_ascii_lower(b"Ab", 1), 2);
+        assert_eq!(super::skip_ascii_lower(b"", 0), 0);
     }
 
     #[test]
