@@ -81,6 +81,13 @@ impl<R: Search, I: Iterator<Item = Range<usize>>> Iterator for Within<'_, R, I> 
                 return Some(m);
             }
             self.rest = self.spans.next()?;
+            // Most spans' match starts where the span does: an anchored search finds it
+            // with no search for its start (the leftmost match, when there is one there).
+            let input = Input::new(self.text).span(self.rest.clone());
+            if let Some(m) = self.r.find_in(input.anchored(Anchored::Yes)) {
+                self.rest.start = m.end();
+                return Some(m);
+            }
         }
     }
 }
