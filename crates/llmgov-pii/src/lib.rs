@@ -460,23 +460,20 @@ fn to_code_points(text: &str, kept: Vec<Candidate>) -> Vec<Entity> {
     let mut marks: Vec<usize> = kept.iter().flat_map(|k| [k.start, k.end]).collect();
     marks.sort_unstable();
     marks.dedup();
-    let mut map = std::collections::HashMap::with_capacity(marks.len());
-    let (mut cp, mut mi) = (0usize, 0usize);
-    for (b, _) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        while mi < marks.len() && marks[mi] <= b {
-            map.insert(marks[mi], cp);
-            mi += 1;
+    // The code-point offset of each mark, in the same order.
+    let mut cps = Vec::with_capacity(marks.len());
+    let ends = text.char_indices().map(|(b, _)| b).chain([text.len()]);
+    for (cp, b) in ends.enumerate() {
+        while cps.len() < marks.len() && marks[cps.len()] <= b {
+            cps.push(cp);
         }
-        cp += 1;
     }
+    let at = |b: usize| cps[marks.binary_search(&b).expect("a mark")];
     kept.into_iter()
         .map(|k| Entity {
             kind: k.kind,
-            start: map[&k.start],
-            end: map[&k.end],
+            start: at(k.start),
+            end: at(k.end),
             score: k.score,
             recognizer: k.recognizer,
         })

@@ -327,9 +327,25 @@ impl Names {
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        let mut found: Vec<(usize, usize)> = vec![];
-        // What the lists say of each found name's words, by where the word starts.
-        let mut known: Vec<(usize, u8)> = vec![];
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
+        SCRATCH.with_borrow_mut(|s| {
+            s.found.clear();
+            s.known.clear();
+            s.words.clear();
+            s.reach.clear();
+            self.find_in(text, out, s);
+        });
+    }
+
+    fn find_in(&self, text: &str, out: &mut Vec<Candidate>, scratch: &mut Scratch) {
+        let Scratch {
+            found,
+            known,
+            words: mentioned,
+            reach,
+        } = scratch;
         let mut locals: Option<Vec<String>> = None;
         for run in runs(text) {
             let start = run.words[0].0;
@@ -415,13 +431,13 @@ impl Names {
         }
         // A table whose header names a column of people (`name`, `full_name`, `customer`):
         // that column's fields.
-        let mut lines = text.split_inclusive('\n');
         // (Only a text of two lines or more can be a table, with a comma in its header.)
-        let table = memchr::memchr(b'\n', text.trim_end_matches(['\n', '\r']).as_bytes()).is_some();
-        if table
-            && let Some(header) = lines.next()
+        let first_line_end = memchr::memchr(b'\n', text.trim_end_matches(['\n', '\r']).as_bytes());
+        if let Some(nl) = first_line_end
+            && let header = &text[..nl + 1]
             && memchr::memchr(b',', header.as_bytes()).is_some()
         {
+            let lines = text[nl + 1..].split_inclusive('\n');
             const PERSON_COLUMNS: &[&str] = &[
                 "name",
                 "full_name",
@@ -469,7 +485,6 @@ impl Names {
         }
         // Other mentions of a found name's words (a surname alone later in the text).
         // (At most 64 distinct words: each is one search of the text.)
-        let mut words: Vec<&str> = vec![];
         for &(s, e) in found.iter().take(256) {
             for w in text[s..e].split_whitespace() {
                 let at = w.as_ptr() as usize - text.as_ptr() as usize;
@@ -479,24 +494,22 @@ impl Names {
                 };
                 if w.len() >= 3
                     && !w.ends_with('.')
-                    && words.len() < 64
-                    && !words.contains(&w)
+                    && mentioned.len() < 64
+                    && !mentioned.iter().any(|&(s, e)| &text[s..e] == w)
                     && kind() & NOT_NAME == 0
                 {
-                    words.push(w);
+                    mentioned.push((at, at + w.len()));
                 }
             }
         }
         // Whether a span lies inside a found one: by start, with the furthest end so far.
         found.sort_unstable();
-        let reach: Vec<usize> = found
-            .iter()
-            .scan(0, |r, &(_, e)| {
-                *r = e.max(*r);
-                Some(*r)
-            })
-            .collect();
-        for w in words {
+        reach.extend(found.iter().scan(0, |r, &(_, e)| {
+            *r = e.max(*r);
+            Some(*r)
+        }));
+        for &(s, e) in mentioned.iter() {
+            let w = &text[s..e];
             for at in occurrences(text.as_bytes(), w.as_bytes()) {
                 let end = at + w.len();
                 let before = found.partition_point(|&(s, _)| s <= at);
@@ -521,6 +534,17 @@ impl Names {
             }
         }
     }
+}
+
+/// The buffers of [`Names::find`], kept per thread, so that a record allocates nothing:
+/// names found (spans), what the lists say of their words (by word start), the words whose
+/// other mentions are searched, and the furthest end of the found spans so far.
+#[derive(Default)]
+struct Scratch {
+    found: Vec<(usize, usize)>,
+    known: Vec<(usize, u8)>,
+    words: Vec<(usize, usize)>,
+    reach: Vec<usize>,
 }
 
 /// Where `w` (not empty) occurs in `text`, leftmost first, without overlaps (as

@@ -62,14 +62,22 @@ const PHONE_WORDS: &[&str] = &[
     "whatsapp", "hotline", "number", "t\u{e9}l", "telefon",
 ];
 
+/// Buffers of [`Recognizers::find_with`], kept per thread: the keywords of the record, the
+/// spans around its `@`s and the starts of its URLs.
+#[derive(Default)]
+struct Scratch {
+    keywords: Keywords,
+    ats: Vec<std::ops::Range<usize>>,
+    schemes: Vec<usize>,
+}
+
 impl Recognizers {
-    fn keywords(&self, text: &str) -> Keywords {
-        let mut g = Keywords {
-            keywords: 0,
-            secrets: vec![],
-            bearer: vec![],
-            assign: vec![],
-        };
+    /// Fills `g` with the keywords and secret prefixes of `text`.
+    fn keywords(&self, text: &str, g: &mut Keywords) {
+        g.keywords = 0;
+        g.secrets.clear();
+        g.bearer.clear();
+        g.assign.clear();
         let b = text.as_bytes();
         let mut at = 0;
         while let Some(end) = self
@@ -104,20 +112,21 @@ impl Recognizers {
         }
         g.assign.sort_unstable();
         g.assign.dedup();
-        g
     }
 
     pub fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        // The pass and the buffers are reused from record to record (a record allocates
+        // nothing here).
         thread_local! {
-            static PASS: std::cell::RefCell<Pass> = std::cell::RefCell::default();
+            static STATE: std::cell::RefCell<(Pass, Scratch)> = std::cell::RefCell::default();
         }
-        PASS.with_borrow_mut(|p| {
+        STATE.with_borrow_mut(|(p, scratch)| {
             p.fill(text);
-            self.find_with(text, p, out);
+            self.find_with(text, p, scratch, out);
         });
     }
 
-    fn find_with(&self, text: &str, p: &Pass, out: &mut Vec<Candidate>) {
+    fn find_with(&self, text: &str, p: &Pass, scratch: &mut Scratch, out: &mut Vec<Candidate>) {
         let mut push = |kind, start, end, score, recognizer| {
             out.push(Candidate {
                 kind,
@@ -130,7 +139,13 @@ impl Recognizers {
         use EntityType as T;
         // One pass over the bytes and two literal searches say which recognizers can
         // match at all, and where; the others do not run.
-        let g = self.keywords(text);
+        let Scratch {
+            keywords: g,
+            ats,
+            schemes,
+        } = scratch;
+        self.keywords(text, g);
+        let g = &*g;
         let when = |c: bool| if c { text } else { "" };
         let numbers = |min: u32, f: fn(&Number) -> bool| {
             p.numbers
@@ -147,7 +162,7 @@ impl Recognizers {
                 || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
                 || c >= 0x80
         };
-        let mut ats = vec![];
+        ats.clear();
         let mut i = 0;
         while p.at
             && let Some(k) = b[i..].iter().position(|&c| c == b'@')
@@ -162,7 +177,7 @@ impl Recognizers {
             ats.push(s..e);
             i = e;
         }
-        for m in within(&self.email, text, ats.into_iter()) {
+        for m in within(&self.email, text, ats.iter().cloned()) {
             push(T::EMAIL_ADDRESS, m.start(), m.end(), 0.95, "email");
         }
 
@@ -326,7 +341,7 @@ impl Recognizers {
 
         // A URL starts with its scheme right before a `://` (`ftp`, `http`, `https`, or
         // `https` with the long s that folds to `s`): searched only there.
-        let mut schemes = vec![];
+        schemes.clear();
         if p.colons > 0 {
             for k in memchr::memchr_iter(b':', b) {
                 if b[k + 1..].starts_with(b"//") {
@@ -336,7 +351,7 @@ impl Recognizers {
             schemes.sort_unstable();
             schemes.dedup();
         }
-        for m in anchored_at(&self.url, text, schemes) {
+        for m in anchored_at(&self.url, text, schemes.iter().copied()) {
             let t = text[m.range()].trim_end_matches(['.', ',', ';', ':', '!', '?']);
             push(T::URL, m.start(), m.start() + t.len(), 0.6, "url");
         }

@@ -2,6 +2,7 @@
 //! says which keyword-guarded recognizers and which secret patterns can match.
 
 /// Which context keywords and secret prefixes a record holds.
+#[derive(Default)]
 pub(super) struct Keywords {
     /// `KW_*` bits.
     pub keywords: u8,

@@ -178,32 +178,30 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// The bytes of eight (little-endian in `w`) the walk must stop at: the high bit of each
-/// such byte is set in the result. Digits, `:` and `-` always; upper case, `@`, `_` and
-/// non-ASCII bytes only while `seen` lacks their class (one of each is all the pass needs
-/// to know). Exact: the additions work on the low seven bits, so no byte carries into the
-/// next.
-fn stops(w: u64, seen: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of eight whose low seven bits `a` (`w & !HIGH`) are at least
+/// `lo` and at most `hi` (the caller masks out the non-ASCII bytes). Exact: the additions
+/// work on the low seven bits, so no byte carries into the next.
+fn within(a: u64, lo: u8, hi: u8) -> u64 {
+    (a + ONES * u64::from(0x80 - lo)) & !(a + ONES * u64::from(0x7F - hi))
+}
+
+/// Of eight bytes (little-endian in `w`): those the walk must stop at, digits, `:` and
+/// `-` (the high bit of each is set), and the upper-case letters, `@`s, `_`s and non-ASCII
+/// bytes among them (the high bits of each, for the record's flags).
+fn classify(w: u64) -> (u64, [u64; 4]) {
     let a = w & !HIGH;
-    // Set where the byte is at least `lo` and not more than `hi`.
-    let within =
-        |lo: u8, hi: u8| (a + ONES * u64::from(0x80 - lo)) & !(a + ONES * u64::from(0x7F - hi));
-    let is = |x: u8| within(x, x);
-    // Digits and `:` are 0x30..=0x3A.
-    let mut m = within(b'0', b':') | is(b'-');
-    if seen & UPPER == 0 {
-        m |= within(b'A', b'Z');
-    }
-    if seen & AT == 0 {
-        m |= is(b'@');
-    }
-    if seen & UNDERSCORE == 0 {
-        m |= is(b'_');
-    }
-    let non_ascii = if seen & NON_ASCII == 0 { w & HIGH } else { 0 };
-    (m & !w & HIGH) | non_ascii
+    let ascii = !w & HIGH;
+    let stops = (within(a, b'0', b':') | within(a, b'-', b'-')) & ascii;
+    let flags = [
+        within(a, b'A', b'Z') & ascii,
+        within(a, b'@', b'@') & ascii,
+        within(a, b'_', b'_') & ascii,
+        w & HIGH,
+    ];
+    (stops, flags)
 }
 
 /// Where the walk of [`Pass::fill`] is.
@@ -226,9 +224,9 @@ impl Pass {
 
     /// Fills the pass with `text`'s (its vectors are reused from record to record).
     ///
-    /// One walk over the bytes: eight at a time while none of them is a digit, a letter in
-    /// upper case, `:`, `-`, `@`, `_` or non-ASCII (most of a prose record), one at a time
-    /// otherwise. Every stretch it looks for holds a digit (numbers, IBANs, house numbers,
+    /// One walk over the bytes: eight at a time while none of them is a digit, `:` or `-`
+    /// (most of a prose record), one at a time otherwise; whether upper-case letters, `@`,
+    /// `_` or non-ASCII bytes occur is gathered from the same eight-byte words. Every stretch it looks for holds a digit (numbers, IBANs, house numbers,
     /// and the crypto addresses, which start with `1`, `3` or `0x` or hold bech32's `1`), so
     /// the word and the number run around a digit are measured once, when the walk first
     /// reaches them.
@@ -245,9 +243,14 @@ impl Pass {
         // After a digit, the bytes up to the end of both its word and its number run are
         // digits (the only bytes of both classes) that would change nothing: skipped.
         let skip = |walk: &Walk, j: usize| walk.word_end.min(walk.number_end).max(j + 1);
+        // Whether any upper-case letter, `@`, `_` or non-ASCII byte was seen, by class.
+        let mut flags = [0u64; 4];
         while i + 8 <= n {
             let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            let mut m = stops(w, walk.seen);
+            let (mut m, seen) = classify(w);
+            for (f, s) in flags.iter_mut().zip(seen) {
+                *f |= s;
+            }
             let mut next = i + 8;
             while m != 0 {
                 let j = i + (m.trailing_zeros() / 8) as usize;
@@ -264,6 +267,11 @@ impl Pass {
         while i < n {
             self.visit(b, i, &mut walk);
             i = skip(&walk, i);
+        }
+        for (f, class) in flags.iter().zip([UPPER, AT, UNDERSCORE, NON_ASCII]) {
+            if *f != 0 {
+                walk.seen |= class;
+            }
         }
         let Walk {
             seen,
@@ -398,25 +406,30 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_stops_exactly_at_the_bytes_it_still_needs() {
+    fn eight_bytes_are_classified_exactly() {
         let mut bytes = [b'a'; 8];
-        for seen in [0, UPPER | AT | UNDERSCORE | NON_ASCII, UPPER, NON_ASCII] {
-            for c in 0..=255u8 {
-                for at in [0, 3, 7] {
-                    bytes[at] = c;
-                    // Non-ASCII neighbours must not disturb the others.
-                    bytes[(at + 1) % 8] = 0xFF;
-                    let m = stops(u64::from_le_bytes(bytes), seen);
-                    let class = CLASS[c as usize];
-                    let want = class & (DIGIT | COLON | DASH) != 0 || class & !seen != 0;
-                    assert_eq!(m >> (8 * at + 7) & 1 == 1, want, "{c:#x} at {at}, {seen}");
-                    bytes[at] = b'a';
-                    bytes[(at + 1) % 8] = b'a';
+        for c in 0..=255u8 {
+            for at in [0, 3, 7] {
+                bytes[at] = c;
+                // Non-ASCII neighbours must not disturb the others.
+                bytes[(at + 1) % 8] = 0xFF;
+                let (stops, flags) = classify(u64::from_le_bytes(bytes));
+                let bit = |m: u64| m >> (8 * at + 7) & 1 == 1;
+                let class = CLASS[c as usize];
+                assert_eq!(
+                    bit(stops),
+                    class & (DIGIT | COLON | DASH) != 0,
+                    "{c:#x} at {at}"
+                );
+                for (f, want) in flags.iter().zip([UPPER, AT, UNDERSCORE, NON_ASCII]) {
+                    assert_eq!(bit(*f), class == want, "{c:#x} at {at}");
                 }
+                bytes[at] = b'a';
+                bytes[(at + 1) % 8] = b'a';
             }
         }
         for s in [b"/;?[]^`{", b"~ ,.!'=+"] {
-            assert_eq!(stops(u64::from_le_bytes(*s), 0), 0);
+            assert_eq!(classify(u64::from_le_bytes(*s)), (0, [0; 4]));
         }
     }
 
