@@ -9,6 +9,15 @@ fn found(text: &str) -> Vec<(EntityType, String)> {
         .collect()
 }
 
+/// The values of the entities of one type in `text`.
+fn of(text: &str, kind: EntityType) -> Vec<String> {
+    found(text)
+        .into_iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, v)| v)
+        .collect()
+}
+
 fn has(text: &str, kind: EntityType, value: &str) {
     let f = found(text);
     assert!(
@@ -481,13 +490,7 @@ fn overlap_resolution_agrees_with_a_pairwise_check_past_a_handful_of_spans() {
 
 #[test]
 fn secrets_are_found_at_every_prefix_and_only_there() {
-    let secrets = |text: &str| -> Vec<String> {
-        found(text)
-            .into_iter()
-            .filter(|(k, _)| *k == EntityType::SECRET)
-            .map(|(_, v)| v)
-            .collect()
-    };
+    let secrets = |text: &str| of(text, EntityType::SECRET);
     // Two keys of one kind, one of another, a token after `Bearer` and a tab, and a JWT.
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     let text = format!(
@@ -532,13 +535,6 @@ fn scanners_share_the_built_in_recognizers() {
 
 #[test]
 fn urls_and_mac_addresses_are_found_from_their_separators() {
-    let of = |text: &str, kind: EntityType| -> Vec<String> {
-        found(text)
-            .into_iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, v)| v)
-            .collect()
-    };
     assert_eq!(
         of(
             "https://a.example/x, then HTTP://B.EXAMPLE/y; ftp://files.example/z. \
@@ -563,13 +559,6 @@ fn urls_and_mac_addresses_are_found_from_their_separators() {
 
 #[test]
 fn assignments_and_addresses_need_their_separators_and_capitals() {
-    let of = |text: &str, kind: EntityType| -> Vec<String> {
-        found(text)
-            .into_iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, v)| v)
-            .collect()
-    };
     // The keyword anywhere in a dotted key, a quote and white space before the separator.
     for (text, value) in [
         ("cfg a.token.password=Xk3$9vLq2!mZ", "Xk3$9vLq2!mZ"),

@@ -214,20 +214,13 @@ mod tests {
         assert_eq!(t.get("José"), 1);
         assert_eq!(t.get("JOSÉ"), 1);
         assert_eq!(t.get(&long.to_uppercase()), 4);
-        // Only A to Z change case; their neighbours `@`, `[`, `` ` `` and `{` do not.
-        let t = Table::new([("@[`{az09 .-", 1)]);
-        assert_eq!(t.get("@[`{AZ09 .-"), 1);
-        assert_eq!(t.get("`{@[az09 .-"), 0);
-        let t = Table::new([
-            ("smith", 2),
-            ("jordan", 1),
-            ("jordan", 2),
-            ("josé", 1),
-            (long, 4),
-        ]);
         for w in ["smit", "smithx", "", "jose", "josé ", &long[1..]] {
             assert_eq!(t.get(w), 0, "{w:?}");
         }
+        // Only A to Z change case; their neighbours `@`, `[`, `` ` `` and `{` do not.
+        let edges = Table::new([("@[`{az09 .-", 1)]);
+        assert_eq!(edges.get("@[`{AZ09 .-"), 1);
+        assert_eq!(edges.get("`{@[az09 .-"), 0);
     }
 
     #[test]
