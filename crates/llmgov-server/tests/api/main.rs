@@ -22,3 +22,4 @@ mod route_permissions;
 mod streams;
 mod uploads;
 mod users;
+mod webhooks;
