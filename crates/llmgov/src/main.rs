@@ -1,5 +1,6 @@
 //! `llmgov`: server and CLI in one binary. This file only parses arguments and dispatches.
 
+mod audit_cli;
 mod cli;
 mod commands;
 mod config;
