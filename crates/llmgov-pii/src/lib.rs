@@ -16,6 +16,7 @@ mod person;
 #[doc(hidden)]
 pub mod properties;
 mod recognizers;
+mod swar;
 
 use std::collections::BTreeMap;
 
@@ -150,6 +151,16 @@ struct Custom {
     score: f32,
     context: Vec<String>,
     validator: Option<Validator>,
+}
+
+/// Empties a buffer a thread keeps from record to record, and gives back its memory when
+/// a huge record made it large (so a 100 MB record does not pin its buffers for good).
+pub(crate) fn release<T>(v: &mut Vec<T>) {
+    const KEEP: usize = 4096;
+    v.clear();
+    if v.capacity() > KEEP {
+        v.shrink_to(KEEP);
+    }
 }
 
 /// The built-in recognizers and name lists, compiled on first use.

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use crate::Candidate;
 use crate::recognizers::EntityType;
+use crate::swar;
 
 mod lists;
 mod table;
@@ -83,17 +84,12 @@ fn skip_lower(text: &str, mut i: usize) -> usize {
 }
 
 /// The first byte at or after `i` that is not an ASCII lower-case letter, eight bytes at a
-/// time (the additions work on each byte's low seven bits, so none carries into the next).
+/// time.
 fn skip_ascii_lower(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     while i + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-        let a = w & !HIGH;
-        let lower = (a + ONES * u64::from(0x80 - b'a')) & !(a + ONES * u64::from(0x7F - b'z')) & !w;
-        let other = !lower & HIGH;
+        let other = !swar::in_range(swar::load(b, i), b'a', b'z') & swar::HIGH;
         if other != 0 {
-            return i + (other.trailing_zeros() / 8) as usize;
+            return i + swar::first(other);
         }
         i += 8;
     }
@@ -182,11 +178,9 @@ fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
         while let Some(j) = next_capital(b, i) {
             // (A capital word needs a lower-case letter or an apostrophe after the capital:
             // most capitals of codes and acronyms fail at a glance.)
-            let fails = b
-                .get(j + 1)
-                .is_none_or(|&c| c < 0x80 && !c.is_ascii_lowercase() && c != b'\'')
-                && j < b.len()
-                && b[j] < 0x80;
+            let fails = b[j] < 0x80
+                && b.get(j + 1)
+                    .is_none_or(|&c| c < 0x80 && !c.is_ascii_lowercase() && c != b'\'');
             if !fails && let Some(run) = run_at(text, j) {
                 i = run.end();
                 return Some(run);
@@ -198,21 +192,14 @@ fn runs(text: &str) -> impl Iterator<Item = Run> + '_ {
 }
 
 /// The first byte at or after `i` that may start a capitalised word: an ASCII capital or
-/// the first byte of a non-ASCII character. Eight bytes at a time: the additions work on
-/// the low seven bits of each byte, so none carries into the next.
+/// the first byte of a non-ASCII character, eight bytes at a time.
 fn next_capital(b: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     while i + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-        let a = w & !HIGH;
-        let capital =
-            (a + ONES * u64::from(0x80 - b'A')) & !(a + ONES * u64::from(0x7F - b'Z')) & !w;
+        let w = swar::load(b, i);
         // A lead byte of UTF-8 has its two high bits set.
-        let lead = w & (w << 1);
-        let m = (capital | lead) & HIGH;
+        let m = swar::in_range(w, b'A', b'Z') | (w & (w << 1) & swar::HIGH);
         if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
+            return Some(i + swar::first(m));
         }
         i += 8;
     }
@@ -331,10 +318,10 @@ impl Names {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
         }
         SCRATCH.with_borrow_mut(|s| {
-            s.found.clear();
-            s.known.clear();
-            s.words.clear();
-            s.reach.clear();
+            crate::release(&mut s.found);
+            crate::release(&mut s.known);
+            crate::release(&mut s.words);
+            crate::release(&mut s.reach);
             self.find_in(text, out, s);
         });
     }

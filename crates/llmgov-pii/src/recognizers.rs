@@ -75,9 +75,9 @@ impl Recognizers {
     /// Fills `g` with the keywords and secret prefixes of `text`.
     fn keywords(&self, text: &str, g: &mut Keywords) {
         g.keywords = 0;
-        g.secrets.clear();
-        g.bearer.clear();
-        g.assign.clear();
+        crate::release(&mut g.secrets);
+        crate::release(&mut g.bearer);
+        crate::release(&mut g.assign);
         let b = text.as_bytes();
         let mut at = 0;
         while let Some(end) = self
@@ -162,7 +162,7 @@ impl Recognizers {
                 || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
                 || c >= 0x80
         };
-        ats.clear();
+        crate::release(ats);
         let mut i = 0;
         while p.at
             && let Some(k) = b[i..].iter().position(|&c| c == b'@')
@@ -341,7 +341,7 @@ impl Recognizers {
 
         // A URL starts with its scheme right before a `://` (`ftp`, `http`, `https`, or
         // `https` with the long s that folds to `s`): searched only there.
-        schemes.clear();
+        crate::release(schemes);
         if p.colons > 0 {
             for k in memchr::memchr_iter(b':', b) {
                 if b[k + 1..].starts_with(b"//") {

@@ -4,6 +4,8 @@
 //! matched from the end of the text before a name, one byte per step, in a trie of the
 //! reversed phrases.
 
+use crate::swar;
+
 /// The hash multiplier (FxHash's).
 const K: u64 = 0x517c_c1b7_2722_0a95;
 
@@ -88,24 +90,16 @@ impl Table {
     pub fn get(&self, w: &str) -> u8 {
         let b = w.as_bytes();
         if b.len() <= STACK {
-            // Lower case eight bytes at a time: a capital is 0x41..=0x5A, and its lower
-            // case has bit 5 set (the additions stay within each byte's low seven bits).
-            const ONES: u64 = 0x0101_0101_0101_0101;
-            const HIGH: u64 = 0x8080_8080_8080_8080;
+            // Lower case eight bytes at a time: a capital's lower case has bit 5 set.
             let mut buf = [0u8; STACK];
             buf[..b.len()].copy_from_slice(b);
             let mut high = 0;
             for c in buf[..b.len().div_ceil(8) * 8].chunks_exact_mut(8) {
-                let x = u64::from_le_bytes((&*c).try_into().expect("eight bytes"));
+                let x = swar::load(c, 0);
                 high |= x;
-                let a = x & !HIGH;
-                let capital = (a + ONES * u64::from(0x80 - b'A'))
-                    & !(a + ONES * u64::from(0x7F - b'Z'))
-                    & !x
-                    & HIGH;
-                c.copy_from_slice(&(x | capital >> 2).to_le_bytes());
+                c.copy_from_slice(&(x | swar::in_range(x, b'A', b'Z') >> 2).to_le_bytes());
             }
-            if high & HIGH == 0 {
+            if high & swar::HIGH == 0 {
                 return self.lookup(&buf, b.len());
             }
         }

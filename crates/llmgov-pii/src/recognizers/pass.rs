@@ -7,6 +7,8 @@
 //! `\b` and context), so a record costs one pass plus work proportional to its candidates,
 //! not one automaton walk over the whole record per pattern.
 
+use crate::swar::{HIGH, first, in_range7, load};
+
 /// A run of digits and number separators (` +-.()`), trimmed to start at a digit, `+` or
 /// `(` and end at a digit or `)`, holding at least four digits (no number pattern takes
 /// fewer).
@@ -178,27 +180,17 @@ static CLASS: [u8; 256] = {
     t
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of eight whose low seven bits `a` (`w & !HIGH`) are at least
-/// `lo` and at most `hi` (the caller masks out the non-ASCII bytes). Exact: the additions
-/// work on the low seven bits, so no byte carries into the next.
-fn within(a: u64, lo: u8, hi: u8) -> u64 {
-    (a + ONES * u64::from(0x80 - lo)) & !(a + ONES * u64::from(0x7F - hi))
-}
-
 /// Of eight bytes (little-endian in `w`): those the walk must stop at, digits, `:` and
 /// `-` (the high bit of each is set), and the upper-case letters, `@`s, `_`s and non-ASCII
 /// bytes among them (the high bits of each, for the record's flags).
 fn classify(w: u64) -> (u64, [u64; 4]) {
     let a = w & !HIGH;
     let ascii = !w & HIGH;
-    let stops = (within(a, b'0', b':') | within(a, b'-', b'-')) & ascii;
+    let stops = (in_range7(a, b'0', b':') | in_range7(a, b'-', b'-')) & ascii;
     let flags = [
-        within(a, b'A', b'Z') & ascii,
-        within(a, b'@', b'@') & ascii,
-        within(a, b'_', b'_') & ascii,
+        in_range7(a, b'A', b'Z') & ascii,
+        in_range7(a, b'@', b'@') & ascii,
+        in_range7(a, b'_', b'_') & ascii,
         w & HIGH,
     ];
     (stops, flags)
@@ -215,6 +207,15 @@ struct Walk {
 }
 
 impl Pass {
+    /// Empties the pass's lists, giving back memory a huge record took.
+    pub fn release(&mut self) {
+        crate::release(&mut self.numbers);
+        crate::release(&mut self.hex_colons);
+        crate::release(&mut self.long_words);
+        crate::release(&mut self.iban);
+        crate::release(&mut self.house);
+    }
+
     #[cfg(test)]
     pub fn new(text: &str) -> Self {
         let mut p = Pass::default();
@@ -233,11 +234,7 @@ impl Pass {
     pub fn fill(&mut self, text: &str) {
         let b = text.as_bytes();
         let n = b.len();
-        self.numbers.clear();
-        self.hex_colons.clear();
-        self.long_words.clear();
-        self.iban.clear();
-        self.house.clear();
+        self.release();
         let mut walk = Walk::default();
         let mut i = 0;
         // After a digit, the bytes up to the end of both its word and its number run are
@@ -246,14 +243,13 @@ impl Pass {
         // Whether any upper-case letter, `@`, `_` or non-ASCII byte was seen, by class.
         let mut flags = [0u64; 4];
         while i + 8 <= n {
-            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            let (mut m, seen) = classify(w);
+            let (mut m, seen) = classify(load(b, i));
             for (f, s) in flags.iter_mut().zip(seen) {
                 *f |= s;
             }
             let mut next = i + 8;
             while m != 0 {
-                let j = i + (m.trailing_zeros() / 8) as usize;
+                let j = i + first(m);
                 self.visit(b, j, &mut walk);
                 let to = skip(&walk, j);
                 if to >= i + 8 {
@@ -450,6 +446,14 @@ mod tests {
         let p = Pass::new("plain lower case prose, nothing else here at all");
         assert!(!p.at && !p.underscore && !p.upper && !p.non_ascii);
         assert!(p.numbers.is_empty() && p.colons == 0 && p.dashes == 0);
+    }
+
+    #[test]
+    fn a_huge_record_does_not_keep_its_memory() {
+        let mut p = Pass::new(&"4111 1111 1111 1111, ".repeat(100_000));
+        assert_eq!(p.numbers.len(), 100_000);
+        p.fill("no numbers here");
+        assert!(p.numbers.is_empty() && p.numbers.capacity() <= 4096);
     }
 
     #[test]
