@@ -261,24 +261,7 @@ async fn a_cost_budget_blocks_from_the_platform_s_own_spend_figures(app: TestApp
 }
 
 async fn notify_actions_call_their_webhook_after_the_evaluation_commits(app: TestApp) {
-    // A webhook receiver on a random port that hands each request to the test.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, String)>();
-    let hook = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((headers, body));
-                StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/hook?token=s3cret",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let (url, mut rx) = crate::webhooks::raw_receiver("s3cret").await;
 
     let secret = "notify-secret-0123456789";
     let p = create(

@@ -12,8 +12,11 @@ use crate::helpers::*;
 use crate::metrics::{metrics_key, pt};
 use crate::streams::WAIT;
 
-/// A receiver that keeps headers and the raw body.
-async fn raw_receiver() -> (
+/// A webhook receiver on a random port that hands each request's headers and raw body to the
+/// test; its URL carries `?token=` so tests can check the query string is never logged.
+pub(crate) async fn raw_receiver(
+    token: &str,
+) -> (
     String,
     tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>,
 ) {
@@ -29,7 +32,10 @@ async fn raw_receiver() -> (
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook?token=abc", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/hook?token={token}",
+        listener.local_addr().unwrap()
+    );
     tokio::spawn(async move { axum::serve(listener, hook).await });
     (url, rx)
 }
@@ -37,7 +43,7 @@ async fn raw_receiver() -> (
 async fn webhooks_are_signed_and_every_delivery_is_logged(app: TestApp) {
     let key = metrics_key(&app).await;
     let secret = "webhook-secret-0123456789";
-    let (url, mut hook) = raw_receiver().await;
+    let (url, mut hook) = raw_receiver("abc").await;
     let (plain_url, mut plain) = receiver().await;
     let rule = app
         .post(
